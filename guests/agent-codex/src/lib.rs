@@ -1,0 +1,131 @@
+//! Warden's default agent driver: one `codex exec --json` run per turn
+//! (`… resume <thread> <prompt>` to continue a thread), its JSON Lines
+//! events turned into progress and the turn's outcome.
+//!
+//! Settings: `program` (the granted program name, default "codex"),
+//! `read-timeout-ms` (how long one wait for output lasts, default 1000).
+
+wit_bindgen::generate!({ world: "agent-driver", path: "../../wit" });
+
+use codex_protocol::argv::{TurnSpec, exec_args};
+use codex_protocol::events::TurnLog;
+use exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutcome, Usage};
+use warden::plugin::log::{Level, log};
+use warden::plugin::process::{self, OutputStream, ReadResult, SpawnRequest, StdinSource};
+use warden::plugin::progress::{ProgressEvent, report};
+use warden::plugin::types::{Plan, PluginError, Session};
+
+#[unsafe(link_section = "warden-manifest")]
+#[used]
+static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
+
+/// Lines of stderr kept to explain a failed run.
+const STDERR_TAIL: usize = 20;
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+struct Settings {
+    program: String,
+    read_timeout_ms: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { program: "codex".into(), read_timeout_ms: 1000 }
+    }
+}
+
+struct Codex;
+
+impl Guest for Codex {
+    fn run_turn(plan: Plan, options: TurnOptions) -> Result<TurnOutcome, PluginError> {
+        let settings: Settings = serde_json::from_str(&warden::plugin::config::settings())
+            .map_err(|e| PluginError::Invalid(format!("agent-codex settings: {e}")))?;
+        let (thread_id, prompt) = match plan {
+            Plan::Resume(p) => (Some(p.thread_id), p.prompt),
+            Plan::Fresh(p) => (None, p.prompt),
+        };
+        let spec = TurnSpec {
+            thread_id,
+            prompt,
+            model: options.model,
+            reasoning_effort: options.reasoning_effort,
+            sandbox: options.sandbox,
+            cwd: options.cwd.clone(),
+            approval_policy: options.approval_policy,
+            config: options.config_overrides,
+            base_instructions: options.base_instructions,
+            developer_instructions: options.developer_instructions,
+        };
+        let child = process::spawn(&SpawnRequest {
+            program: settings.program.clone(),
+            args: exec_args(&spec),
+            env: Vec::new(),
+            cwd: options.cwd,
+            stdin: StdinSource::Null,
+        })?;
+        let mut turn = TurnLog::default();
+        let mut stderr_tail: Vec<String> = Vec::new();
+        loop {
+            match child.read_line(settings.read_timeout_ms)? {
+                ReadResult::Line(line) if line.stream == OutputStream::Stdout => match turn.apply(&line.text)
+                {
+                    Ok(Some(progress)) => {
+                        report(&ProgressEvent { kind: progress.kind.into(), message: progress.message })
+                    }
+                    Ok(None) => {}
+                    Err(e) => log(Level::Debug, &format!("ignoring codex output line ({e})")),
+                },
+                ReadResult::Line(line) => {
+                    if stderr_tail.len() == STDERR_TAIL {
+                        stderr_tail.remove(0);
+                    }
+                    stderr_tail.push(line.text);
+                }
+                ReadResult::Pending => {}
+                ReadResult::Closed => break,
+            }
+        }
+        let code = loop {
+            if let Some(code) = child.wait(settings.read_timeout_ms)? {
+                break code;
+            }
+        };
+        outcome(turn, code, &stderr_tail)
+    }
+
+    fn rehydrate(thread_id: String) -> Result<Session, PluginError> {
+        Err(PluginError::Unsupported(format!(
+            "agent-codex cannot yet rebuild thread {thread_id} from Codex's rollout files"
+        )))
+    }
+}
+
+fn outcome(turn: TurnLog, code: i32, stderr_tail: &[String]) -> Result<TurnOutcome, PluginError> {
+    if let Some(failure) = &turn.failure {
+        return Err(PluginError::Failed(format!("codex failed: {failure}")));
+    }
+    if code != 0 {
+        return Err(PluginError::Failed(format!(
+            "codex exited with status {code}: {}",
+            if stderr_tail.is_empty() { "(no error output)".to_string() } else { stderr_tail.join("\n") }
+        )));
+    }
+    let Some(thread_id) = turn.thread_id.clone() else {
+        return Err(PluginError::Failed("codex finished without reporting a thread id".into()));
+    };
+    Ok(TurnOutcome {
+        thread_id,
+        response: turn.answer().unwrap_or_default().to_string(),
+        usage: turn.usage.map(|u| Usage {
+            input_tokens: u.input_tokens,
+            cached_input_tokens: u.cached_input_tokens,
+            output_tokens: u.output_tokens,
+            reasoning_output_tokens: u.reasoning_output_tokens,
+        }),
+        warnings: turn.warnings,
+        transcript_path: None,
+    })
+}
+
+export!(Codex);

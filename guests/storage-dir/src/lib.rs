@@ -1,0 +1,163 @@
+//! Warden's default storage backend: one JSON file per session in
+//! `sessions.d/`, written atomically by the host. Saves take one of 64
+//! striped `flock` locks (under `locks/`) for the read-compare-write of a
+//! revision, so processes sharing a store serialise per session and a killed
+//! holder never blocks anyone. Nothing is cached between calls, so a process
+//! never serves a session older than what another process acknowledged.
+
+wit_bindgen::generate!({ world: "storage-backend", path: "../../wit" });
+
+mod convert;
+
+use exports::warden::plugin::storage::{Guest, MigrateOptions, MigrateReport};
+use store_codec::key::{self, Decoded};
+use store_codec::record::StoredSession;
+use warden::plugin::log::{Level, log};
+use warden::plugin::store_fs;
+use warden::plugin::types::{EntryKind, PluginError, Session, SessionSummary};
+
+#[unsafe(link_section = "warden-manifest")]
+#[used]
+static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
+
+const SESSIONS: &str = "sessions.d";
+const LOCKS: &str = "locks";
+const LOCK_STRIPES: u64 = 64;
+const LOCK_WAIT_MS: u32 = 10_000;
+
+struct Store;
+
+impl Guest for Store {
+    fn load(id: String) -> Result<Session, PluginError> {
+        let name = file_name(&id)?;
+        match read_session(&name)? {
+            Some(stored) if stored.key == id => convert::to_wit(stored),
+            Some(_) => Err(PluginError::NotFound(format!("no session {id:?}"))),
+            None => Err(PluginError::NotFound(format!("no session {id:?}"))),
+        }
+    }
+
+    fn save(session: Session, expected_revision: Option<u64>) -> Result<u64, PluginError> {
+        let name = file_name(&session.id)?;
+        store_fs::create_dir(SESSIONS)?;
+        let _lock = lock_for(&name)?;
+        let current = match read_session(&name) {
+            Ok(found) => found.map_or(0, |s| s.revision),
+            Err(PluginError::Corrupt(message)) => {
+                log(Level::Warn, &format!("overwriting a quarantined session: {message}"));
+                0
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(expected) = expected_revision
+            && expected != current
+        {
+            return Err(PluginError::Conflict(format!(
+                "session {:?} is at revision {current}, not {expected}: another writer saved it first; reload and retry",
+                session.id
+            )));
+        }
+        let mut stored = convert::from_wit(session)?;
+        stored.revision = current + 1;
+        store_fs::write_atomic(&path(&name), &stored.to_bytes())?;
+        Ok(stored.revision)
+    }
+
+    fn delete(id: String) -> Result<bool, PluginError> {
+        let name = file_name(&id)?;
+        let _lock = lock_for(&name)?;
+        match store_fs::remove_file(&path(&name)) {
+            Ok(()) => Ok(true),
+            Err(PluginError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list() -> Result<Vec<SessionSummary>, PluginError> {
+        let entries = match store_fs::list_dir(SESSIONS) {
+            Ok(entries) => entries,
+            Err(PluginError::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut summaries = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if entry.kind != EntryKind::File || key::decode(&entry.name).is_none() {
+                continue;
+            }
+            let bytes = match store_fs::read(&path(&entry.name)) {
+                Ok(bytes) => bytes,
+                Err(PluginError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            match convert::summary(&bytes) {
+                Ok(summary) => summaries.push(summary),
+                Err(message) => log(Level::Warn, &format!("skipping {}: {message}", entry.name)),
+            }
+        }
+        Ok(summaries)
+    }
+
+    fn find_by_thread(thread_id: String) -> Result<Option<Session>, PluginError> {
+        let found = Self::list()?.into_iter().find(|s| s.agent_thread_id.as_deref() == Some(&thread_id));
+        match found {
+            Some(summary) => Self::load(summary.id).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn migrate(_options: MigrateOptions) -> Result<MigrateReport, PluginError> {
+        Err(PluginError::Unsupported("storage-dir cannot import a legacy store yet".into()))
+    }
+}
+
+fn file_name(id: &str) -> Result<String, PluginError> {
+    key::file_name(id).map_err(PluginError::Invalid)
+}
+
+fn path(name: &str) -> String {
+    format!("{SESSIONS}/{name}")
+}
+
+/// One of the striped lock files, chosen by a stable hash of the file name.
+fn lock_for(name: &str) -> Result<store_fs::Lock, PluginError> {
+    store_fs::create_dir(LOCKS)?;
+    let stripe =
+        name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+            % LOCK_STRIPES;
+    store_fs::acquire_lock(&format!("{LOCKS}/{stripe:02}"), LOCK_WAIT_MS)
+}
+
+/// Read and decode one session file. A file that does not decode is moved
+/// aside (`<name>.corrupt.<n>`) and reported as `corrupt`.
+fn read_session(name: &str) -> Result<Option<StoredSession>, PluginError> {
+    let bytes = match store_fs::read(&path(name)) {
+        Ok(bytes) => bytes,
+        Err(PluginError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let problem = match StoredSession::from_bytes(&bytes) {
+        Ok(stored) => match key::decode(name) {
+            Some(Decoded::Key(k)) if k != stored.key => format!("it holds key {:?}", stored.key),
+            _ => return Ok(Some(stored)),
+        },
+        Err(problem) => problem,
+    };
+    let quarantine = quarantine(name)?;
+    Err(PluginError::Corrupt(format!(
+        "session file {SESSIONS}/{name} is unreadable ({problem}); it was moved to {quarantine}"
+    )))
+}
+
+fn quarantine(name: &str) -> Result<String, PluginError> {
+    for n in 1..1000 {
+        let target = format!("{SESSIONS}/{name}.corrupt.{n}");
+        if store_fs::metadata(&target)?.is_none() {
+            store_fs::rename(&path(name), &target)?;
+            log(Level::Warn, &format!("quarantined {SESSIONS}/{name} as {target}"));
+            return Ok(target);
+        }
+    }
+    Err(PluginError::Io(format!("too many quarantined copies of {name}; clean up {SESSIONS}/")))
+}
+
+export!(Store);

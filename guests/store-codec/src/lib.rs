@@ -1,0 +1,6 @@
+//! Pure logic of the storage plugins, kept native so it can be unit-,
+//! property- and fuzz-tested: session keys to portable file names and back,
+//! and the on-disk JSON form of a session.
+
+pub mod key;
+pub mod record;

@@ -1,0 +1,19 @@
+//! The `log` interface: guest messages go to the host's structured log,
+//! tagged with the plugin's name and role.
+
+use crate::runtime::bindings::agent::warden::plugin::log::{self, Level};
+use crate::runtime::host_state::HostState;
+
+impl log::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        let plugin = self.plugin.name.as_str();
+        let role = self.plugin.role.world();
+        match level {
+            Level::Trace => tracing::trace!(plugin, role, "{message}"),
+            Level::Debug => tracing::debug!(plugin, role, "{message}"),
+            Level::Info => tracing::info!(plugin, role, "{message}"),
+            Level::Warn => tracing::warn!(plugin, role, "{message}"),
+            Level::Error => tracing::error!(plugin, role, "{message}"),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The capabilities the host lends to plugins, one module per WIT interface.
+//! Each module holds both the policy (what is allowed) and its enforcement.
+
+pub mod log;
+pub mod process;
+pub mod process_grant;
+pub mod progress;
+pub mod settings;
+pub mod store_fs;

@@ -1,0 +1,494 @@
+//! The `store-fs` capability: file operations confined to one granted root.
+//!
+//! Confinement does not rely on path checks alone. Every operation walks the
+//! relative path one component at a time with `openat(O_NOFOLLOW)` from the
+//! root's directory handle (cap-std), so a symbolic link anywhere below the
+//! root — file or directory, pointing inside or outside — is refused with
+//! `denied`, and a directory swapped for a symlink between a check and its use
+//! is refused too. Nothing here ever changes permissions of an existing entry.
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use cap_std::fs::{Dir, DirBuilder, File, Metadata, OpenOptions, OpenOptionsExt};
+use cap_std::fs::{DirBuilderExt, MetadataExt};
+
+use crate::types::{DirEntry, EntryKind, EntryMetadata, PluginError};
+
+/// Prefix of the temporary files `write_atomic` creates; listings hide them.
+pub const TEMP_PREFIX: &str = ".warden-tmp.";
+
+/// How often a waiting `lock` retries.
+const LOCK_RETRY: Duration = Duration::from_millis(5);
+
+/// One directory an operator granted to a plugin.
+pub struct FsRoot {
+    dir: Dir,
+    path: PathBuf,
+    writable: bool,
+    max_read_bytes: u64,
+}
+
+/// An exclusive advisory lock (flock) held on a file inside a root.
+pub struct FsLock {
+    _file: std::fs::File,
+}
+
+impl FsRoot {
+    /// Open (creating it with mode 0700 if `writable` and missing) the directory
+    /// at `path`. The root itself must be a real directory, not a symlink.
+    pub fn open(path: &Path, writable: bool, max_read_bytes: u64) -> Result<Self, PluginError> {
+        if writable {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(|e| io_error(&format!("creating root {}", path.display()), e))?;
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(PluginError::Denied(format!(
+                    "the granted root {} is a symbolic link; grant the real directory instead",
+                    path.display()
+                )));
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(PluginError::Invalid(format!(
+                    "the granted root {} is not a directory",
+                    path.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(io_error(&format!("opening root {}", path.display()), e)),
+        }
+        let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
+            .map_err(|e| io_error(&format!("opening root {}", path.display()), e))?;
+        Ok(Self { dir, path: path.to_path_buf(), writable, max_read_bytes })
+    }
+
+    /// The root's path on the host, for messages and configuration.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn read(&self, path: &str) -> Result<Vec<u8>, PluginError> {
+        let (dir, name) = self.parent_of(path)?;
+        let mut file = dir
+            .open_with(name, OpenOptions::new().read(true).follow(FollowSymlinks::No))
+            .map_err(|e| self.fs_error("reading", path, e))?;
+        let meta = file.metadata().map_err(|e| self.fs_error("reading", path, e))?;
+        if !meta.is_file() {
+            return Err(PluginError::Invalid(format!("{path:?} is not a regular file")));
+        }
+        if meta.len() > self.max_read_bytes {
+            return Err(PluginError::Invalid(format!(
+                "{path:?} is {} bytes, over the read limit of {} bytes",
+                meta.len(),
+                self.max_read_bytes
+            )));
+        }
+        let mut data = Vec::with_capacity(meta.len() as usize);
+        file.read_to_end(&mut data).map_err(|e| self.fs_error("reading", path, e))?;
+        Ok(data)
+    }
+
+    /// Temp file (exclusive, no-follow, 0600) in the target's directory, write,
+    /// fsync, rename over the target, fsync the directory. Any failure removes
+    /// the temp file and is returned.
+    pub fn write_atomic(&self, path: &str, data: &[u8]) -> Result<(), PluginError> {
+        self.require_writable("write", path)?;
+        let (dir, name) = self.parent_of(path)?;
+        self.refuse_symlink_or_dir(&dir, name, path)?;
+        let temp = format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple());
+        let result = write_and_sync(&dir, &temp, data)
+            .and_then(|()| dir.rename(&temp, &dir, name))
+            .and_then(|()| sync_dir(&dir));
+        if let Err(e) = result {
+            if let Err(cleanup) = dir.remove_file(&temp)
+                && cleanup.kind() != ErrorKind::NotFound
+            {
+                tracing::error!(root = %self.path.display(), temp, error = %cleanup,
+                    "could not remove temporary file after a failed write");
+            }
+            return Err(self.fs_error("writing", path, e));
+        }
+        Ok(())
+    }
+
+    pub fn remove_file(&self, path: &str) -> Result<(), PluginError> {
+        self.require_writable("remove", path)?;
+        let (dir, name) = self.parent_of(path)?;
+        self.refuse_symlink_or_dir(&dir, name, path)?;
+        dir.remove_file(name).map_err(|e| self.fs_error("removing", path, e))?;
+        sync_dir(&dir).map_err(|e| self.fs_error("removing", path, e))
+    }
+
+    pub fn remove_dir(&self, path: &str) -> Result<(), PluginError> {
+        self.require_writable("remove", path)?;
+        let (dir, name) = self.parent_of(path)?;
+        let meta = self.lstat(&dir, name, path)?;
+        match meta {
+            Some(m) if m.is_dir() => {}
+            Some(m) if m.file_type().is_symlink() => return Err(symlink_denied(path)),
+            Some(_) => return Err(PluginError::Invalid(format!("{path:?} is not a directory"))),
+            None => return Err(PluginError::NotFound(format!("{path:?} does not exist"))),
+        }
+        dir.remove_dir(name).map_err(|e| self.fs_error("removing", path, e))
+    }
+
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), PluginError> {
+        self.require_writable("rename", from)?;
+        let (from_dir, from_name) = self.parent_of(from)?;
+        let (to_dir, to_name) = self.parent_of(to)?;
+        match self.lstat(&from_dir, from_name, from)? {
+            None => return Err(PluginError::NotFound(format!("{from:?} does not exist"))),
+            Some(m) if m.file_type().is_symlink() => return Err(symlink_denied(from)),
+            Some(_) => {}
+        }
+        if let Some(m) = self.lstat(&to_dir, to_name, to)?
+            && m.file_type().is_symlink()
+        {
+            return Err(symlink_denied(to));
+        }
+        from_dir
+            .rename(from_name, &to_dir, to_name)
+            .map_err(|e| self.fs_error("renaming", &format!("{from} -> {to}"), e))?;
+        sync_dir(&to_dir).map_err(|e| self.fs_error("renaming", to, e))?;
+        sync_dir(&from_dir).map_err(|e| self.fs_error("renaming", from, e))
+    }
+
+    /// Entries of a directory, hiding in-flight temporary files. `""` is the root.
+    pub fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, PluginError> {
+        let dir = if path.is_empty() {
+            self.dir.try_clone().map_err(|e| self.fs_error("listing", path, e))?
+        } else {
+            self.open_dir(path)?
+        };
+        let mut out = Vec::new();
+        for entry in dir.entries().map_err(|e| self.fs_error("listing", path, e))? {
+            let entry = entry.map_err(|e| self.fs_error("listing", path, e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                tracing::warn!(root = %self.path.display(), dir = path, "skipping a non-UTF-8 file name");
+                continue;
+            };
+            if name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            let kind = entry.file_type().map_err(|e| self.fs_error("listing", path, e))?;
+            out.push(DirEntry { name, kind: entry_kind(kind) });
+        }
+        Ok(out)
+    }
+
+    /// Metadata of an entry, not following a final symlink; `None` if absent.
+    pub fn metadata(&self, path: &str) -> Result<Option<EntryMetadata>, PluginError> {
+        let (dir, name) = match self.parent_of(path) {
+            Ok(found) => found,
+            Err(PluginError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(self.lstat(&dir, name, path)?.map(|m| EntryMetadata {
+            kind: entry_kind(m.file_type()),
+            size: m.len(),
+            modified_ns: m
+                .modified()
+                .ok()
+                .and_then(|t| t.into_std().duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as u64),
+            file_id: m.dev().rotate_left(32) ^ m.ino(),
+        }))
+    }
+
+    /// Create a directory and its missing parents, each checked for symlinks.
+    pub fn create_dir(&self, path: &str) -> Result<(), PluginError> {
+        self.require_writable("create a directory", path)?;
+        let components = split(path)?;
+        let mut dir = self.dir.try_clone().map_err(|e| self.fs_error("creating", path, e))?;
+        for component in components {
+            match dir.create_dir_with(component, DirBuilder::new().mode(0o700)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(self.fs_error("creating", path, e)),
+            }
+            dir = dir.open_dir_nofollow(component).map_err(|e| self.fs_error("creating", path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Take an exclusive flock on `path` (created 0600 if missing), waiting at most `wait`.
+    pub fn lock(&self, path: &str, wait: Duration) -> Result<FsLock, PluginError> {
+        self.require_writable("lock", path)?;
+        let (dir, name) = self.parent_of(path)?;
+        let file = dir
+            .open_with(
+                name,
+                OpenOptions::new().read(true).write(true).create(true).mode(0o600).follow(FollowSymlinks::No),
+            )
+            .map_err(|e| self.fs_error("locking", path, e))?
+            .into_std();
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(FsLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                    std::thread::sleep(LOCK_RETRY);
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(PluginError::Busy(format!(
+                        "{path:?} is locked by another holder; gave up after {} ms",
+                        wait.as_millis()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(self.fs_error("locking", path, e)),
+            }
+        }
+    }
+
+    fn require_writable(&self, what: &str, path: &str) -> Result<(), PluginError> {
+        if self.writable {
+            return Ok(());
+        }
+        Err(PluginError::Denied(format!(
+            "cannot {what} {path:?}: the root {} is granted read-only",
+            self.path.display()
+        )))
+    }
+
+    /// Open every directory above the last component without following
+    /// symlinks; return that directory and the last component.
+    fn parent_of<'p>(&self, path: &'p str) -> Result<(Dir, &'p str), PluginError> {
+        let mut components = split(path)?;
+        let name = components.pop().expect("split returns at least one component");
+        let mut dir = self.dir.try_clone().map_err(|e| self.fs_error("opening", path, e))?;
+        for component in components {
+            dir = dir.open_dir_nofollow(component).map_err(|e| self.fs_error("opening", path, e))?;
+        }
+        Ok((dir, name))
+    }
+
+    fn open_dir(&self, path: &str) -> Result<Dir, PluginError> {
+        let (dir, name) = self.parent_of(path)?;
+        dir.open_dir_nofollow(name).map_err(|e| self.fs_error("opening", path, e))
+    }
+
+    fn lstat(&self, dir: &Dir, name: &str, path: &str) -> Result<Option<Metadata>, PluginError> {
+        match dir.symlink_metadata(name) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.fs_error("inspecting", path, e)),
+        }
+    }
+
+    fn refuse_symlink_or_dir(&self, dir: &Dir, name: &str, path: &str) -> Result<(), PluginError> {
+        match self.lstat(dir, name, path)? {
+            Some(m) if m.file_type().is_symlink() => Err(symlink_denied(path)),
+            Some(m) if m.is_dir() => {
+                Err(PluginError::Invalid(format!("{path:?} is a directory where a file was expected")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Map an I/O error to the WIT error variants. ELOOP / ENOTDIR from a
+    /// no-follow open mean a symlink was in the way.
+    fn fs_error(&self, action: &str, path: &str, e: std::io::Error) -> PluginError {
+        let errno = e.raw_os_error();
+        if errno == Some(rustix::io::Errno::LOOP.raw_os_error())
+            || errno == Some(rustix::io::Errno::NOTDIR.raw_os_error()) && self.has_symlink(path)
+        {
+            return symlink_denied(path);
+        }
+        match e.kind() {
+            ErrorKind::NotFound => PluginError::NotFound(format!("{action} {path:?}: it does not exist")),
+            ErrorKind::PermissionDenied => {
+                PluginError::Denied(format!("{action} {path:?} under {}: {e}", self.path.display()))
+            }
+            ErrorKind::NotADirectory => {
+                PluginError::Invalid(format!("{action} {path:?}: a component is not a directory"))
+            }
+            _ => PluginError::Io(format!("{action} {path:?} under {}: {e}", self.path.display())),
+        }
+    }
+
+    /// Whether any component of `path` is currently a symlink (for messages only).
+    fn has_symlink(&self, path: &str) -> bool {
+        let mut prefix = PathBuf::new();
+        for component in path.split('/') {
+            prefix.push(component);
+            if self.dir.symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink()) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Check a guest-supplied relative path lexically and split it into components.
+pub fn split(path: &str) -> Result<Vec<&str>, PluginError> {
+    if path.is_empty() {
+        return Err(PluginError::Denied("an empty path names nothing inside the root".into()));
+    }
+    if path.contains('\0') {
+        return Err(PluginError::Denied(format!("{path:?} contains a NUL byte")));
+    }
+    if path.starts_with('/') {
+        return Err(PluginError::Denied(format!(
+            "{path:?} is absolute; paths are relative to the granted root"
+        )));
+    }
+    let components: Vec<&str> = path.split('/').collect();
+    for component in &components {
+        match *component {
+            "" => return Err(PluginError::Denied(format!("{path:?} has an empty component"))),
+            "." | ".." => {
+                return Err(PluginError::Denied(format!(
+                    "{path:?} contains {component:?}; paths may not leave or re-enter directories"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(components)
+}
+
+fn write_and_sync(dir: &Dir, temp: &str, data: &[u8]) -> std::io::Result<()> {
+    let mut file: File = dir.open_with(
+        temp,
+        OpenOptions::new().write(true).create_new(true).mode(0o600).follow(FollowSymlinks::No),
+    )?;
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+/// cap-std directory handles are `O_PATH` on Linux and cannot be fsynced; open `.` for that.
+fn sync_dir(dir: &Dir) -> std::io::Result<()> {
+    dir.open(".")?.sync_all()
+}
+
+fn symlink_denied(path: &str) -> PluginError {
+    PluginError::Denied(format!(
+        "{path:?} passes through a symbolic link; links are never followed inside a store root"
+    ))
+}
+
+fn entry_kind(t: cap_std::fs::FileType) -> EntryKind {
+    if t.is_symlink() {
+        EntryKind::Symlink
+    } else if t.is_dir() {
+        EntryKind::Directory
+    } else if t.is_file() {
+        EntryKind::File
+    } else {
+        EntryKind::Other
+    }
+}
+
+fn io_error(action: &str, e: std::io::Error) -> PluginError {
+    PluginError::Io(format!("{action}: {e}"))
+}
+
+mod wit {
+    //! The `store-fs` and `store-fs-readonly` interfaces over the plugin's [`FsRoot`].
+
+    use std::time::Duration;
+
+    use wasmtime::component::Resource;
+
+    use super::{FsLock, FsRoot};
+    use crate::runtime::bindings::agent::warden::plugin::store_fs_readonly;
+    use crate::runtime::bindings::storage::warden::plugin::store_fs;
+    use crate::runtime::host_state::HostState;
+    use crate::types::{DirEntry, EntryMetadata, PluginError};
+
+    impl HostState {
+        fn with_root<R>(
+            &mut self,
+            operation: &str,
+            target: &str,
+            op: impl FnOnce(&FsRoot) -> Result<R, PluginError>,
+        ) -> Result<R, PluginError> {
+            self.timed(|state| {
+                let result = match &state.plugin.fs_root {
+                    Some(root) => op(root),
+                    None => Err(PluginError::Denied(format!(
+                        "plugin `{}` has no directory granted; set `root` under [plugins.{}] in the configuration",
+                        state.plugin.name, state.plugin.role
+                    ))),
+                };
+                result.map_err(|e| state.refused(operation, target, e))
+            })
+        }
+    }
+
+    impl store_fs::Host for HostState {
+        fn read(&mut self, path: String) -> Result<Vec<u8>, PluginError> {
+            self.with_root("read", &path, |root| root.read(&path))
+        }
+
+        fn write_atomic(&mut self, path: String, data: Vec<u8>) -> Result<(), PluginError> {
+            let audit = self.plugin.audit;
+            self.with_root("write", &path, |root| {
+                root.write_atomic(&path, &data)?;
+                if audit {
+                    tracing::info!(root = %root.path().display(), path, bytes = data.len(), "audit: write");
+                }
+                Ok(())
+            })
+        }
+
+        fn remove_file(&mut self, path: String) -> Result<(), PluginError> {
+            self.with_root("remove-file", &path, |root| root.remove_file(&path))
+        }
+
+        fn remove_dir(&mut self, path: String) -> Result<(), PluginError> {
+            self.with_root("remove-dir", &path, |root| root.remove_dir(&path))
+        }
+
+        fn rename(&mut self, from: String, to: String) -> Result<(), PluginError> {
+            let target = format!("{from} -> {to}");
+            self.with_root("rename", &target, |root| root.rename(&from, &to))
+        }
+
+        fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, PluginError> {
+            self.with_root("list-dir", &path, |root| root.list_dir(&path))
+        }
+
+        fn metadata(&mut self, path: String) -> Result<Option<EntryMetadata>, PluginError> {
+            self.with_root("metadata", &path, |root| root.metadata(&path))
+        }
+
+        fn create_dir(&mut self, path: String) -> Result<(), PluginError> {
+            self.with_root("create-dir", &path, |root| root.create_dir(&path))
+        }
+
+        fn acquire_lock(&mut self, path: String, wait_ms: u32) -> Result<Resource<FsLock>, PluginError> {
+            let wait = Duration::from_millis(wait_ms.into());
+            let lock = self.with_root("lock", &path, |root| root.lock(&path, wait))?;
+            self.table.push(lock).map_err(|e| PluginError::Io(format!("holding the lock: {e}")))
+        }
+    }
+
+    impl store_fs::HostLock for HostState {
+        fn drop(&mut self, lock: Resource<FsLock>) -> wasmtime::Result<()> {
+            self.table.delete(lock)?;
+            Ok(())
+        }
+    }
+
+    impl store_fs_readonly::Host for HostState {
+        fn read(&mut self, path: String) -> Result<Vec<u8>, PluginError> {
+            self.with_root("read", &path, |root| root.read(&path))
+        }
+
+        fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, PluginError> {
+            self.with_root("list-dir", &path, |root| root.list_dir(&path))
+        }
+
+        fn metadata(&mut self, path: String) -> Result<Option<EntryMetadata>, PluginError> {
+            self.with_root("metadata", &path, |root| root.metadata(&path))
+        }
+    }
+}

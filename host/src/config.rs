@@ -1,0 +1,161 @@
+//! The operator's configuration (TOML): where state lives, and for each
+//! plugin role which wasm to run, its limits, its settings, and what it is
+//! granted. Everything has a safe default, so no file is needed.
+//!
+//! ```toml
+//! state-dir = "/var/lib/warden"          # default: the platform state dir
+//! cache-dir = "/var/cache/warden"        # default: the platform cache dir
+//! audit = false                          # log every spawn and write
+//!
+//! [plugins.agent-driver]
+//! path = "/opt/plugins/my-agent.wasm"    # default: the embedded plugin
+//! memory-mib = 128
+//! cpu-budget-ms = 1000
+//! turn-timeout-secs = 1800
+//! root = "/home/me/.codex"               # read-only for agent drivers
+//! env = ["HOME", "PATH", "CODEX_HOME"]
+//! cwd-roots = ["/home/me/src"]
+//! settings = { program = "codex" }
+//! [[plugins.agent-driver.programs]]
+//! name = "codex"
+//! path = "/usr/local/bin/codex"          # default: looked up on PATH
+//! args = ["exec", "**"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::capabilities::process_grant::ProgramGrant;
+use crate::runtime::role::Role;
+
+pub const DEFAULT_MEMORY_MIB: u32 = 128;
+pub const DEFAULT_CPU_BUDGET_MS: u64 = 1000;
+pub const DEFAULT_TURN_TIMEOUT_SECS: u64 = 30 * 60;
+pub const DEFAULT_OUTPUT_CAP_MIB: u32 = 64;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    pub state_dir: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub audit: bool,
+    /// Plugin calls that may run at once (the pooling allocator's size).
+    pub max_concurrent_calls: Option<u32>,
+    #[serde(default)]
+    pub plugins: BTreeMap<Role, PluginConfig>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PluginConfig {
+    /// A `.wasm` component replacing the embedded default.
+    pub path: Option<PathBuf>,
+    pub memory_mib: Option<u32>,
+    pub cpu_budget_ms: Option<u64>,
+    /// Wall-clock limit of one agent turn (agent-driver only).
+    pub turn_timeout_secs: Option<u64>,
+    /// Bytes kept from each child's stdout and stderr, in MiB.
+    pub output_cap_mib: Option<u32>,
+    /// The directory granted to `store-fs` (storage) or `store-fs-readonly` (agent).
+    pub root: Option<PathBuf>,
+    #[serde(default)]
+    pub programs: Vec<ProgramGrant>,
+    /// Environment variables children may receive.
+    pub env: Option<Vec<String>>,
+    /// Directories a child's working directory must lie in.
+    pub cwd_roots: Option<Vec<PathBuf>>,
+    /// Handed to the plugin as JSON through the `config` interface.
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+impl Config {
+    /// Read a configuration file; errors name the file and the problem.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read configuration {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("configuration {}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    pub fn plugin(&self, role: Role) -> PluginConfig {
+        self.plugins.get(&role).cloned().unwrap_or_default()
+    }
+
+    /// Where sessions are stored: the file, then `$XDG_STATE_HOME/warden`, then `~/.local/state/warden`.
+    pub fn state_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.state_dir {
+            return Ok(dir.clone());
+        }
+        platform_dir("XDG_STATE_HOME", ".local/state")
+            .ok_or_else(|| anyhow::anyhow!("no state directory: set --state-dir, WARDEN_STATE_DIR or HOME"))
+    }
+
+    /// Where compiled plugins are cached: the file, then `$XDG_CACHE_HOME/warden`, then `~/.cache/warden`.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        self.cache_dir
+            .clone()
+            .or_else(|| platform_dir("XDG_CACHE_HOME", ".cache").map(|d| d.join("components")))
+    }
+}
+
+impl PluginConfig {
+    pub fn memory_bytes(&self) -> usize {
+        (self.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB) as usize) << 20
+    }
+
+    pub fn cpu_budget(&self) -> Duration {
+        Duration::from_millis(self.cpu_budget_ms.unwrap_or(DEFAULT_CPU_BUDGET_MS))
+    }
+
+    pub fn turn_timeout(&self) -> Duration {
+        Duration::from_secs(self.turn_timeout_secs.unwrap_or(DEFAULT_TURN_TIMEOUT_SECS))
+    }
+
+    pub fn output_cap(&self) -> usize {
+        (self.output_cap_mib.unwrap_or(DEFAULT_OUTPUT_CAP_MIB) as usize) << 20
+    }
+}
+
+fn platform_dir(xdg: &str, fallback: &str) -> Option<PathBuf> {
+    let base = std::env::var_os(xdg)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(fallback)))?;
+    Some(base.join("warden"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_roles_and_refuses_unknown_keys() {
+        let config = Config::parse(
+            r#"
+            [plugins.storage-backend]
+            memory-mib = 16
+            [plugins.agent-driver]
+            cpu-budget-ms = 200
+            [[plugins.agent-driver.programs]]
+            name = "codex"
+            args = ["exec", "**"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.plugin(Role::StorageBackend).memory_bytes(), 16 << 20);
+        assert_eq!(config.plugin(Role::AgentDriver).cpu_budget(), Duration::from_millis(200));
+        assert_eq!(config.plugin(Role::SessionPolicy).memory_bytes(), 128 << 20);
+        let err = Config::parse("[plugins.storage-backend]\nmemroy-mib = 1\n").unwrap_err();
+        assert!(err.contains("memroy-mib"), "{err}");
+        let err = Config::parse("[plugins.storage]\n").unwrap_err();
+        assert!(err.contains("storage"), "{err}");
+    }
+}

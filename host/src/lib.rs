@@ -1,0 +1,13 @@
+//! Warden: an MCP server that gives coding-agent CLIs durable, resumable
+//! sessions. Session policy, context building, storage and agent drivers are
+//! sandboxed WebAssembly components; the host lends them only the
+//! capabilities an operator grants.
+
+pub mod capabilities;
+pub mod config;
+pub mod mcp;
+pub mod plugins;
+pub mod runtime;
+
+/// The contract's shared types (`session`, `plugin-error`, …) as Rust types.
+pub use runtime::bindings::types;

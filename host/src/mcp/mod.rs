@@ -1,0 +1,6 @@
+//! The MCP server over stdio (rmcp): tool schemas and results only; the
+//! session logic lives elsewhere.
+
+mod server;
+
+pub use server::{WardenServer, serve_stdio};

@@ -1,0 +1,72 @@
+//! The one wasmtime Engine: epoch interruption for CPU budgets, no
+//! component-model concurrency (a sync host), and the pooling allocator
+//! sized for a handful of plugins; plus the thread that advances epochs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, PoolingAllocationConfig};
+
+/// How often the epoch advances; CPU budgets are measured in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Pool sizes. Each call holds one component instance for its duration.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineLimits {
+    /// Plugin calls that may run at the same time.
+    pub concurrent_instances: u32,
+    /// The largest linear memory any plugin may be granted, in bytes.
+    pub max_memory_bytes: usize,
+}
+
+pub fn build_engine(limits: EngineLimits) -> anyhow::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(limits.concurrent_instances)
+        .total_core_instances(limits.concurrent_instances * 8)
+        .total_memories(limits.concurrent_instances * 2)
+        .total_tables(limits.concurrent_instances * 8)
+        .max_memory_size(limits.max_memory_bytes)
+        .max_core_instances_per_component(16)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16);
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .concurrency_support(false)
+        .allocation_strategy(pool)
+        .max_wasm_stack(1 << 20);
+    Engine::new(&config).map_err(anyhow::Error::from)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("warden-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawning the epoch thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

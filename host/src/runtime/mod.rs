@@ -1,0 +1,130 @@
+//! The sandboxed component runtime: one engine, a compiled-component cache,
+//! a world check per role, and a linker per role that provides only that
+//! world's imports (plus deny-all WASI).
+
+pub mod bindings;
+mod cache;
+pub mod control;
+pub mod embedded;
+mod engine;
+pub mod host_state;
+pub mod manifest;
+pub mod plugin;
+pub mod role;
+pub mod roles;
+mod world_check;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+pub use cache::CacheOutcome;
+use cache::ComponentCache;
+use engine::EpochTicker;
+pub use engine::{EPOCH_TICK, EngineLimits};
+use host_state::HostState;
+use plugin::{Loaded, PluginInfo};
+use role::Role;
+use roles::{AgentPlugin, ContextPlugin, PolicyPlugin, StoragePlugin};
+
+pub struct Runtime {
+    engine: Engine,
+    cache: Option<ComponentCache>,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// `cache_dir` of `None` compiles every plugin at load time.
+    pub fn new(limits: EngineLimits, cache_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let engine = engine::build_engine(limits)?;
+        let cache = cache_dir.map(ComponentCache::new).transpose()?;
+        let _ticker = EpochTicker::start(&engine);
+        Ok(Self { engine, cache, _ticker })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compile (or fetch from the cache) and check a component against its role.
+    pub fn prepare(&self, role: Role, name: &str, wasm: &[u8]) -> anyhow::Result<(Component, CacheOutcome)> {
+        let (component, outcome) = match &self.cache {
+            Some(cache) => cache.load(&self.engine, wasm),
+            None => cache::compile(&self.engine, wasm),
+        }
+        .with_context(|| format!("plugin `{name}` is not a loadable WebAssembly component"))?;
+        world_check::check(&self.engine, &component, role)
+            .map_err(|why| anyhow::anyhow!("plugin `{name}` cannot serve as {role}: {why}"))?;
+        Ok((component, outcome))
+    }
+
+    pub fn load_storage(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<StoragePlugin> {
+        use bindings::storage::{StorageBackend, StorageBackendPre};
+        self.load(
+            Role::StorageBackend,
+            info,
+            wasm,
+            |linker| StorageBackend::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s),
+            StorageBackendPre::new,
+        )
+    }
+
+    pub fn load_policy(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<PolicyPlugin> {
+        use bindings::policy::{SessionPolicy, SessionPolicyPre};
+        self.load(
+            Role::SessionPolicy,
+            info,
+            wasm,
+            |linker| SessionPolicy::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s),
+            SessionPolicyPre::new,
+        )
+    }
+
+    pub fn load_context(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<ContextPlugin> {
+        use bindings::context::{ContextBuilder, ContextBuilderPre};
+        self.load(
+            Role::ContextBuilder,
+            info,
+            wasm,
+            |linker| ContextBuilder::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s),
+            ContextBuilderPre::new,
+        )
+    }
+
+    pub fn load_agent(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<AgentPlugin> {
+        use bindings::agent::{AgentDriver, AgentDriverPre};
+        self.load(
+            Role::AgentDriver,
+            info,
+            wasm,
+            |linker| AgentDriver::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s),
+            AgentDriverPre::new,
+        )
+    }
+
+    fn load<P>(
+        &self,
+        role: Role,
+        info: PluginInfo,
+        wasm: &[u8],
+        add_imports: impl FnOnce(&mut Linker<HostState>) -> wasmtime::Result<()>,
+        typed: impl FnOnce(wasmtime::component::InstancePre<HostState>) -> wasmtime::Result<P>,
+    ) -> anyhow::Result<Loaded<P>> {
+        let name = info.name.clone();
+        let (component, _) = self.prepare(role, &name, wasm)?;
+        let mut linker = Linker::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        add_imports(&mut linker)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(typed)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("plugin `{name}` does not fit the {role} world"))?;
+        Ok(Loaded { info: Arc::new(info), engine: self.engine.clone(), pre })
+    }
+}
+
+impl crate::runtime::bindings::types::Host for HostState {}

@@ -1,0 +1,228 @@
+//! A loaded plugin: its identity and grants, its pre-instantiated
+//! component, and the one way to call it: a fresh Store per call with the
+//! plugin's memory cap and CPU budget, dropped afterwards (also after a trap).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+
+use super::control::{CallControl, CancelFlag, Interruption};
+use super::host_state::{HostState, MemoryLimitExceeded, ProgressSink};
+use super::manifest::Manifest;
+use super::role::Role;
+use crate::capabilities::process_grant::ProcessPolicy;
+use crate::capabilities::store_fs::FsRoot;
+use crate::types::PluginError;
+
+/// Per-plugin limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PluginLimits {
+    pub memory_bytes: usize,
+    /// Guest CPU time allowed per call; time waiting in host calls is not counted.
+    pub cpu_budget: Duration,
+    /// Bytes of stdout and of stderr kept from each child process.
+    pub output_cap: usize,
+}
+
+/// Where a plugin's code came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginSource {
+    Embedded(&'static str),
+    File(std::path::PathBuf),
+}
+
+impl std::fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginSource::Embedded(name) => write!(f, "embedded {name}"),
+            PluginSource::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Who a plugin is and what it may touch.
+pub struct PluginInfo {
+    pub name: String,
+    pub role: Role,
+    pub source: PluginSource,
+    pub sha256: String,
+    pub manifest: Manifest,
+    pub limits: PluginLimits,
+    /// The directory `store-fs` (or `store-fs-readonly`) works in, if granted.
+    pub fs_root: Option<FsRoot>,
+    /// What `process` may run; `None` grants nothing.
+    pub process: Option<ProcessPolicy>,
+    /// The plugin's settings as a JSON object.
+    pub settings_json: String,
+    /// Log every spawn and write, not only refusals.
+    pub audit: bool,
+}
+
+/// How one call runs: its wall-clock limit, cancellation and progress sink.
+#[derive(Clone, Default)]
+pub struct CallOptions {
+    pub timeout: Option<Duration>,
+    pub cancel: CancelFlag,
+    pub progress: Option<ProgressSink>,
+}
+
+/// Why a call did not produce the plugin's own answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The plugin ran and returned one of the contract's errors.
+    #[error("plugin `{plugin}` ({role}) failed in `{function}`: {error}")]
+    Plugin { plugin: String, role: Role, function: &'static str, error: PluginError },
+    /// The plugin was stopped or broke; the host discarded its instance.
+    #[error("plugin `{plugin}` ({role}) was stopped in `{function}`: {reason}")]
+    Aborted { plugin: String, role: Role, function: &'static str, reason: AbortReason },
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AbortReason {
+    #[error("it used more than its CPU budget of {} ms; raise `cpu-budget-ms` for this plugin if the work is legitimate", .0.as_millis())]
+    CpuBudget(Duration),
+    #[error("it exceeded its memory limit of {} MiB; raise `memory-mib` for this plugin if the work is legitimate", .0 >> 20)]
+    MemoryLimit(usize),
+    #[error("the call was cancelled")]
+    Cancelled,
+    #[error("the call exceeded its wall-clock limit of {} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    #[error("it panicked: {0}")]
+    Panic(String),
+    #[error("it trapped: {0}")]
+    Trap(String),
+    #[error("the host could not run it: {0}")]
+    Host(String),
+}
+
+impl CallError {
+    /// The contract error, if the plugin returned one.
+    pub fn plugin_error(&self) -> Option<&PluginError> {
+        match self {
+            CallError::Plugin { error, .. } => Some(error),
+            CallError::Aborted { .. } => None,
+        }
+    }
+
+    pub fn abort_reason(&self) -> Option<&AbortReason> {
+        match self {
+            CallError::Aborted { reason, .. } => Some(reason),
+            CallError::Plugin { .. } => None,
+        }
+    }
+}
+
+/// Raised from the epoch callback when the guest ran past its CPU budget.
+#[derive(Debug, thiserror::Error)]
+#[error("CPU budget exhausted")]
+struct CpuBudgetExhausted;
+
+/// Raised from the epoch callback when the caller cancelled or the deadline passed.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted: {0:?}")]
+struct Interrupted(Interruption);
+
+/// A plugin ready to be called: `P` is the world's generated `…Pre` type.
+pub struct Loaded<P> {
+    pub info: Arc<PluginInfo>,
+    pub(crate) engine: Engine,
+    pub(crate) pre: P,
+}
+
+impl<P> Loaded<P> {
+    /// Instantiate in a fresh Store, run `body`, and turn every failure into
+    /// a [`CallError`] that names the plugin and what happened.
+    pub(crate) fn call<R>(
+        &self,
+        function: &'static str,
+        options: CallOptions,
+        body: impl FnOnce(&P, &mut Store<HostState>) -> wasmtime::Result<Result<R, PluginError>>,
+    ) -> Result<R, CallError> {
+        let control = CallControl::new(options.timeout, options.cancel);
+        let state = HostState::new(self.info.clone(), control, options.progress);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        let budget = self.info.limits.cpu_budget;
+        store.epoch_deadline_callback(move |ctx| {
+            let control = &ctx.data().control;
+            if let Some(interruption) = control.interrupted() {
+                return Err(Interrupted(interruption).into());
+            }
+            if control.guest_time() >= budget {
+                return Err(CpuBudgetExhausted.into());
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        store.set_epoch_deadline(1);
+        let outcome = body(&self.pre, &mut store);
+        let stderr = store.data().stderr_text();
+        if !stderr.is_empty() {
+            tracing::info!(plugin = %self.info.name, function, stderr = %stderr.trim_end(), "plugin stderr");
+        }
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(CallError::Plugin {
+                plugin: self.info.name.clone(),
+                role: self.info.role,
+                function,
+                error,
+            }),
+            Err(error) => {
+                let reason = self.classify(&store, &error, &stderr);
+                tracing::error!(plugin = %self.info.name, role = %self.info.role, function,
+                    reason = %reason, detail = %format!("{error:?}"), "plugin call aborted");
+                Err(CallError::Aborted {
+                    plugin: self.info.name.clone(),
+                    role: self.info.role,
+                    function,
+                    reason,
+                })
+            }
+        }
+    }
+
+    fn classify(&self, store: &Store<HostState>, error: &wasmtime::Error, stderr: &str) -> AbortReason {
+        if store.data().memory.exceeded.is_some() || error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+            return AbortReason::MemoryLimit(self.info.limits.memory_bytes);
+        }
+        if error.downcast_ref::<CpuBudgetExhausted>().is_some() {
+            return AbortReason::CpuBudget(self.info.limits.cpu_budget);
+        }
+        if let Some(Interrupted(interruption)) = error.downcast_ref::<Interrupted>() {
+            return match interruption {
+                Interruption::Cancelled => AbortReason::Cancelled,
+                Interruption::DeadlinePassed(limit) => AbortReason::Timeout(*limit),
+            };
+        }
+        if let Some(message) = panic_message(stderr) {
+            return AbortReason::Panic(message);
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(trap) => AbortReason::Trap(trap.to_string()),
+            None => AbortReason::Host(format!("{error:#}")),
+        }
+    }
+}
+
+/// The message of a Rust panic as printed to stderr by the guest's std.
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.find("panicked at ")?;
+    let after = &stderr[start..];
+    let message: Vec<&str> = after.lines().skip(1).take_while(|line| !line.starts_with("note: ")).collect();
+    let location =
+        after.lines().next().unwrap_or_default().trim_start_matches("panicked at ").trim_end_matches(':');
+    Some(format!("{} (at {location})", message.join(" ").trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn extracts_the_panic_message() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:40:24:\nboom on purpose\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(panic_message(stderr).unwrap(), "boom on purpose (at src/lib.rs:40:24)");
+        assert_eq!(panic_message("just logging"), None);
+    }
+}

@@ -1,0 +1,86 @@
+//! An agent-driver plugin for the sandbox tests. The plan's prompt is a
+//! command: `spawn:<cwd>|<program> <args…>` runs it and returns its output,
+//! `spawn-env:<NAME>=<value>|<program> <args…>` sets a variable, `loop` spins,
+//! `spawn-then-loop:<program> <args…>` starts a child and then spins.
+
+wit_bindgen::generate!({ world: "agent-driver", path: "../../../wit" });
+
+use exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutcome};
+use warden::plugin::process::{self, ReadResult, SpawnRequest, StdinSource};
+use warden::plugin::progress::{ProgressEvent, report};
+use warden::plugin::types::{Plan, PluginError, Session};
+
+#[unsafe(link_section = "warden-manifest")]
+#[used]
+static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
+
+struct Hostile;
+
+fn request(command: &str, cwd: Option<String>, env: Vec<(String, String)>) -> SpawnRequest {
+    let mut words = command.split(' ').map(str::to_string);
+    let program = words.next().unwrap_or_default();
+    SpawnRequest { program, args: words.collect(), env, cwd, stdin: StdinSource::Null }
+}
+
+fn run(req: SpawnRequest) -> Result<String, PluginError> {
+    let child = process::spawn(&req)?;
+    report(&ProgressEvent { kind: "spawned".into(), message: format!("pid {}", child.pid()) });
+    let mut out = String::new();
+    loop {
+        match child.read_line(60_000)? {
+            ReadResult::Line(line) => {
+                out.push_str(&line.text);
+                out.push('\n');
+            }
+            ReadResult::Pending => {}
+            ReadResult::Closed => break,
+        }
+    }
+    let code = child.wait(60_000)?;
+    Ok(format!("exit={code:?}\n{out}"))
+}
+
+impl Guest for Hostile {
+    fn run_turn(plan: Plan, _options: TurnOptions) -> Result<TurnOutcome, PluginError> {
+        let prompt = match plan {
+            Plan::Fresh(p) => p.prompt,
+            Plan::Resume(p) => p.prompt,
+        };
+        let (verb, arg) = prompt.split_once(':').unwrap_or((prompt.as_str(), ""));
+        let response = match verb {
+            "spawn" => {
+                let (cwd, command) = arg.split_once('|').unwrap_or(("", arg));
+                let cwd = (!cwd.is_empty()).then(|| cwd.to_string());
+                run(request(command, cwd, Vec::new()))?
+            }
+            "spawn-env" => {
+                let (pair, command) = arg.split_once('|').unwrap_or(("", arg));
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                run(request(command, None, vec![(name.into(), value.into())]))?
+            }
+            "spawn-then-loop" => {
+                let _child = process::spawn(&request(arg, None, Vec::new()))?;
+                loop {
+                    std::hint::black_box(());
+                }
+            }
+            "loop" => loop {
+                std::hint::black_box(());
+            },
+            _ => "harmless".into(),
+        };
+        Ok(TurnOutcome {
+            thread_id: "test-thread".into(),
+            response,
+            usage: None,
+            warnings: Vec::new(),
+            transcript_path: None,
+        })
+    }
+
+    fn rehydrate(thread_id: String) -> Result<Session, PluginError> {
+        Err(PluginError::NotFound(format!("test plugin has no thread {thread_id}")))
+    }
+}
+
+export!(Hostile);

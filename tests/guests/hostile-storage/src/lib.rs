@@ -1,0 +1,95 @@
+//! A storage-backend plugin for the sandbox tests. `load(command)` performs
+//! the attack named by `command`; any other id loads a harmless session, so
+//! tests can show the plugin keeps working after each attack.
+//!
+//! Commands: `loop`, `bomb`, `panic`, `read:P`, `write:P`, `remove:P`,
+//! `rmdir:P`, `rename:A|B`, `list:P`, `mkdir:P`, `meta:P`, `lock:P`.
+
+wit_bindgen::generate!({ world: "storage-backend", path: "../../../wit" });
+
+use exports::warden::plugin::storage::{Guest, MigrateOptions, MigrateReport};
+use warden::plugin::store_fs;
+use warden::plugin::types::{PluginError, Session, SessionSummary};
+
+#[unsafe(link_section = "warden-manifest")]
+#[used]
+static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
+
+struct Hostile;
+
+fn session(id: &str, extra: String) -> Session {
+    Session {
+        id: id.into(),
+        created_ms: 1,
+        last_accessed_ms: 1,
+        turns: Vec::new(),
+        agent_thread_id: None,
+        model: None,
+        reasoning_effort: None,
+        cwd: None,
+        sandbox: None,
+        revision: 1,
+        extra_json: serde_json_string(&extra),
+    }
+}
+
+fn serde_json_string(text: &str) -> String {
+    let escaped: String = text.chars().flat_map(|c| c.escape_default()).collect();
+    format!("{{\"result\":\"{escaped}\"}}")
+}
+
+impl Guest for Hostile {
+    fn load(command: String) -> Result<Session, PluginError> {
+        let (verb, arg) = command.split_once(':').unwrap_or((command.as_str(), ""));
+        let outcome = match verb {
+            "loop" => loop {
+                std::hint::black_box(());
+            },
+            "bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "panic" => panic!("hostile plugin panicked on purpose"),
+            "read" => store_fs::read(arg).map(|b| String::from_utf8_lossy(&b).into_owned()),
+            "write" => store_fs::write_atomic(arg, b"written by a hostile plugin").map(|()| "written".into()),
+            "remove" => store_fs::remove_file(arg).map(|()| "removed".into()),
+            "rmdir" => store_fs::remove_dir(arg).map(|()| "removed".into()),
+            "rename" => {
+                let (from, to) = arg.split_once('|').unwrap_or((arg, ""));
+                store_fs::rename(from, to).map(|()| "renamed".into())
+            }
+            "list" => store_fs::list_dir(arg)
+                .map(|entries| entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>().join(",")),
+            "mkdir" => store_fs::create_dir(arg).map(|()| "created".into()),
+            "meta" => store_fs::metadata(arg).map(|m| format!("{m:?}")),
+            "lock" => store_fs::acquire_lock(arg, 0).map(|_lock| "locked".into()),
+            _ => Ok("harmless".into()),
+        };
+        outcome.map(|text| session(&command, text))
+    }
+
+    fn save(_session: Session, _expected: Option<u64>) -> Result<u64, PluginError> {
+        Ok(1)
+    }
+
+    fn delete(_id: String) -> Result<bool, PluginError> {
+        Ok(false)
+    }
+
+    fn list() -> Result<Vec<SessionSummary>, PluginError> {
+        Ok(Vec::new())
+    }
+
+    fn find_by_thread(_thread_id: String) -> Result<Option<Session>, PluginError> {
+        Ok(None)
+    }
+
+    fn migrate(_options: MigrateOptions) -> Result<MigrateReport, PluginError> {
+        Err(PluginError::Unsupported("test plugin".into()))
+    }
+}
+
+export!(Hostile);
