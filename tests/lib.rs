@@ -1,1 +1,77 @@
+//! Helpers shared by the end-to-end tests: building a runtime with small
+//! limits, loading test plugins with chosen grants, and finding the binary.
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use warden::capabilities::process_grant::ProcessPolicy;
+use warden::capabilities::store_fs::FsRoot;
+use warden::runtime::embedded::GUEST_DIR;
+use warden::runtime::manifest::Manifest;
+use warden::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
+use warden::runtime::role::Role;
+use warden::runtime::{EngineLimits, Runtime};
+
+pub const TEST_MEMORY: usize = 32 << 20;
+pub const TEST_CPU_BUDGET: Duration = Duration::from_millis(300);
+
+/// The wasm of a guest built by the host's build script.
+pub fn guest_wasm(file: &str) -> Vec<u8> {
+    let path = Path::new(GUEST_DIR).join(file);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A runtime with a compiled-component cache shared by the whole test run.
+pub fn runtime(cache_dir: &Path) -> Runtime {
+    Runtime::new(EngineLimits { concurrent_instances: 16, max_memory_bytes: 128 << 20 }, Some(cache_dir))
+        .expect("building the runtime")
+}
+
+/// Plugin info for tests: small limits, the given root and process policy.
+pub fn info(role: Role, wasm: &[u8], fs_root: Option<FsRoot>, process: Option<ProcessPolicy>) -> PluginInfo {
+    PluginInfo {
+        name: format!("test-{role}"),
+        role,
+        source: PluginSource::Embedded("test"),
+        sha256: String::new(),
+        manifest: Manifest::from_wasm(wasm).expect("test plugins carry a manifest"),
+        limits: PluginLimits { memory_bytes: TEST_MEMORY, cpu_budget: TEST_CPU_BUDGET, output_cap: 1 << 20 },
+        fs_root,
+        process,
+        settings_json: "{}".into(),
+        audit: false,
+    }
+}
+
+/// The `warden` binary next to the test executable (`target/<profile>/warden`).
+pub fn warden_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("WARDEN_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("warden");
+    assert!(bin.is_file(), "{} is missing; build it with `cargo build` (or set WARDEN_BIN)", bin.display());
+    bin
+}
+
+/// Snapshot of every file under `dir` (path and contents), to prove nothing changed.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() {
+                out.push((entry.path(), std::fs::read(entry.path()).unwrap()));
+            } else {
+                out.push((entry.path(), b"<link>".to_vec()));
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -40,12 +40,24 @@ pub struct CallControl {
     cancel: CancelFlag,
     /// Total time spent inside host functions during this call.
     host_time: Duration,
+    /// Guest time at which the guest was first seen running after an interruption.
+    interrupt_seen_at: Option<Duration>,
 }
+
+/// How long a guest may keep running after an interruption, to return the
+/// host's `cancelled` / `timeout` error itself before it is trapped.
+pub const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
 
 impl CallControl {
     pub fn new(timeout: Option<Duration>, cancel: CancelFlag) -> Self {
         let started = Instant::now();
-        Self { started, deadline: timeout.map(|t| (started + t, t)), cancel, host_time: Duration::ZERO }
+        Self {
+            started,
+            deadline: timeout.map(|t| (started + t, t)),
+            cancel,
+            host_time: Duration::ZERO,
+            interrupt_seen_at: None,
+        }
     }
 
     /// Time the guest has spent running its own code in this call.
@@ -65,6 +77,15 @@ impl CallControl {
             Some((at, limit)) if Instant::now() >= at => Some(Interruption::DeadlinePassed(limit)),
             _ => None,
         }
+    }
+
+    /// Whether a guest still running after an interruption has used up its
+    /// grace period and must be trapped.
+    pub fn interruption_overdue(&mut self) -> Option<Interruption> {
+        let interruption = self.interrupted()?;
+        let now = self.guest_time();
+        let seen = *self.interrupt_seen_at.get_or_insert(now);
+        (now.saturating_sub(seen) >= INTERRUPT_GRACE).then_some(interruption)
     }
 
     /// The error a host call returns once the call is interrupted.

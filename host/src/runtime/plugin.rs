@@ -144,9 +144,9 @@ impl<P> Loaded<P> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         let budget = self.info.limits.cpu_budget;
-        store.epoch_deadline_callback(move |ctx| {
-            let control = &ctx.data().control;
-            if let Some(interruption) = control.interrupted() {
+        store.epoch_deadline_callback(move |mut ctx| {
+            let control = &mut ctx.data_mut().control;
+            if let Some(interruption) = control.interruption_overdue() {
                 return Err(Interrupted(interruption).into());
             }
             if control.guest_time() >= budget {

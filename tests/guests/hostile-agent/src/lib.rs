@@ -59,7 +59,8 @@ impl Guest for Hostile {
                 run(request(command, None, vec![(name.into(), value.into())]))?
             }
             "spawn-then-loop" => {
-                let _child = process::spawn(&request(arg, None, Vec::new()))?;
+                let child = process::spawn(&request(arg, None, Vec::new()))?;
+                report(&ProgressEvent { kind: "spawned".into(), message: format!("pid {}", child.pid()) });
                 loop {
                     std::hint::black_box(());
                 }

@@ -1,0 +1,66 @@
+//! A guest that spins, hoards memory or panics is stopped with an error that
+//! names the plugin and the cause; the next call on the same plugin works.
+
+use warden::runtime::plugin::AbortReason;
+use warden::runtime::role::Role;
+use warden::runtime::roles::StoragePlugin;
+use warden_tests::{TEST_CPU_BUDGET, TEST_MEMORY, guest_wasm, info, runtime};
+
+fn hostile_storage() -> (warden::runtime::Runtime, StoragePlugin) {
+    let runtime = runtime(&crate::cache_dir());
+    let wasm = guest_wasm("hostile_storage.wasm");
+    let plugin = runtime.load_storage(info(Role::StorageBackend, &wasm, None, None), &wasm).unwrap();
+    (runtime, plugin)
+}
+
+fn assert_next_call_works(plugin: &StoragePlugin) {
+    let session = plugin.load("harmless").expect("the plugin keeps serving after an abort");
+    assert_eq!(session.extra_json, r#"{"result":"harmless"}"#);
+}
+
+#[test]
+fn an_infinite_loop_is_trapped_by_the_cpu_budget() {
+    let (_rt, plugin) = hostile_storage();
+    let err = plugin.load("loop").unwrap_err();
+    assert_eq!(err.abort_reason(), Some(&AbortReason::CpuBudget(TEST_CPU_BUDGET)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("test-storage-backend") && message.contains("CPU budget of 300 ms"),
+        "{message}"
+    );
+    assert_next_call_works(&plugin);
+}
+
+#[test]
+fn a_memory_bomb_is_stopped_at_the_memory_limit() {
+    let (_rt, plugin) = hostile_storage();
+    let err = plugin.load("bomb").unwrap_err();
+    assert_eq!(err.abort_reason(), Some(&AbortReason::MemoryLimit(TEST_MEMORY)), "{err}");
+    assert!(err.to_string().contains("memory limit of 32 MiB"), "{err}");
+    assert_next_call_works(&plugin);
+}
+
+#[test]
+fn a_panic_reports_its_message() {
+    let (_rt, plugin) = hostile_storage();
+    let err = plugin.load("panic").unwrap_err();
+    match err.abort_reason() {
+        Some(AbortReason::Panic(message)) => {
+            assert!(message.contains("hostile plugin panicked on purpose"), "{message}")
+        }
+        other => panic!("expected a panic, got {other:?}: {err}"),
+    }
+    assert_next_call_works(&plugin);
+}
+
+#[test]
+fn calls_run_concurrently_in_separate_instances() {
+    let (_rt, plugin) = hostile_storage();
+    std::thread::scope(|scope| {
+        let spinner = scope.spawn(|| plugin.load("loop"));
+        for _ in 0..20 {
+            assert_next_call_works(&plugin);
+        }
+        assert!(spinner.join().unwrap().is_err());
+    });
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests: hostile plugins against the real runtime and
+//! capabilities, and the `warden` binary over stdio.
+
+mod cache;
+mod fs_attacks;
+mod limits;
+mod mcp_stdio;
+mod process_attacks;
+mod world;
+
+use std::path::PathBuf;
+
+/// One compiled-component cache for the whole run (compiling is the slow part).
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
+}

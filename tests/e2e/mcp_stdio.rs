@@ -1,0 +1,74 @@
+//! `warden serve` speaks MCP over stdio: initialize, tools/list, a tool
+//! call, and a clear error for an unknown tool.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+use warden_tests::warden_bin;
+
+fn exchange(requests: &[Value]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(&config, format!("cache-dir = {:?}\n", crate::cache_dir())).unwrap();
+    let mut child = Command::new(warden_bin())
+        .args(["serve", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg("--config")
+        .arg(&config)
+        .env("CODEX_HOME", dir.path().join("codex"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for request in requests {
+        writeln!(stdin, "{request}").unwrap();
+    }
+    let expected = requests.iter().filter(|r| r.get("id").is_some()).count();
+    let mut responses = Vec::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while responses.len() < expected {
+        let line = lines.next().expect("the server answered every request").unwrap();
+        let message: Value = serde_json::from_str(&line).unwrap();
+        if message.get("id").is_some() {
+            responses.push(message);
+        }
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "warden serve exited with {status}");
+    responses.sort_by_key(|r| r["id"].as_i64());
+    responses
+}
+
+#[test]
+fn initialize_list_tools_and_call() {
+    let responses = exchange(&[
+        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
+        json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"ping","arguments":{}}}),
+        json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"no-such-tool","arguments":{}}}),
+    ]);
+    assert_eq!(responses[0]["result"]["serverInfo"]["name"], "warden");
+    assert_eq!(responses[0]["result"]["protocolVersion"], "2025-06-18");
+    let tools = responses[1]["result"]["tools"].as_array().unwrap();
+    assert!(tools.iter().all(|t| t["inputSchema"]["type"] == "object"));
+    assert!(tools.iter().any(|t| t["name"] == "ping"));
+    let ping = &responses[2]["result"];
+    assert_eq!(ping["structuredContent"]["status"], "pong");
+    assert_eq!(ping["structuredContent"]["plugins"]["storage-backend"], "storage-dir");
+    let error = &responses[3]["error"];
+    assert_eq!(error["code"], -32602);
+    assert!(error["message"].as_str().unwrap().contains("unknown tool `no-such-tool`"));
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = Command::new(warden_bin()).arg("--help").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    assert!(text.contains("serve") && text.contains("plugins"), "{text}");
+}

@@ -1,0 +1,195 @@
+//! `process` from the attacker's side: only spawns that match the operator's
+//! grant AND the plugin's declaration run; the environment and working
+//! directory are confined; a deadline, a cancellation or a trapped guest
+//! kills the child's whole process group.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use warden::capabilities::process_grant::{ArgPattern, ProcessPolicy, ProgramGrant};
+use warden::runtime::bindings::agent::exports::warden::plugin::agent::TurnOptions;
+use warden::runtime::control::CancelFlag;
+use warden::runtime::host_state::ProgressEvent;
+use warden::runtime::plugin::{AbortReason, CallError, CallOptions};
+use warden::runtime::role::Role;
+use warden::runtime::roles::AgentPlugin;
+use warden::types::{FreshPlan, Plan, PluginError};
+use warden_tests::{guest_wasm, info, runtime};
+
+fn grant(name: &str, path: &str, args: &[&str]) -> ProgramGrant {
+    ProgramGrant {
+        name: name.into(),
+        path: Some(PathBuf::from(path)),
+        args: ArgPattern(args.iter().map(|s| s.to_string()).collect()),
+    }
+}
+
+/// The hostile agent declares `sh -c *`, `echo **` and `sleep *`; the
+/// operator here grants only `echo hello …` and `sleep *`, and only `LANG`.
+fn agent(cwd_root: &Path) -> (warden::runtime::Runtime, AgentPlugin) {
+    let runtime = runtime(&crate::cache_dir());
+    let wasm = guest_wasm("hostile_agent.wasm");
+    let mut info = info(Role::AgentDriver, &wasm, None, None);
+    info.process = Some(ProcessPolicy {
+        plugin: info.name.clone(),
+        granted: vec![grant("echo", "/bin/echo", &["hello", "**"]), grant("sleep", "/bin/sleep", &["*"])],
+        declared: info.manifest.programs.clone(),
+        env_granted: vec!["LANG".into()],
+        env_declared: info.manifest.env.clone(),
+        cwd_roots: vec![cwd_root.canonicalize().unwrap()],
+    });
+    let plugin = runtime.load_agent(info, &wasm).unwrap();
+    (runtime, plugin)
+}
+
+fn turn(plugin: &AgentPlugin, prompt: &str, call: CallOptions) -> Result<String, CallError> {
+    let plan = Plan::Fresh(FreshPlan { prompt: prompt.into(), recorded_prompt: prompt.into() });
+    let options = TurnOptions {
+        model: None,
+        reasoning_effort: None,
+        sandbox: None,
+        cwd: None,
+        approval_policy: None,
+        config_overrides: Vec::new(),
+        base_instructions: None,
+        developer_instructions: None,
+    };
+    plugin.run_turn(&plan, &options, call).map(|outcome| outcome.response)
+}
+
+fn denied(result: Result<String, CallError>) -> String {
+    match result {
+        Err(CallError::Plugin { error: PluginError::Denied(message), .. }) => message,
+        other => panic!("expected denied, got {other:?}"),
+    }
+}
+
+/// Records progress events; the hostile agent reports "pid N" after a spawn.
+fn pid_recorder() -> (CallOptions, Arc<Mutex<Vec<ProgressEvent>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let call = CallOptions {
+        progress: Some(Arc::new(move |event| sink.lock().unwrap().push(event))),
+        ..CallOptions::default()
+    };
+    (call, events)
+}
+
+fn spawned_pid(events: &Mutex<Vec<ProgressEvent>>) -> i32 {
+    let events = events.lock().unwrap();
+    let event = events.iter().find(|e| e.kind == "spawned").expect("a spawn was reported");
+    event.message.trim_start_matches("pid ").parse().unwrap()
+}
+
+fn assert_gone(pid: i32) {
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "process {pid} is still alive");
+}
+
+#[test]
+fn a_granted_and_declared_program_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, plugin) = agent(dir.path());
+    let out = turn(&plugin, "spawn:|echo hello world", CallOptions::default()).unwrap();
+    assert_eq!(out, "exit=Some(0)\nhello world\n");
+}
+
+#[test]
+fn a_declared_but_ungranted_program_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, plugin) = agent(dir.path());
+    let message = denied(turn(&plugin, "spawn:|sh -c id", CallOptions::default()));
+    assert!(
+        message.contains("no grant matches") && message.contains("[[plugins.<role>.programs]]"),
+        "{message}"
+    );
+    let message = denied(turn(&plugin, "spawn:|echo goodbye", CallOptions::default()));
+    assert!(message.contains("no grant matches"), "arguments beyond the pattern: {message}");
+}
+
+#[test]
+fn an_undeclared_program_is_refused_even_if_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime(&crate::cache_dir());
+    let wasm = guest_wasm("hostile_agent.wasm");
+    let mut info = info(Role::AgentDriver, &wasm, None, None);
+    info.process = Some(ProcessPolicy {
+        plugin: info.name.clone(),
+        granted: vec![grant("true", "/bin/true", &["**"])],
+        declared: info.manifest.programs.clone(),
+        env_granted: Vec::new(),
+        env_declared: Vec::new(),
+        cwd_roots: vec![dir.path().canonicalize().unwrap()],
+    });
+    let plugin = runtime.load_agent(info, &wasm).unwrap();
+    let message = denied(turn(&plugin, "spawn:|true", CallOptions::default()));
+    assert!(message.contains("does not declare"), "{message}");
+}
+
+#[test]
+fn environment_and_working_directory_are_confined() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, plugin) = agent(dir.path());
+    let message = denied(turn(&plugin, "spawn-env:WARDEN_TEST_VALUE=x|echo hello", CallOptions::default()));
+    assert!(message.contains("WARDEN_TEST_VALUE") && message.contains("allow-listed"), "{message}");
+    let message = denied(turn(&plugin, "spawn:/|echo hello", CallOptions::default()));
+    assert!(message.contains("outside the granted roots"), "{message}");
+    let inner = dir.path().join("project");
+    std::fs::create_dir(&inner).unwrap();
+    let ok = turn(&plugin, &format!("spawn:{}|echo hello inside", inner.display()), CallOptions::default())
+        .unwrap();
+    assert!(ok.ends_with("hello inside\n"), "{ok}");
+}
+
+#[test]
+fn waiting_in_a_host_call_does_not_use_the_cpu_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, plugin) = agent(dir.path());
+    // The budget is 300 ms of guest CPU; the child runs for a second.
+    let out = turn(&plugin, "spawn:|sleep 1", CallOptions::default()).unwrap();
+    assert_eq!(out, "exit=Some(0)\n");
+}
+
+#[test]
+fn the_wall_clock_limit_kills_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, plugin) = agent(dir.path());
+    let (mut call, events) = pid_recorder();
+    call.timeout = Some(Duration::from_millis(500));
+    let err = turn(&plugin, "spawn:|sleep 30", call).unwrap_err();
+    assert!(
+        matches!(&err, CallError::Plugin { error: PluginError::Timeout(m), .. } if m.contains("0.5 s")),
+        "{err:?}"
+    );
+    assert_gone(spawned_pid(&events));
+}
+
+#[test]
+fn cancellation_kills_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, plugin) = agent(dir.path());
+    let (mut call, events) = pid_recorder();
+    let cancel = CancelFlag::new();
+    call.cancel = cancel.clone();
+    let result = std::thread::scope(|scope| {
+        let running = scope.spawn(|| turn(&plugin, "spawn:|sleep 30", call));
+        while events.lock().unwrap().is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        cancel.cancel();
+        running.join().unwrap()
+    });
+    assert!(matches!(&result, Err(CallError::Plugin { error: PluginError::Cancelled(_), .. })), "{result:?}");
+    assert_gone(spawned_pid(&events));
+}
+
+#[test]
+fn a_trapped_guest_leaves_no_child_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, plugin) = agent(dir.path());
+    let (call, events) = pid_recorder();
+    let err = turn(&plugin, "spawn-then-loop:sleep 30", call).unwrap_err();
+    assert!(matches!(err.abort_reason(), Some(AbortReason::CpuBudget(_))), "{err}");
+    assert_gone(spawned_pid(&events));
+    assert_eq!(turn(&plugin, "harmless", CallOptions::default()).unwrap(), "harmless");
+}

@@ -1,0 +1,50 @@
+//! A plugin whose world does not match its role is refused at load time with
+//! a message naming the wrong import or export; so is a non-component.
+
+use warden::runtime::role::Role;
+use warden_tests::{guest_wasm, info, runtime};
+
+#[test]
+fn a_storage_plugin_cannot_serve_as_a_policy() {
+    let runtime = runtime(&crate::cache_dir());
+    let wasm = guest_wasm("hostile_storage.wasm");
+    let err = runtime.load_policy(info(Role::SessionPolicy, &wasm, None, None), &wasm).err().unwrap();
+    let message = format!("{err:#}");
+    assert!(message.contains("cannot serve as session-policy"), "{message}");
+    assert!(message.contains("exports `warden:plugin/storage@0.1.0`"), "{message}");
+}
+
+#[test]
+fn an_agent_plugin_cannot_serve_as_storage() {
+    let runtime = runtime(&crate::cache_dir());
+    let wasm = guest_wasm("hostile_agent.wasm");
+    let err = runtime.load_storage(info(Role::StorageBackend, &wasm, None, None), &wasm).err().unwrap();
+    let message = format!("{err:#}");
+    assert!(message.contains("cannot serve as storage-backend"), "{message}");
+    assert!(
+        message.contains("warden:plugin/agent@0.1.0") || message.contains("warden:plugin/process@0.1.0"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bytes_that_are_not_a_component_are_refused() {
+    let runtime = runtime(&crate::cache_dir());
+    let junk = b"\0asm\x01\0\0\0 definitely not a component".to_vec();
+    let info = warden_tests::info(Role::ContextBuilder, &guest_wasm("context_default.wasm"), None, None);
+    let err = runtime.load_context(info, &junk).err().unwrap();
+    assert!(format!("{err:#}").contains("is not a loadable WebAssembly component"), "{err:#}");
+}
+
+#[test]
+fn every_default_plugin_fits_its_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        warden::config::Config { state_dir: Some(dir.path().join("state")), ..Default::default() };
+    config.cache_dir = Some(crate::cache_dir());
+    let runtime = warden::plugins::runtime(&config).unwrap();
+    let set = warden::plugins::load_all(&runtime, &config).unwrap();
+    assert_eq!(set.storage.info.name, "storage-dir");
+    assert_eq!(set.agent.info.name, "agent-codex");
+    assert_eq!(set.policy.validate_id("auth-review").map_err(|e| e.to_string()), Ok(()));
+}
