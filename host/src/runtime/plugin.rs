@@ -139,22 +139,7 @@ impl<P> Loaded<P> {
         options: CallOptions,
         body: impl FnOnce(&P, &mut Store<HostState>) -> wasmtime::Result<Result<R, PluginError>>,
     ) -> Result<R, CallError> {
-        let control = CallControl::new(options.timeout, options.cancel);
-        let state = HostState::new(self.info.clone(), control, options.progress);
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.memory);
-        let budget = self.info.limits.cpu_budget;
-        store.epoch_deadline_callback(move |mut ctx| {
-            let control = &mut ctx.data_mut().control;
-            if let Some(interruption) = control.interruption_overdue() {
-                return Err(Interrupted(interruption).into());
-            }
-            if control.guest_time() >= budget {
-                return Err(CpuBudgetExhausted.into());
-            }
-            Ok(UpdateDeadline::Continue(1))
-        });
-        store.set_epoch_deadline(1);
+        let mut store = self.new_store(options);
         let outcome = body(&self.pre, &mut store);
         let stderr = store.data().stderr_text();
         if !stderr.is_empty() {
@@ -172,14 +157,35 @@ impl<P> Loaded<P> {
                 let reason = self.classify(&store, &error, &stderr);
                 tracing::error!(plugin = %self.info.name, role = %self.info.role, function,
                     reason = %reason, detail = %format!("{error:?}"), "plugin call aborted");
-                Err(CallError::Aborted {
-                    plugin: self.info.name.clone(),
-                    role: self.info.role,
-                    function,
-                    reason,
-                })
+                Err(CallError::Aborted { plugin: self.info.name.clone(), role: self.info.role, function, reason })
             }
         }
+    }
+
+    /// The world's pre-instantiated component (for benchmarks that reuse an instance).
+    pub fn pre(&self) -> &P {
+        &self.pre
+    }
+
+    /// A fresh Store armed with this plugin's memory cap and CPU budget.
+    pub fn new_store(&self, options: CallOptions) -> Store<HostState> {
+        let control = CallControl::new(options.timeout, options.cancel);
+        let state = HostState::new(self.info.clone(), control, options.progress);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        let budget = self.info.limits.cpu_budget;
+        store.epoch_deadline_callback(move |mut ctx| {
+            let control = &mut ctx.data_mut().control;
+            if let Some(interruption) = control.interruption_overdue() {
+                return Err(Interrupted(interruption).into());
+            }
+            if control.guest_time() >= budget {
+                return Err(CpuBudgetExhausted.into());
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        store.set_epoch_deadline(1);
+        store
     }
 
     fn classify(&self, store: &Store<HostState>, error: &wasmtime::Error, stderr: &str) -> AbortReason {
