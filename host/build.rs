@@ -11,8 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Guest packages built together; default plugins are embedded in the binary.
-const GUESTS: &[&str] =
-    &["policy-default", "context-default", "storage-dir", "agent-codex", "hostile-storage", "hostile-agent"];
+const GUESTS: &[&str] = &[
+    "policy-default",
+    "context-default",
+    "storage-dir",
+    "storage-json",
+    "agent-codex",
+    "hostile-storage",
+    "hostile-agent",
+];
 
 const PROFILE: &str = "guest";
 const TARGET: &str = "wasm32-wasip2";

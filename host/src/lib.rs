@@ -4,6 +4,7 @@
 //! capabilities an operator grants.
 
 pub mod capabilities;
+pub mod commands;
 pub mod config;
 pub mod mcp;
 pub mod plugins;

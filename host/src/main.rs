@@ -4,10 +4,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use warden::commands::{migrate, sessions};
 use warden::config::Config;
 use warden::mcp::{WardenServer, serve_stdio};
 use warden::plugins;
 use warden::runtime::role::Role;
+
+/// The legacy single-file store's name inside the state directory.
+const LEGACY_FILE: &str = "sessions.json";
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +36,32 @@ enum Command {
     Serve,
     /// List the plugin in effect for each role: source, hash, limits and grants.
     Plugins,
+    /// See and repair the session store without a server.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Import legacy sessions.json stores into the directory store.
+    Migrate {
+        /// The legacy file; one `{agentId}` placeholder migrates every matching store
+        /// (default: sessions.json in the state directory).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Treat keys that differ only in case as one session, keeping the newest.
+        #[arg(long)]
+        merge_case_variants: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// List stored sessions, most recently used first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one session with its turns as JSON.
+    Show { key: String },
+    /// Delete one session (Codex's own transcript is left alone).
+    Rm { key: String },
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,11 +92,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(&config),
         Command::Plugins => list_plugins(&config),
+        Command::Sessions(command) => {
+            let runtime = plugins::runtime(&config)?;
+            let (info, wasm) = plugins::plugin_info(Role::StorageBackend, &config)?;
+            let storage = runtime.load_storage(info, &wasm)?;
+            match command {
+                SessionsCommand::List { json } => sessions::list(&storage, json),
+                SessionsCommand::Show { key } => sessions::show(&storage, &key),
+                SessionsCommand::Rm { key } => sessions::remove(&storage, &key),
+            }
+        }
+        Command::Migrate { store, merge_case_variants } => {
+            let runtime = plugins::runtime(&config)?;
+            let store = match store {
+                Some(store) => store,
+                None => config.state_dir()?.join(LEGACY_FILE),
+            };
+            migrate::run(&runtime, &config, &store, merge_case_variants)
+        }
     }
 }
 
 fn serve(config: &Config) -> anyhow::Result<()> {
     let runtime = plugins::runtime(config)?;
+    let legacy = config.state_dir()?.join(LEGACY_FILE);
+    if std::fs::symlink_metadata(&legacy).is_ok() {
+        let report = migrate::migrate_one(&runtime, config, &legacy, false).map_err(|e| {
+            anyhow::anyhow!(
+                "{e:#}\nthe legacy store {} must be migrated before serving: repair it, or move it aside and run `warden migrate` later",
+                legacy.display()
+            )
+        })?;
+        tracing::info!(imported = report.imported, kept = report.kept_existing, superseded = report.superseded,
+            backup = ?report.backup, "migrated the legacy session store");
+    }
     let set = Arc::new(plugins::load_all(&runtime, config)?);
     tracing::info!("plugins loaded; serving MCP on stdio");
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

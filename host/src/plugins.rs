@@ -63,6 +63,18 @@ pub fn load_all(runtime: &Runtime, config: &Config) -> anyhow::Result<PluginSet>
     Ok(PluginSet { storage, policy, context, agent })
 }
 
+/// The configured storage plugin, granted `root` instead of the state directory.
+pub fn load_storage_at(
+    runtime: &Runtime,
+    config: &Config,
+    root: &std::path::Path,
+) -> anyhow::Result<StoragePlugin> {
+    let mut config = config.clone();
+    config.plugins.entry(Role::StorageBackend).or_default().root = Some(root.to_path_buf());
+    let (info, wasm) = plugin_info(Role::StorageBackend, &config)?;
+    runtime.load_storage(info, &wasm)
+}
+
 /// Resolve a role's plugin: its wasm, its declaration, and its grants.
 pub fn plugin_info(role: Role, config: &Config) -> anyhow::Result<(PluginInfo, Vec<u8>)> {
     let pc = config.plugin(role);

@@ -6,6 +6,9 @@ mod fs_attacks;
 mod limits;
 mod mcp_stdio;
 mod process_attacks;
+mod storage;
+mod storage_migrate;
+mod storage_processes;
 mod world;
 
 use std::path::PathBuf;

@@ -7,11 +7,14 @@
 
 wit_bindgen::generate!({ world: "storage-backend", path: "../../wit" });
 
-mod convert;
+store_codec::wit_conversions!();
+
+mod migrate;
 
 use exports::warden::plugin::storage::{Guest, MigrateOptions, MigrateReport};
 use store_codec::key::{self, Decoded};
 use store_codec::record::StoredSession;
+use store_codec::summary::SummaryView;
 use warden::plugin::log::{Level, log};
 use warden::plugin::store_fs;
 use warden::plugin::types::{EntryKind, PluginError, Session, SessionSummary};
@@ -20,7 +23,7 @@ use warden::plugin::types::{EntryKind, PluginError, Session, SessionSummary};
 #[used]
 static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
 
-const SESSIONS: &str = "sessions.d";
+pub(crate) const SESSIONS: &str = "sessions.d";
 const LOCKS: &str = "locks";
 const LOCK_STRIPES: u64 = 64;
 const LOCK_WAIT_MS: u32 = 10_000;
@@ -31,7 +34,7 @@ impl Guest for Store {
     fn load(id: String) -> Result<Session, PluginError> {
         let name = file_name(&id)?;
         match read_session(&name)? {
-            Some(stored) if stored.key == id => convert::to_wit(stored),
+            Some(stored) if stored.key == id => wit_convert::to_wit(stored),
             Some(_) => Err(PluginError::NotFound(format!("no session {id:?}"))),
             None => Err(PluginError::NotFound(format!("no session {id:?}"))),
         }
@@ -57,7 +60,7 @@ impl Guest for Store {
                 session.id
             )));
         }
-        let mut stored = convert::from_wit(session)?;
+        let mut stored = wit_convert::from_wit(session)?;
         stored.revision = current + 1;
         store_fs::write_atomic(&path(&name), &stored.to_bytes())?;
         Ok(stored.revision)
@@ -89,8 +92,8 @@ impl Guest for Store {
                 Err(PluginError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            match convert::summary(&bytes) {
-                Ok(summary) => summaries.push(summary),
+            match SummaryView::from_bytes(&bytes) {
+                Ok(view) => summaries.push(wit_convert::summary(view)),
                 Err(message) => log(Level::Warn, &format!("skipping {}: {message}", entry.name)),
             }
         }
@@ -105,21 +108,21 @@ impl Guest for Store {
         }
     }
 
-    fn migrate(_options: MigrateOptions) -> Result<MigrateReport, PluginError> {
-        Err(PluginError::Unsupported("storage-dir cannot import a legacy store yet".into()))
+    fn migrate(options: MigrateOptions) -> Result<MigrateReport, PluginError> {
+        migrate::run(options)
     }
 }
 
-fn file_name(id: &str) -> Result<String, PluginError> {
+pub(crate) fn file_name(id: &str) -> Result<String, PluginError> {
     key::file_name(id).map_err(PluginError::Invalid)
 }
 
-fn path(name: &str) -> String {
+pub(crate) fn path(name: &str) -> String {
     format!("{SESSIONS}/{name}")
 }
 
 /// One of the striped lock files, chosen by a stable hash of the file name.
-fn lock_for(name: &str) -> Result<store_fs::Lock, PluginError> {
+pub(crate) fn lock_for(name: &str) -> Result<store_fs::Lock, PluginError> {
     store_fs::create_dir(LOCKS)?;
     let stripe =
         name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
@@ -129,7 +132,7 @@ fn lock_for(name: &str) -> Result<store_fs::Lock, PluginError> {
 
 /// Read and decode one session file. A file that does not decode is moved
 /// aside (`<name>.corrupt.<n>`) and reported as `corrupt`.
-fn read_session(name: &str) -> Result<Option<StoredSession>, PluginError> {
+pub(crate) fn read_session(name: &str) -> Result<Option<StoredSession>, PluginError> {
     let bytes = match store_fs::read(&path(name)) {
         Ok(bytes) => bytes,
         Err(PluginError::NotFound(_)) => return Ok(None),

@@ -3,4 +3,7 @@
 //! and the on-disk JSON form of a session.
 
 pub mod key;
+pub mod legacy;
 pub mod record;
+pub mod summary;
+mod wit_convert;

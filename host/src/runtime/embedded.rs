@@ -19,5 +19,10 @@ pub fn default_plugin(role: Role) -> (&'static str, &'static [u8]) {
     }
 }
 
+/// The legacy single-file storage plugin (a migration source and benchmark baseline).
+pub fn legacy_storage() -> (&'static str, &'static [u8]) {
+    ("storage-json", guest!("storage_json.wasm"))
+}
+
 /// Where the build put every guest, including the test suite's.
 pub const GUEST_DIR: &str = env!("WARDEN_GUEST_DIR");

@@ -71,7 +71,7 @@ pub struct CallOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The plugin ran and returned one of the contract's errors.
-    #[error("plugin `{plugin}` ({role}) failed in `{function}`: {error}")]
+    #[error("plugin `{plugin}` ({role}) failed in `{function}`: {}", describe(error))]
     Plugin { plugin: String, role: Role, function: &'static str, error: PluginError },
     /// The plugin was stopped or broke; the host discarded its instance.
     #[error("plugin `{plugin}` ({role}) was stopped in `{function}`: {reason}")]
@@ -111,6 +111,24 @@ impl CallError {
             CallError::Plugin { .. } => None,
         }
     }
+}
+
+/// A contract error as `kind: message`.
+pub fn describe(error: &PluginError) -> String {
+    let (kind, message) = match error {
+        PluginError::NotFound(m) => ("not found", m),
+        PluginError::Invalid(m) => ("invalid", m),
+        PluginError::Denied(m) => ("denied", m),
+        PluginError::Busy(m) => ("busy", m),
+        PluginError::Conflict(m) => ("conflict", m),
+        PluginError::Io(m) => ("I/O error", m),
+        PluginError::Corrupt(m) => ("corrupt", m),
+        PluginError::Timeout(m) => ("timeout", m),
+        PluginError::Cancelled(m) => ("cancelled", m),
+        PluginError::Failed(m) => ("failed", m),
+        PluginError::Unsupported(m) => ("unsupported", m),
+    };
+    format!("{kind}: {message}")
 }
 
 /// Raised from the epoch callback when the guest ran past its CPU budget.
@@ -157,7 +175,12 @@ impl<P> Loaded<P> {
                 let reason = self.classify(&store, &error, &stderr);
                 tracing::error!(plugin = %self.info.name, role = %self.info.role, function,
                     reason = %reason, detail = %format!("{error:?}"), "plugin call aborted");
-                Err(CallError::Aborted { plugin: self.info.name.clone(), role: self.info.role, function, reason })
+                Err(CallError::Aborted {
+                    plugin: self.info.name.clone(),
+                    role: self.info.role,
+                    function,
+                    reason,
+                })
             }
         }
     }

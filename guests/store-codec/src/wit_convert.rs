@@ -1,0 +1,85 @@
+//! Conversion between a guest's generated contract types and the on-disk
+//! form. The contract's Rust types are generated inside each guest crate, so
+//! this is a macro that each storage guest expands once:
+//! `store_codec::wit_conversions!();` at its crate root defines a
+//! `wit_convert` module next to the generated `warden` bindings.
+
+#[macro_export]
+macro_rules! wit_conversions {
+    () => {
+        mod wit_convert {
+            use ::store_codec::record::StoredSession;
+            use ::store_codec::summary::SummaryView;
+
+            use super::warden::plugin::types::{PluginError, Session, SessionSummary, Turn};
+
+            pub fn from_wit(s: Session) -> Result<StoredSession, PluginError> {
+                let extra =
+                    ::store_codec::record::parse_extra(&s.extra_json).map_err(PluginError::Invalid)?;
+                Ok(StoredSession {
+                    format: ::store_codec::record::FORMAT,
+                    key: s.id,
+                    revision: s.revision,
+                    created_ms: s.created_ms,
+                    last_accessed_ms: s.last_accessed_ms,
+                    turns: s
+                        .turns
+                        .into_iter()
+                        .map(|t| ::store_codec::record::StoredTurn {
+                            prompt: t.prompt,
+                            response: t.response,
+                            timestamp_ms: t.timestamp_ms,
+                        })
+                        .collect(),
+                    agent_thread_id: s.agent_thread_id,
+                    model: s.model,
+                    reasoning_effort: s.reasoning_effort,
+                    cwd: s.cwd,
+                    sandbox: s.sandbox,
+                    extra,
+                })
+            }
+
+            pub fn to_wit(s: StoredSession) -> Result<Session, PluginError> {
+                Ok(Session {
+                    id: s.key,
+                    created_ms: s.created_ms,
+                    last_accessed_ms: s.last_accessed_ms,
+                    turns: s
+                        .turns
+                        .into_iter()
+                        .map(|t| Turn {
+                            prompt: t.prompt,
+                            response: t.response,
+                            timestamp_ms: t.timestamp_ms,
+                        })
+                        .collect(),
+                    agent_thread_id: s.agent_thread_id,
+                    model: s.model,
+                    reasoning_effort: s.reasoning_effort,
+                    cwd: s.cwd,
+                    sandbox: s.sandbox,
+                    revision: s.revision,
+                    extra_json: ::serde_json::to_string(&s.extra)
+                        .map_err(|e| PluginError::Corrupt(format!("extra fields: {e}")))?,
+                })
+            }
+
+            pub fn summary(v: SummaryView) -> SessionSummary {
+                SessionSummary {
+                    id: v.key,
+                    created_ms: v.created_ms,
+                    last_accessed_ms: v.last_accessed_ms,
+                    turn_count: v.turns,
+                    agent_thread_id: v.agent_thread_id,
+                    model: v.model,
+                    cwd: v.cwd,
+                }
+            }
+
+            pub fn summary_of(s: &StoredSession) -> SessionSummary {
+                summary(SummaryView::of(s))
+            }
+        }
+    };
+}

@@ -1,0 +1,153 @@
+//! Session storage, side by side in one run: one read-modify-write update of
+//! a session in stores of 100, 1 000 and 10 000 sessions with the directory
+//! store (`storage-dir`) vs the monolithic file (`storage-json`), and 8
+//! concurrent writers vs 1 on the directory store.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use serde_json::{Map, Value};
+use store_codec::key;
+use store_codec::record::{FORMAT, StoredSession, StoredTurn};
+use warden::capabilities::store_fs::FsRoot;
+use warden::runtime::embedded::{default_plugin, legacy_storage};
+use warden::runtime::manifest::Manifest;
+use warden::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
+use warden::runtime::role::Role;
+use warden::runtime::roles::StoragePlugin;
+use warden::runtime::{EngineLimits, Runtime};
+
+const SIZES: [usize; 3] = [100, 1_000, 10_000];
+
+fn stored(i: usize) -> StoredSession {
+    let text = "x".repeat(200);
+    StoredSession {
+        format: FORMAT,
+        key: format!("session-{i}"),
+        revision: 1,
+        created_ms: 1_700_000_000_000,
+        last_accessed_ms: 1_700_000_000_000 + i as u64,
+        turns: (0..2)
+            .map(|t| StoredTurn { prompt: text.clone(), response: text.clone(), timestamp_ms: t })
+            .collect(),
+        agent_thread_id: Some(format!("019a0000-0000-7000-8000-{i:012}")),
+        model: None,
+        reasoning_effort: None,
+        cwd: Some("/home/user/project".into()),
+        sandbox: None,
+        extra: Map::new(),
+    }
+}
+
+fn populate_dir(root: &Path, n: usize) {
+    let dir = root.join("sessions.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..n {
+        let s = stored(i);
+        std::fs::write(dir.join(key::file_name(&s.key).unwrap()), s.to_bytes()).unwrap();
+    }
+}
+
+fn populate_json(root: &Path, n: usize) {
+    let map: Map<String, Value> =
+        (0..n).map(|i| (format!("session-{i}"), serde_json::to_value(stored(i)).unwrap())).collect();
+    std::fs::write(root.join("sessions.json"), serde_json::to_vec(&Value::Object(map)).unwrap()).unwrap();
+}
+
+fn load(runtime: &Runtime, (name, wasm): (&'static str, &'static [u8]), root: &Path) -> StoragePlugin {
+    let info = PluginInfo {
+        name: name.into(),
+        role: Role::StorageBackend,
+        source: PluginSource::Embedded(name),
+        sha256: String::new(),
+        manifest: Manifest::from_wasm(wasm).unwrap(),
+        limits: PluginLimits {
+            memory_bytes: 512 << 20,
+            cpu_budget: Duration::from_secs(30),
+            output_cap: 1 << 20,
+        },
+        fs_root: Some(FsRoot::open(root, true, 1 << 30).unwrap()),
+        process: None,
+        settings_json: "{}".into(),
+        audit: false,
+    };
+    runtime.load_storage(info, wasm).unwrap()
+}
+
+/// Load a session, change it, save it with its revision (retrying on conflict).
+fn update(store: &StoragePlugin, id: &str) {
+    loop {
+        let mut session = store.load(id).unwrap();
+        session.last_accessed_ms += 1;
+        match store.save(&session, Some(session.revision)) {
+            Ok(_) => return,
+            Err(e) if e.to_string().contains("conflict") => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn runtime() -> Runtime {
+    Runtime::new(EngineLimits { concurrent_instances: 16, max_memory_bytes: 512 << 20 }, None).unwrap()
+}
+
+fn update_by_size(c: &mut Criterion) {
+    let runtime = runtime();
+    let mut group = c.benchmark_group("update-one-session");
+    group.sample_size(20);
+    for n in SIZES {
+        let dir = tempfile::tempdir().unwrap();
+        populate_dir(dir.path(), n);
+        let store = load(&runtime, default_plugin(Role::StorageBackend), dir.path());
+        let mut i = 0;
+        group.bench_with_input(BenchmarkId::new("storage-dir", n), &n, |b, &n| {
+            b.iter(|| {
+                i = (i + 7919) % n;
+                update(&store, &format!("session-{i}"))
+            })
+        });
+        let dir = tempfile::tempdir().unwrap();
+        populate_json(dir.path(), n);
+        let store = load(&runtime, legacy_storage(), dir.path());
+        group.bench_with_input(BenchmarkId::new("storage-json", n), &n, |b, &n| {
+            b.iter(|| {
+                i = (i + 7919) % n;
+                update(&store, &format!("session-{i}"))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn concurrent_writers(c: &mut Criterion) {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    populate_dir(dir.path(), 1_000);
+    let store = load(&runtime, default_plugin(Role::StorageBackend), dir.path());
+    let mut group = c.benchmark_group("storage-dir-writers-per-update");
+    group.sample_size(10);
+    for writers in [1usize, 8] {
+        group.bench_function(BenchmarkId::from_parameter(writers), |b| {
+            b.iter_custom(|iters| {
+                let per_writer = (iters as usize).div_ceil(writers);
+                let started = Instant::now();
+                std::thread::scope(|scope| {
+                    for w in 0..writers {
+                        let store = &store;
+                        scope.spawn(move || {
+                            for k in 0..per_writer {
+                                update(store, &format!("session-{}", (w * 100 + k) % 1_000));
+                            }
+                        });
+                    }
+                });
+                started.elapsed().div_f64((per_writer * writers) as f64 / iters as f64)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, update_by_size, concurrent_writers);
+criterion_main!(benches);

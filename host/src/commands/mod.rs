@@ -1,0 +1,5 @@
+//! The operator's subcommands besides `serve`: they work on the configured
+//! store through the same plugins the server uses.
+
+pub mod migrate;
+pub mod sessions;

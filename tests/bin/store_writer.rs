@@ -1,0 +1,117 @@
+//! A process that writes to a session store through the storage plugin, for
+//! the crash-safety and cross-process tests. It prints `ready` once loaded
+//! and `ack <key> <value>` after every save the plugin acknowledged.
+//!
+//! `store-writer save-loop <root> <cache> <keys> <start>`: save `k0..k<keys>`
+//! round robin forever, each with an increasing `counter` above `start`.
+//!
+//! `store-writer rmw <root> <cache> <coord> <id> <count>`: `count` read-
+//! modify-write increments, alternating the shared key `shared` and the own
+//! key `own-<id>`, retrying on `conflict`. Before each read it takes the
+//! highest value any process acknowledged for the key (from `<coord>`); a
+//! read older than that exits with status 3 ("stale").
+
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use warden::config::Config;
+use warden::runtime::roles::StoragePlugin;
+use warden::types::{PluginError, Session};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let storage = || {
+        let config = Config { cache_dir: Some(PathBuf::from(&args[3])), ..Config::default() };
+        let runtime = Box::leak(Box::new(warden::plugins::runtime(&config).expect("runtime")));
+        warden::plugins::load_storage_at(runtime, &config, Path::new(&args[2])).expect("storage plugin")
+    };
+    match args.get(1).map(String::as_str) {
+        Some("save-loop") => save_loop(&storage(), args[4].parse().unwrap(), args[5].parse().unwrap()),
+        Some("rmw") => rmw(&storage(), Path::new(&args[4]), &args[5], args[6].parse().unwrap()),
+        _ => panic!("usage: store-writer save-loop|rmw …"),
+    }
+}
+
+fn session(key: &str, counter: u64, revision: u64) -> Session {
+    Session {
+        id: key.into(),
+        created_ms: 1,
+        last_accessed_ms: counter,
+        turns: Vec::new(),
+        agent_thread_id: None,
+        model: None,
+        reasoning_effort: None,
+        cwd: None,
+        sandbox: None,
+        revision,
+        extra_json: format!(r#"{{"counter":{counter}}}"#),
+    }
+}
+
+pub fn counter(session: &Session) -> u64 {
+    let extra: serde_json::Value = serde_json::from_str(&session.extra_json).unwrap();
+    extra["counter"].as_u64().unwrap()
+}
+
+fn save_loop(storage: &StoragePlugin, keys: u64, start: u64) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
+    for value in start + 1.. {
+        let key = format!("k{}", value % keys);
+        storage.save(&session(&key, value, 0), None).expect("save");
+        writeln!(out, "ack {key} {value}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+fn rmw(storage: &StoragePlugin, coord: &Path, id: &str, count: u64) {
+    let mut out = std::io::stdout().lock();
+    for i in 0..count {
+        let key = if i % 2 == 0 { "shared".to_string() } else { format!("own-{id}") };
+        loop {
+            let floor = acked(coord, &key, None);
+            let (value, revision) = match storage.load(&key) {
+                Ok(s) => (counter(&s), s.revision),
+                Err(e) if matches!(e.plugin_error(), Some(PluginError::NotFound(_))) => (0, 0),
+                Err(e) => panic!("load {key}: {e}"),
+            };
+            if value < floor {
+                eprintln!("stale read of {key}: {value} after {floor} was acknowledged");
+                std::process::exit(3);
+            }
+            match storage.save(&session(&key, value + 1, 0), Some(revision)) {
+                Ok(_) => {
+                    acked(coord, &key, Some(value + 1));
+                    writeln!(out, "ack {key} {}", value + 1).unwrap();
+                    break;
+                }
+                Err(e) if matches!(e.plugin_error(), Some(PluginError::Conflict(_))) => continue,
+                Err(e) => panic!("save {key}: {e}"),
+            }
+        }
+    }
+}
+
+/// The highest acknowledged value of `key`, raised to `update` if given, under a file lock.
+fn acked(coord: &Path, key: &str, update: Option<u64>) -> u64 {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(coord.join(format!("acked-{key}")))
+        .unwrap();
+    file.lock().unwrap();
+    let mut text = String::new();
+    file.read_to_string(&mut text).unwrap();
+    let current: u64 = text.trim().parse().unwrap_or(0);
+    if let Some(new) = update
+        && new > current
+    {
+        file.set_len(0).unwrap();
+        file.rewind().unwrap();
+        write!(file, "{new}").unwrap();
+    }
+    current
+}

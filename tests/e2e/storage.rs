@@ -1,0 +1,205 @@
+//! The directory-per-session store (`storage-dir`) through its plugin:
+//! round trips, revisions, quarantine of corrupt files, hostile keys and
+//! hostile layouts.
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use store_codec::key;
+use warden::config::Config;
+use warden::runtime::roles::StoragePlugin;
+use warden::types::{PluginError, Session, Turn};
+
+pub fn store(root: &Path) -> (warden::runtime::Runtime, StoragePlugin) {
+    let config = Config { cache_dir: Some(crate::cache_dir()), ..Config::default() };
+    let runtime = warden::plugins::runtime(&config).unwrap();
+    let storage = warden::plugins::load_storage_at(&runtime, &config, root).unwrap();
+    (runtime, storage)
+}
+
+pub fn session(id: &str, last_accessed_ms: u64) -> Session {
+    Session {
+        id: id.into(),
+        created_ms: 1,
+        last_accessed_ms,
+        turns: vec![Turn { prompt: "p".into(), response: "r".into(), timestamp_ms: 5 }],
+        agent_thread_id: Some(format!("thread-{id}")),
+        model: Some("m".into()),
+        reasoning_effort: None,
+        cwd: Some("/w".into()),
+        sandbox: None,
+        revision: 0,
+        extra_json: r#"{"color":"blue","nested":{"a":[1,2]}}"#.into(),
+    }
+}
+
+fn error_of<T: std::fmt::Debug>(result: Result<T, warden::runtime::plugin::CallError>) -> PluginError {
+    let err = result.expect_err("expected an error");
+    err.plugin_error().cloned().unwrap_or_else(|| panic!("expected a plugin error, got {err}"))
+}
+
+#[test]
+fn round_trip_revisions_and_unknown_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    assert_eq!(store.save(&session("a", 10), Some(0)).unwrap(), 1);
+    let loaded = store.load("a").unwrap();
+    assert_eq!(loaded.revision, 1);
+    assert_eq!(loaded.extra_json, r#"{"color":"blue","nested":{"a":[1,2]}}"#);
+    assert_eq!(loaded.turns.len(), 1);
+    assert!(matches!(error_of(store.save(&session("a", 11), Some(0))), PluginError::Conflict(_)));
+    assert_eq!(store.save(&session("a", 11), Some(1)).unwrap(), 2);
+    assert_eq!(store.save(&session("b", 12), None).unwrap(), 1);
+    let mut ids: Vec<String> = store.list().unwrap().into_iter().map(|s| s.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(store.find_by_thread("thread-b").unwrap().unwrap().id, "b");
+    assert!(store.find_by_thread("nope").unwrap().is_none());
+    assert!(store.delete("a").unwrap());
+    assert!(!store.delete("a").unwrap());
+    assert!(matches!(error_of(store.load("a")), PluginError::NotFound(_)));
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("sessions.d")).unwrap().collect();
+    assert_eq!(files.len(), 1, "a delete removes exactly one file and a save writes one");
+}
+
+#[test]
+fn a_corrupt_file_is_quarantined_and_the_rest_keep_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    for id in ["good", "truncated", "notjson", "wrongshape", "empty"] {
+        store.save(&session(id, 1), None).unwrap();
+    }
+    let d = dir.path().join("sessions.d");
+    let full = std::fs::read(d.join("truncated.json")).unwrap();
+    std::fs::write(d.join("truncated.json"), &full[..full.len() / 2]).unwrap();
+    std::fs::write(d.join("notjson.json"), "hello").unwrap();
+    std::fs::write(d.join("wrongshape.json"), "[1,2,3]").unwrap();
+    std::fs::write(d.join("empty.json"), "").unwrap();
+    let listed: Vec<String> = store.list().unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(listed, ["good"]);
+    for id in ["truncated", "notjson", "wrongshape", "empty"] {
+        match error_of(store.load(id)) {
+            PluginError::Corrupt(message) => assert!(message.contains("moved to"), "{message}"),
+            other => panic!("{id}: {other:?}"),
+        }
+        assert!(d.join(format!("{id}.json.corrupt.1")).is_file(), "{id} was quarantined");
+        assert!(matches!(error_of(store.load(id)), PluginError::NotFound(_)));
+    }
+    assert_eq!(store.load("good").unwrap().id, "good");
+}
+
+/// Keys an attacker (or an unlucky user) might choose. Each is stored and
+/// read back as itself, in a file inside `sessions.d`, or refused clearly.
+const HOSTILE_KEYS: &[&str] = &[
+    "../escape",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "a/b",
+    "a\\b",
+    "C:\\x",
+    "..",
+    ".",
+    ".hidden",
+    "trailing.",
+    "trailing ",
+    " leading",
+    "con",
+    "CON",
+    "nul.txt",
+    "com1",
+    "LPT9",
+    "aux.json",
+    "prn",
+    "a:b",
+    "a*b",
+    "a?b",
+    "a\"b",
+    "a<b>c",
+    "a|b",
+    "100%",
+    "%2E%2E",
+    "__proto__",
+    "constructor",
+    "Foo",
+    "foo",
+    "FOO",
+    "ünïcödé",
+    "emoji 🎉",
+    "tab\there",
+    "new\nline",
+    "nul\0byte",
+    "~hash-looking",
+];
+
+#[test]
+fn hostile_keys_stay_inside_the_store_and_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let (_rt, store) = store(&root);
+    let long = "x".repeat(1000);
+    let mut keys: Vec<&str> = HOSTILE_KEYS.to_vec();
+    keys.push(&long);
+    for (i, key) in keys.iter().enumerate() {
+        store.save(&session(key, i as u64), None).unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        assert_eq!(store.load(key).unwrap().id, *key, "{key:?} reads back as itself");
+    }
+    assert!(matches!(error_of(store.save(&session("", 1), None)), PluginError::Invalid(_)));
+    let listed = store.list().unwrap();
+    assert_eq!(listed.len(), keys.len());
+    let names: Vec<String> = std::fs::read_dir(root.join("sessions.d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let mut lowered: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+    lowered.sort();
+    lowered.dedup();
+    assert_eq!(lowered.len(), names.len(), "no two keys share a name on a case-insensitive file system");
+    assert!(names.iter().all(|n| n.len() < 255 && !n.starts_with('.') && !n.contains(['/', '\\', ':'])));
+    let outside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(outside, ["root"], "nothing was written beside the root");
+    assert!(key::decode(&key::file_name("Foo").unwrap()).is_some());
+}
+
+#[test]
+fn hostile_layouts_give_clear_errors_and_escape_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("victim.json"), "untouched").unwrap();
+    let (_rt, store) = store(&root);
+
+    // sessions.d is a symlink to a directory outside the root.
+    symlink(&outside, root.join("sessions.d")).unwrap();
+    assert!(matches!(error_of(store.save(&session("victim", 1), None)), PluginError::Denied(_)));
+    assert!(matches!(error_of(store.load("victim")), PluginError::Denied(_)));
+    assert!(matches!(error_of(store.list()), PluginError::Denied(_)));
+    assert_eq!(std::fs::read_to_string(outside.join("victim.json")).unwrap(), "untouched");
+    std::fs::remove_file(root.join("sessions.d")).unwrap();
+
+    // A session file that is a symlink, pointing outside and inside.
+    std::fs::create_dir(root.join("sessions.d")).unwrap();
+    symlink(outside.join("victim.json"), root.join("sessions.d/victim.json")).unwrap();
+    assert!(matches!(error_of(store.load("victim")), PluginError::Denied(_)));
+    assert!(matches!(error_of(store.save(&session("victim", 1), None)), PluginError::Denied(_)));
+    assert!(matches!(error_of(store.delete("victim")), PluginError::Denied(_)));
+    store.save(&session("real", 1), None).unwrap();
+    symlink("real.json", root.join("sessions.d/alias.json")).unwrap();
+    assert!(matches!(error_of(store.load("alias")), PluginError::Denied(_)));
+    assert_eq!(std::fs::read_to_string(outside.join("victim.json")).unwrap(), "untouched");
+
+    // A directory where a session file should be.
+    std::fs::create_dir(root.join("sessions.d/dir.json")).unwrap();
+    assert!(matches!(error_of(store.load("dir")), PluginError::Invalid(_)));
+    assert!(matches!(error_of(store.save(&session("dir", 1), None)), PluginError::Invalid(_)));
+    assert!(root.join("sessions.d/dir.json").is_dir(), "the directory was not replaced");
+
+    // The lock directory is a symlink.
+    std::fs::rename(root.join("locks"), root.join("locks.real")).unwrap();
+    symlink(&outside, root.join("locks")).unwrap();
+    assert!(matches!(error_of(store.save(&session("other", 1), None)), PluginError::Denied(_)));
+    let outside_names: Vec<_> =
+        std::fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(outside_names, ["victim.json"], "no lock file was created outside");
+    assert_eq!(store.load("real").unwrap().id, "real", "the rest of the store keeps working");
+}
