@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: building a runtime with small
 //! limits, loading test plugins with chosen grants, and finding the binary.
 
+pub mod fake_provider;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -74,4 +76,19 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     out.sort();
     out
+}
+
+/// The Codex CLI installed from npm by `scripts/test` (or `WARDEN_CODEX_BIN`).
+pub fn codex_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("WARDEN_CODEX_BIN") {
+        return PathBuf::from(path);
+    }
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/codex-cli/node_modules/.bin/codex");
+    assert!(
+        bin.exists(),
+        "the Codex CLI is not installed at {}; run ./scripts/test (it runs `npm install --prefix target/codex-cli \
+         @openai/codex@<pinned>`) or set WARDEN_CODEX_BIN",
+        bin.display()
+    );
+    bin
 }

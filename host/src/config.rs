@@ -45,6 +45,8 @@ pub struct Config {
     pub audit: bool,
     /// Plugin calls that may run at once (the pooling allocator's size).
     pub max_concurrent_calls: Option<u32>,
+    /// Longest answer returned to an MCP client, in bytes; longer ones are cut with a note.
+    pub max_response_bytes: Option<usize>,
     #[serde(default)]
     pub plugins: BTreeMap<Role, PluginConfig>,
 }

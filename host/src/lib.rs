@@ -9,6 +9,7 @@ pub mod config;
 pub mod mcp;
 pub mod plugins;
 pub mod runtime;
+pub mod sessions;
 
 /// The contract's shared types (`session`, `plugin-error`, …) as Rust types.
 pub use runtime::bindings::types;

@@ -9,6 +9,7 @@ use warden::config::Config;
 use warden::mcp::{WardenServer, serve_stdio};
 use warden::plugins;
 use warden::runtime::role::Role;
+use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Sessions};
 
 /// The legacy single-file store's name inside the state directory.
 const LEGACY_FILE: &str = "sessions.json";
@@ -127,9 +128,15 @@ fn serve(config: &Config) -> anyhow::Result<()> {
             backup = ?report.backup, "migrated the legacy session store");
     }
     let set = Arc::new(plugins::load_all(&runtime, config)?);
+    let agent = config.plugin(Role::AgentDriver);
+    let sessions = Sessions::new(
+        set,
+        agent.turn_timeout(),
+        config.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+    );
     tracing::info!("plugins loaded; serving MCP on stdio");
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    tokio.block_on(serve_stdio(WardenServer::new(set)))
+    tokio.block_on(serve_stdio(WardenServer::new(Arc::new(sessions))))
 }
 
 fn list_plugins(config: &Config) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! capabilities, and the `warden` binary over stdio.
 
 mod cache;
+mod codex_mcp;
 mod fs_attacks;
 mod limits;
 mod mcp_stdio;

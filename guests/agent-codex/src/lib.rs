@@ -1,13 +1,16 @@
 //! Warden's default agent driver: one `codex exec --json` run per turn
 //! (`… resume <thread> <prompt>` to continue a thread), its JSON Lines
-//! events turned into progress and the turn's outcome.
+//! events turned into progress and the turn's outcome; threads unknown to
+//! the store are rebuilt from Codex's rollout files (see `transcripts`).
 //!
 //! Settings: `program` (the granted program name, default "codex"),
 //! `read-timeout-ms` (how long one wait for output lasts, default 1000).
 
 wit_bindgen::generate!({ world: "agent-driver", path: "../../wit" });
 
-use codex_protocol::argv::{TurnSpec, exec_args};
+mod transcripts;
+
+use codex_protocol::argv::{TurnSpec, check_prompt, exec_args};
 use codex_protocol::events::TurnLog;
 use exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutcome, Usage};
 use warden::plugin::log::{Level, log};
@@ -45,6 +48,7 @@ impl Guest for Codex {
             Plan::Resume(p) => (Some(p.thread_id), p.prompt),
             Plan::Fresh(p) => (None, p.prompt),
         };
+        check_prompt(&prompt).map_err(PluginError::Invalid)?;
         let spec = TurnSpec {
             thread_id,
             prompt,
@@ -91,13 +95,19 @@ impl Guest for Codex {
                 break code;
             }
         };
-        outcome(turn, code, &stderr_tail)
+        let mut outcome = outcome(turn, code, &stderr_tail)?;
+        outcome.transcript_path = match transcripts::find(&outcome.thread_id) {
+            Ok(found) => found.map(|(path, _)| path),
+            Err(e) => {
+                log(Level::Warn, &format!("cannot locate the transcript of {}: {e:?}", outcome.thread_id));
+                None
+            }
+        };
+        Ok(outcome)
     }
 
     fn rehydrate(thread_id: String) -> Result<Session, PluginError> {
-        Err(PluginError::Unsupported(format!(
-            "agent-codex cannot yet rebuild thread {thread_id} from Codex's rollout files"
-        )))
+        transcripts::rehydrate(&thread_id)
     }
 }
 

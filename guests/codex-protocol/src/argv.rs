@@ -1,5 +1,6 @@
-//! `codex exec` argument lists. Per-turn flags go BEFORE `resume`;
-//! `-a/--ask-for-approval` is a top-level flag and goes before `exec`.
+//! `codex exec` argument lists. Per-turn flags go BEFORE `resume` (`-C`
+//! after it is a usage error), `-a/--ask-for-approval` is a top-level flag
+//! and goes before `exec`, and the prompt follows `--`.
 
 /// One turn's request, independent of the plugin contract's types.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,8 +50,19 @@ pub fn exec_args(spec: &TurnSpec) -> Vec<String> {
     if let Some(thread) = &spec.thread_id {
         args.extend(["resume".to_string(), thread.clone()]);
     }
-    args.push(spec.prompt.clone());
+    // `--` keeps a prompt such as "-x", "help" or "resume" from being parsed as syntax.
+    args.extend(["--".to_string(), spec.prompt.clone()]);
     args
+}
+
+/// Codex reads standard input for a prompt of exactly "-", even after `--`.
+pub fn check_prompt(prompt: &str) -> Result<(), String> {
+    if prompt.trim() == "-" {
+        return Err(
+            "a prompt of just \"-\" would make Codex read standard input; write the request out".into()
+        );
+    }
+    Ok(())
 }
 
 /// A TOML basic string (JSON string escaping is valid TOML).
@@ -63,9 +75,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn prompts_that_look_like_syntax_stay_prompts() {
+        for prompt in ["-x hi", "help", "resume"] {
+            let spec = TurnSpec { prompt: prompt.into(), ..Default::default() };
+            assert_eq!(exec_args(&spec).last().unwrap(), prompt);
+            assert_eq!(exec_args(&spec)[exec_args(&spec).len() - 2], "--");
+        }
+        assert!(check_prompt("-").is_err());
+        assert!(check_prompt("- a list").is_ok());
+    }
+
+    #[test]
     fn new_thread_minimal() {
         let spec = TurnSpec { prompt: "hi".into(), ..Default::default() };
-        assert_eq!(exec_args(&spec), ["exec", "--json", "--skip-git-repo-check", "hi"]);
+        assert_eq!(exec_args(&spec), ["exec", "--json", "--skip-git-repo-check", "--", "hi"]);
     }
 
     #[test]
@@ -104,6 +127,7 @@ mod tests {
                 "developer_instructions=\"say \\\"x\\\"\"",
                 "resume",
                 "019a-thread",
+                "--",
                 "again"
             ]
         );

@@ -4,3 +4,4 @@
 
 pub mod argv;
 pub mod events;
+pub mod rollout;

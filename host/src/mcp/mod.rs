@@ -1,6 +1,8 @@
 //! The MCP server over stdio (rmcp): tool schemas and results only; the
 //! session logic lives elsewhere.
 
+mod args;
 mod server;
+mod tools;
 
 pub use server::{WardenServer, serve_stdio};

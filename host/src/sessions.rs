@@ -1,0 +1,398 @@
+//! The one place that orchestrates a turn:
+//!
+//! ```text
+//! policy (validate, expire, admit/evict) → storage (load) → context (plan)
+//!   → agent (run the turn; progress) → storage (save, retried on conflict) → result
+//! ```
+//!
+//! Every step gets what it needs as arguments and returns a value. Plugin
+//! calls are blocking; callers run these methods on a blocking thread.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::plugins::PluginSet;
+use crate::runtime::bindings::agent::exports::warden::plugin::agent::{TurnOptions, Usage};
+use crate::runtime::plugin::{AbortReason, CallError, CallOptions};
+use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
+
+/// Answers longer than this are cut (clients cap a tool result near 25k tokens).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 80_000;
+
+/// Which session a turn continues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A session by key; created if `create` and absent, else it must exist.
+    Session { id: String, create: bool },
+    /// A new session with a generated key.
+    New,
+    /// The session holding this agent thread, rehydrated from the agent's own
+    /// transcript if the store does not know it.
+    Thread(String),
+}
+
+/// Per-turn agent settings; `None` keeps what the session had.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TurnSettings {
+    pub model: Option<String>,
+    pub reasoning_effort: Option<String>,
+    pub sandbox: Option<String>,
+    pub cwd: Option<String>,
+    pub approval_policy: Option<String>,
+    pub config: Vec<(String, String)>,
+    pub base_instructions: Option<String>,
+    pub developer_instructions: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TurnRequest {
+    pub target: Target,
+    pub prompt: String,
+    pub reset: bool,
+    pub settings: TurnSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct TurnResult {
+    pub session_id: String,
+    pub thread_id: String,
+    pub content: String,
+    /// Bytes of the full answer when `content` was cut.
+    pub truncated_from: Option<usize>,
+    pub usage: Option<Usage>,
+    pub warnings: Vec<String>,
+    /// The agent's full transcript on the host, if known.
+    pub transcript: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("the call was cancelled; the turn was not recorded")]
+    Cancelled,
+    #[error("{0}; the agent was stopped and the turn was not recorded")]
+    Timeout(String),
+    /// The agent ran and failed (its own message).
+    #[error("{0}")]
+    Agent(String),
+    #[error("{0}")]
+    Plugin(CallError),
+}
+
+impl From<CallError> for TurnError {
+    fn from(error: CallError) -> Self {
+        match error.abort_reason() {
+            Some(AbortReason::Cancelled) => return TurnError::Cancelled,
+            Some(AbortReason::Timeout(limit)) => {
+                return TurnError::Timeout(format!("the turn exceeded its limit of {} s", limit.as_secs()));
+            }
+            _ => {}
+        }
+        match error.plugin_error() {
+            Some(PluginError::Cancelled(_)) => TurnError::Cancelled,
+            Some(PluginError::Timeout(m)) => TurnError::Timeout(m.clone()),
+            Some(PluginError::NotFound(m)) => TurnError::NotFound(m.clone()),
+            Some(PluginError::Invalid(m)) => TurnError::Invalid(m.clone()),
+            Some(PluginError::Busy(m)) => TurnError::Busy(m.clone()),
+            Some(PluginError::Failed(m)) => TurnError::Agent(m.clone()),
+            _ => TurnError::Plugin(error),
+        }
+    }
+}
+
+pub struct Sessions {
+    plugins: Arc<PluginSet>,
+    running: Mutex<HashSet<String>>,
+    turn_timeout: Duration,
+    max_response_bytes: usize,
+}
+
+/// Marks a session busy in this process for as long as it lives.
+struct Running<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.set.lock().expect("running-set lock").remove(&self.id);
+    }
+}
+
+impl Sessions {
+    pub fn new(plugins: Arc<PluginSet>, turn_timeout: Duration, max_response_bytes: usize) -> Self {
+        Self { plugins, running: Mutex::new(HashSet::new()), turn_timeout, max_response_bytes }
+    }
+
+    pub fn plugins(&self) -> &PluginSet {
+        &self.plugins
+    }
+
+    /// Run one turn. `call` carries cancellation and progress; its timeout is
+    /// this service's turn timeout.
+    pub fn run_turn(&self, request: TurnRequest, mut call: CallOptions) -> Result<TurnResult, TurnError> {
+        let p = &self.plugins;
+        let now = now_ms();
+        let (id, existing) = self.resolve(&request.target, &call, now)?;
+        let _running = self.mark_running(&id)?;
+        let existing = match existing {
+            Some(session) => Some(session),
+            None => self.load_live(&id, now)?,
+        };
+        if existing.is_none() {
+            if matches!(request.target, Target::Session { create: false, .. }) {
+                return Err(TurnError::NotFound(format!(
+                    "no session {id:?}; start one with the `codex` tool (listSessions shows the live ones)"
+                )));
+            }
+            for evicted in p.policy.admit(&id, &p.storage.list()?, now)? {
+                tracing::info!(session = %evicted, "evicting to admit a new session");
+                p.storage.delete(&evicted)?;
+            }
+        }
+        let mut session = existing.unwrap_or_else(|| new_session(&id, now));
+        if request.reset {
+            session.turns.clear();
+            session.agent_thread_id = None;
+        }
+        apply_settings(&mut session, &request.settings);
+        if session.cwd.is_none() {
+            // Codex resumes in whatever directory it is started in: pin the first granted one.
+            session.cwd = p
+                .agent
+                .info
+                .process
+                .as_ref()
+                .and_then(|policy| policy.cwd_roots.first())
+                .map(|root| root.display().to_string());
+        }
+        let plan = p.context.build(
+            Some(&session).filter(|s| !s.turns.is_empty() || s.agent_thread_id.is_some()),
+            &request.prompt,
+            request.reset,
+        )?;
+        let recorded_prompt = match &plan {
+            Plan::Resume(r) => r.recorded_prompt.clone(),
+            Plan::Fresh(f) => f.recorded_prompt.clone(),
+        };
+        call.timeout = Some(self.turn_timeout);
+        let options = turn_options(&session, &request.settings);
+        let outcome = p.agent.run_turn(&plan, &options, call)?;
+        let turn =
+            Turn { prompt: recorded_prompt, response: outcome.response.clone(), timestamp_ms: now_ms() };
+        self.record(session, turn, &outcome.thread_id)?;
+        let transcript = outcome
+            .transcript_path
+            .as_ref()
+            .and_then(|relative| p.agent.info.fs_root.as_ref().map(|root| root.path().join(relative)));
+        let (content, truncated_from) = self.cap(&outcome.response, transcript.as_ref());
+        Ok(TurnResult {
+            session_id: id,
+            thread_id: outcome.thread_id,
+            content,
+            truncated_from,
+            usage: outcome.usage,
+            warnings: outcome.warnings,
+            transcript,
+        })
+    }
+
+    /// Live sessions, after removing the expired ones.
+    pub fn list(&self) -> Result<Vec<SessionSummary>, TurnError> {
+        let all = self.plugins.storage.list()?;
+        let expired = self.plugins.policy.expired(&all, now_ms())?;
+        for id in &expired {
+            self.plugins.storage.delete(id)?;
+        }
+        Ok(all.into_iter().filter(|s| !expired.contains(&s.id)).collect())
+    }
+
+    /// Remove expired sessions; returns how many went.
+    pub fn expire(&self) -> Result<usize, TurnError> {
+        let all = self.plugins.storage.list()?;
+        let expired = self.plugins.policy.expired(&all, now_ms())?;
+        for id in &expired {
+            self.plugins.storage.delete(id)?;
+        }
+        Ok(expired.len())
+    }
+
+    /// Remove one session; the agent's own transcript is left alone.
+    pub fn end(&self, id: &str) -> Result<bool, TurnError> {
+        if self.running.lock().expect("running-set lock").contains(id) {
+            return Err(TurnError::Busy(format!(
+                "session {id:?} has a turn running; end it when the turn is over"
+            )));
+        }
+        Ok(self.plugins.storage.delete(id)?)
+    }
+
+    /// The session key for a target, and the session if resolving loaded it.
+    fn resolve(
+        &self,
+        target: &Target,
+        call: &CallOptions,
+        now: u64,
+    ) -> Result<(String, Option<Session>), TurnError> {
+        let p = &self.plugins;
+        match target {
+            Target::New => Ok((uuid::Uuid::new_v4().to_string(), None)),
+            Target::Session { id, .. } => {
+                p.policy.validate_id(id)?;
+                Ok((id.clone(), None))
+            }
+            Target::Thread(thread) => {
+                if let Some(session) = p.storage.find_by_thread(thread)? {
+                    return Ok((session.id.clone(), Some(session)));
+                }
+                let mut session = p.agent.rehydrate(thread, call.clone())?;
+                session.last_accessed_ms = now;
+                session.revision = 0;
+                match p.storage.save(&session, Some(0)) {
+                    Ok(revision) => session.revision = revision,
+                    Err(e) if matches!(e.plugin_error(), Some(PluginError::Conflict(_))) => {
+                        session = p.storage.load(&session.id)?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                tracing::info!(thread = %thread, session = %session.id, turns = session.turns.len(),
+                    "rehydrated a thread from the agent's transcript");
+                Ok((session.id.clone(), Some(session)))
+            }
+        }
+    }
+
+    /// Load a session unless it is absent or expired (an expired one is removed).
+    fn load_live(&self, id: &str, now: u64) -> Result<Option<Session>, TurnError> {
+        let session = match self.plugins.storage.load(id) {
+            Ok(session) => session,
+            Err(e) if matches!(e.plugin_error(), Some(PluginError::NotFound(_))) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let summary = summary_of(&session);
+        if self.plugins.policy.expired(std::slice::from_ref(&summary), now)?.contains(&session.id) {
+            tracing::info!(session = %id, "session expired; starting over");
+            self.plugins.storage.delete(id)?;
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    fn mark_running(&self, id: &str) -> Result<Running<'_>, TurnError> {
+        let mut running = self.running.lock().expect("running-set lock");
+        if !running.insert(id.to_string()) {
+            return Err(TurnError::Busy(format!(
+                "session {id:?} already has a turn running; wait for it to finish or use another sessionId"
+            )));
+        }
+        Ok(Running { set: &self.running, id: id.to_string() })
+    }
+
+    /// Append the turn and save, reloading and re-applying on a conflict.
+    fn record(&self, mut session: Session, turn: Turn, thread_id: &str) -> Result<(), TurnError> {
+        let storage = &self.plugins.storage;
+        let settings = session.clone();
+        loop {
+            session.turns.push(turn.clone());
+            session.agent_thread_id = Some(thread_id.to_string());
+            session.last_accessed_ms = turn.timestamp_ms;
+            match storage.save(&session, Some(session.revision)) {
+                Ok(_) => return Ok(()),
+                Err(e) if matches!(e.plugin_error(), Some(PluginError::Conflict(_))) => {
+                    tracing::info!(session = %session.id, "another writer saved this session; re-applying the turn");
+                    session = match storage.load(&session.id) {
+                        Ok(current) => current,
+                        Err(e) if matches!(e.plugin_error(), Some(PluginError::NotFound(_))) => {
+                            let mut fresh = settings.clone();
+                            fresh.revision = 0;
+                            fresh.turns.clear();
+                            fresh
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn cap(&self, response: &str, transcript: Option<&PathBuf>) -> (String, Option<usize>) {
+        if response.len() <= self.max_response_bytes {
+            return (response.to_string(), None);
+        }
+        let cut = (0..=self.max_response_bytes).rev().find(|&i| response.is_char_boundary(i)).unwrap_or(0);
+        let place = match transcript {
+            Some(path) => format!("the full answer is in {}", path.display()),
+            None => "the agent's transcript holds the full answer".to_string(),
+        };
+        let note = format!(
+            "\n\n[Warden truncated this answer: showing the first {cut} of {} bytes; {place}.]",
+            response.len()
+        );
+        (format!("{}{note}", &response[..cut]), Some(response.len()))
+    }
+}
+
+fn new_session(id: &str, now: u64) -> Session {
+    Session {
+        id: id.to_string(),
+        created_ms: now,
+        last_accessed_ms: now,
+        turns: Vec::new(),
+        agent_thread_id: None,
+        model: None,
+        reasoning_effort: None,
+        cwd: None,
+        sandbox: None,
+        revision: 0,
+        extra_json: "{}".into(),
+    }
+}
+
+fn apply_settings(session: &mut Session, settings: &TurnSettings) {
+    let keep = |slot: &mut Option<String>, new: &Option<String>| {
+        if new.is_some() {
+            slot.clone_from(new);
+        }
+    };
+    keep(&mut session.model, &settings.model);
+    keep(&mut session.reasoning_effort, &settings.reasoning_effort);
+    keep(&mut session.sandbox, &settings.sandbox);
+    keep(&mut session.cwd, &settings.cwd);
+}
+
+fn turn_options(session: &Session, settings: &TurnSettings) -> TurnOptions {
+    TurnOptions {
+        model: session.model.clone(),
+        reasoning_effort: session.reasoning_effort.clone(),
+        sandbox: session.sandbox.clone(),
+        cwd: session.cwd.clone(),
+        approval_policy: settings.approval_policy.clone(),
+        config_overrides: settings.config.clone(),
+        base_instructions: settings.base_instructions.clone(),
+        developer_instructions: settings.developer_instructions.clone(),
+    }
+}
+
+pub fn summary_of(s: &Session) -> SessionSummary {
+    SessionSummary {
+        id: s.id.clone(),
+        created_ms: s.created_ms,
+        last_accessed_ms: s.last_accessed_ms,
+        turn_count: s.turns.len() as u32,
+        agent_thread_id: s.agent_thread_id.clone(),
+        model: s.model.clone(),
+        cwd: s.cwd.clone(),
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,350 @@
+//! The product as a user meets it: `warden serve` driven by a real MCP
+//! client (rmcp) over stdio, running the REAL Codex CLI from npm against a
+//! fake Responses-API provider on 127.0.0.1.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam, Request, ServerResult,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use warden_tests::fake_provider::FakeProvider;
+use warden_tests::{codex_bin, warden_bin};
+
+/// Collects progress notifications.
+#[derive(Clone, Default)]
+struct Client {
+    progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for Client {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params);
+    }
+}
+
+type Connection = RunningService<RoleClient, Client>;
+
+/// A CODEX_HOME, a state directory and a project directory, with the fake
+/// provider, all outside /tmp (Codex refuses helper binaries there).
+struct World {
+    dir: tempfile::TempDir,
+    provider: FakeProvider,
+}
+
+impl World {
+    fn new() -> Self {
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let dir = tempfile::tempdir_in(base).unwrap();
+        let provider = FakeProvider::start();
+        provider.write_codex_home(&dir.path().join("codex-home"));
+        std::fs::create_dir_all(dir.path().join("project")).unwrap();
+        Self { dir, provider }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn config(&self, turn_timeout_secs: u64) -> PathBuf {
+        let codex = codex_bin();
+        let text = format!(
+            r#"cache-dir = {cache:?}
+state-dir = {state:?}
+
+[plugins.agent-driver]
+root = {home:?}
+env = ["HOME", "PATH", "CODEX_HOME", "MOCK_API_KEY"]
+cwd-roots = [{project:?}]
+turn-timeout-secs = {turn_timeout_secs}
+[[plugins.agent-driver.programs]]
+name = "codex"
+path = {codex:?}
+args = ["exec", "**"]
+[[plugins.agent-driver.programs]]
+name = "codex"
+path = {codex:?}
+args = ["-a", "*", "exec", "**"]
+"#,
+            cache = crate::cache_dir(),
+            state = self.path("state"),
+            home = self.path("codex-home"),
+            project = self.path("project"),
+        );
+        let file = self.path(&format!("warden-{turn_timeout_secs}.toml"));
+        std::fs::write(&file, text).unwrap();
+        file
+    }
+
+    async fn serve(&self, turn_timeout_secs: u64) -> (Connection, Client) {
+        let config = self.config(turn_timeout_secs);
+        let transport = TokioChildProcess::new(tokio::process::Command::new(warden_bin()).configure(|cmd| {
+            cmd.arg("--config")
+                .arg(&config)
+                .arg("serve")
+                .env("CODEX_HOME", self.path("codex-home"))
+                .env("MOCK_API_KEY", "test-key")
+                .env("WARDEN_LOG", "warn");
+        }))
+        .unwrap();
+        let client = Client::default();
+        let connection = client.clone().serve(transport).await.unwrap();
+        (connection, client)
+    }
+
+    fn project(&self) -> String {
+        self.path("project").to_str().unwrap().to_string()
+    }
+
+    /// Codex processes still running with this world's CODEX_HOME.
+    fn codex_processes(&self) -> Vec<String> {
+        let home = format!("CODEX_HOME={}", self.path("codex-home").display());
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+            if environ.split(|b| *b == 0).any(|var| var == home.as_bytes()) {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if cmdline.contains("codex") && !cmdline.contains("warden") {
+                    found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
+                }
+            }
+        }
+        found
+    }
+
+    /// Wait (bounded) for every codex process of this world to be gone.
+    async fn assert_no_codex_left(&self) {
+        for _ in 0..200 {
+            if self.codex_processes().is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("codex processes were left behind: {:?}", self.codex_processes());
+    }
+}
+
+async fn call(connection: &Connection, tool: &'static str, args: Value) -> CallToolResult {
+    let Value::Object(args) = args else { panic!("arguments are an object") };
+    connection.call_tool(CallToolRequestParams::new(tool).with_arguments(args)).await.unwrap()
+}
+
+fn structured(result: &CallToolResult) -> &Value {
+    result.structured_content.as_ref().expect("every result carries structuredContent")
+}
+
+fn text(result: &CallToolResult) -> String {
+    result.content[0].as_text().expect("a text item").text.clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thread_survives_replies_restarts_and_a_wiped_store() {
+    let world = World::new();
+    let (server, client) = world.serve(120).await;
+
+    let tools = server.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    for tool in ["codex", "codex-reply", "listSessions", "endSession", "ping"] {
+        assert!(names.contains(&tool), "{tool} is listed: {names:?}");
+    }
+    assert!(tools.iter().filter(|t| t.name.starts_with("codex")).all(|t| t.output_schema.is_some()));
+
+    let first = call(&server, "codex", json!({"prompt": "hello", "cwd": world.project()})).await;
+    assert_eq!(first.is_error, Some(false), "{}", text(&first));
+    let out = structured(&first);
+    assert_eq!(out["content"], "echo: hello");
+    assert_eq!(text(&first), "echo: hello");
+    let thread = out["threadId"].as_str().unwrap().to_string();
+    let session = out["sessionId"].as_str().unwrap().to_string();
+    assert_eq!(thread.len(), 36, "a Codex thread id: {thread}");
+    assert!(out["usage"]["inputTokens"].as_u64().unwrap() > 0);
+    assert!(out["transcript"].as_str().unwrap().contains(&thread), "the rollout path is reported: {out}");
+
+    let second = call(&server, "codex-reply", json!({"threadId": thread, "prompt": "again"})).await;
+    assert_eq!(structured(&second)["content"], "echo: again", "{}", text(&second));
+    assert_eq!(structured(&second)["threadId"], thread.as_str());
+    let history = world.provider.requests().last().unwrap()["input"].to_string();
+    assert!(
+        history.contains("hello") && history.contains("echo: hello"),
+        "codex resumed its own thread natively"
+    );
+    // rmcp's client attaches a progress token to every request.
+    assert!(
+        client.progress.lock().unwrap().iter().any(|p| p.message.as_deref() == Some("message: echo: again"))
+    );
+    server.cancel().await.unwrap();
+
+    // A new server process continues the same thread from the store.
+    let (server, _) = world.serve(120).await;
+    let third =
+        call(&server, "codex-reply", json!({"conversationId": thread, "prompt": "after restart"})).await;
+    assert_eq!(structured(&third)["content"], "echo: after restart", "{}", text(&third));
+    let listed = call(&server, "listSessions", json!({})).await;
+    let sessions = structured(&listed)["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["id"], session.as_str());
+    assert_eq!(sessions[0]["threadId"], thread.as_str());
+    assert_eq!(sessions[0]["turnCount"], 3);
+    assert_eq!(sessions[0]["cwd"], world.project().as_str());
+    server.cancel().await.unwrap();
+
+    // Wipe Warden's store: the thread is rebuilt from Codex's rollout file.
+    std::fs::remove_dir_all(world.path("state/sessions.d")).unwrap();
+    let (server, _) = world.serve(120).await;
+    let fourth = call(&server, "codex-reply", json!({"threadId": thread, "prompt": "after wipe"})).await;
+    assert_eq!(structured(&fourth)["content"], "echo: after wipe", "{}", text(&fourth));
+    let listed = call(&server, "listSessions", json!({})).await;
+    let sessions = structured(&listed)["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions[0]["id"], thread.as_str(), "a rehydrated thread is keyed by its thread id");
+    assert_eq!(sessions[0]["turnCount"], 4, "three turns recovered from the rollout plus this one");
+    assert_eq!(sessions[0]["cwd"], world.project().as_str(), "the cwd came back from the rollout");
+
+    let unknown = call(
+        &server,
+        "codex-reply",
+        json!({"threadId": "01a210ac-0000-7000-8000-000000000000", "prompt": "x"}),
+    )
+    .await;
+    assert_eq!(unknown.is_error, Some(true));
+    assert!(
+        text(&unknown).contains("no rollout file") && text(&unknown).contains("sessions/"),
+        "{}",
+        text(&unknown)
+    );
+    server.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_by_key_progress_and_provider_errors() {
+    let world = World::new();
+    let (server, client) = world.serve(120).await;
+
+    let params = CallToolRequestParams::new("codex").with_arguments(
+        json!({"prompt": "run it [command]", "sessionId": "Review #1", "cwd": world.project(), "sandbox": "read-only"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let handle = server
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    let ServerResult::CallToolResult(result) = handle.await_response().await.unwrap() else {
+        panic!("a tool result")
+    };
+    assert_eq!(structured(&result)["content"], "ran command", "{}", text(&result));
+    assert_eq!(structured(&result)["sessionId"], "Review #1");
+    let progress: Vec<String> =
+        client.progress.lock().unwrap().iter().filter_map(|p| p.message.clone()).collect();
+    assert!(progress.iter().any(|m| m.starts_with("turn-started")), "{progress:?}");
+    assert!(progress.iter().any(|m| m.starts_with("command:") && m.contains("(exit 0)")), "{progress:?}");
+    assert!(progress.iter().any(|m| m.starts_with("message: ran command")), "{progress:?}");
+
+    let again = call(&server, "codex", json!({"prompt": "second", "sessionId": "Review #1"})).await;
+    assert_eq!(structured(&again)["content"], "echo: second");
+    assert_eq!(
+        structured(&again)["threadId"],
+        structured(&result)["threadId"],
+        "the session resumed its thread"
+    );
+
+    let failed = call(&server, "codex", json!({"prompt": "please [fail500]", "cwd": world.project()})).await;
+    assert_eq!(failed.is_error, Some(true));
+    assert!(text(&failed).contains("high demand"), "codex's own message: {}", text(&failed));
+    assert_eq!(structured(&failed)["error"]["kind"], "agent");
+
+    let reset = call(
+        &server,
+        "codex",
+        json!({"prompt": "fresh start", "sessionId": "Review #1", "resetSession": true}),
+    )
+    .await;
+    assert_ne!(
+        structured(&reset)["threadId"],
+        structured(&result)["threadId"],
+        "a reset starts a new thread"
+    );
+
+    let ended = call(&server, "endSession", json!({"sessionId": "Review #1"})).await;
+    assert_eq!(structured(&ended)["removed"], true);
+    let missing = call(&server, "codex-reply", json!({"sessionId": "Review #1", "prompt": "x"})).await;
+    assert_eq!(missing.is_error, Some(true));
+    assert!(text(&missing).contains("no session"), "{}", text(&missing));
+
+    let bad = server
+        .call_tool(
+            CallToolRequestParams::new("codex")
+                .with_arguments(json!({"prompt": "x", "sandbox": "yolo"}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("`sandbox`"), "{bad}");
+    let unknown = server.call_tool(CallToolRequestParams::new("nope")).await.unwrap_err();
+    assert!(unknown.to_string().contains("unknown tool `nope`"), "{unknown}");
+    server.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_slow_turn_leaves_no_codex_behind() {
+    let world = World::new();
+    let (server, _) = world.serve(120).await;
+    let params = CallToolRequestParams::new("codex").with_arguments(
+        json!({"prompt": "take your time [slow]", "sessionId": "slow", "cwd": world.project()})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let handle = server
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    while world.provider.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!world.codex_processes().is_empty(), "codex is running the slow turn");
+    let busy = call(&server, "codex", json!({"prompt": "meanwhile", "sessionId": "slow"})).await;
+    assert_eq!(busy.is_error, Some(true));
+    assert_eq!(structured(&busy)["error"]["kind"], "busy", "{}", text(&busy));
+    handle.cancel(Some("user pressed stop".into())).await.unwrap();
+    world.assert_no_codex_left().await;
+
+    let listed = call(&server, "listSessions", json!({})).await;
+    let sessions = structured(&listed)["sessions"].as_array().unwrap().clone();
+    assert!(
+        sessions.iter().all(|s| s["id"] != "slow"),
+        "a cancelled first turn records nothing: {sessions:?}"
+    );
+    let after =
+        call(&server, "codex", json!({"prompt": "now quickly", "sessionId": "slow", "cwd": world.project()}))
+            .await;
+    assert_eq!(structured(&after)["content"], "echo: now quickly", "{}", text(&after));
+    server.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_past_its_timeout_is_stopped() {
+    let world = World::new();
+    let (server, _) = world.serve(2).await;
+    let result = call(&server, "codex", json!({"prompt": "never ends [slow]", "cwd": world.project()})).await;
+    assert_eq!(result.is_error, Some(true));
+    assert_eq!(structured(&result)["error"]["kind"], "timeout", "{}", text(&result));
+    assert!(text(&result).contains("2 s"), "{}", text(&result));
+    world.assert_no_codex_left().await;
+    server.cancel().await.unwrap();
+}
