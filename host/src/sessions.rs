@@ -192,7 +192,8 @@ impl Sessions {
             .transcript_path
             .as_ref()
             .and_then(|relative| p.agent.info.fs_root.as_ref().map(|root| root.path().join(relative)));
-        let (content, truncated_from) = self.cap(&outcome.response, transcript.as_ref());
+        let (content, truncated_from) =
+            fit_answer(&outcome.response, self.max_response_bytes, transcript.as_ref());
         Ok(TurnResult {
             session_id: id,
             thread_id: outcome.thread_id,
@@ -322,22 +323,24 @@ impl Sessions {
             }
         }
     }
+}
 
-    fn cap(&self, response: &str, transcript: Option<&PathBuf>) -> (String, Option<usize>) {
-        if response.len() <= self.max_response_bytes {
-            return (response.to_string(), None);
-        }
-        let cut = (0..=self.max_response_bytes).rev().find(|&i| response.is_char_boundary(i)).unwrap_or(0);
-        let place = match transcript {
-            Some(path) => format!("the full answer is in {}", path.display()),
-            None => "the agent's transcript holds the full answer".to_string(),
-        };
-        let note = format!(
-            "\n\n[Warden truncated this answer: showing the first {cut} of {} bytes; {place}.]",
-            response.len()
-        );
-        (format!("{}{note}", &response[..cut]), Some(response.len()))
+/// Cut an answer longer than `max` bytes (on a character boundary) and say
+/// where the full answer is; returns the text and, if cut, the full length.
+pub fn fit_answer(response: &str, max: usize, transcript: Option<&PathBuf>) -> (String, Option<usize>) {
+    if response.len() <= max {
+        return (response.to_string(), None);
     }
+    let cut = (0..=max).rev().find(|&i| response.is_char_boundary(i)).unwrap_or(0);
+    let place = match transcript {
+        Some(path) => format!("the full answer is in {}", path.display()),
+        None => "the agent's transcript holds the full answer".to_string(),
+    };
+    let note = format!(
+        "\n\n[Warden truncated this answer: showing the first {cut} of {} bytes; {place}.]",
+        response.len()
+    );
+    (format!("{}{note}", &response[..cut]), Some(response.len()))
 }
 
 fn new_session(id: &str, now: u64) -> Session {
@@ -395,4 +398,24 @@ pub fn summary_of(s: &Session) -> SessionSummary {
 
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_answers_are_cut_on_a_character_boundary_with_a_pointer() {
+        let (text, cut) = fit_answer("short", 10, None);
+        assert_eq!((text.as_str(), cut), ("short", None));
+        let answer = "é".repeat(10);
+        let path = PathBuf::from("/home/u/.codex/sessions/rollout.jsonl");
+        let (text, cut) = fit_answer(&answer, 5, Some(&path));
+        assert_eq!(cut, Some(20));
+        assert!(
+            text.starts_with("éé\n\n[Warden truncated this answer: showing the first 4 of 20 bytes"),
+            "{text}"
+        );
+        assert!(text.ends_with("the full answer is in /home/u/.codex/sessions/rollout.jsonl.]"), "{text}");
+    }
 }

@@ -280,6 +280,11 @@ async fn sessions_by_key_progress_and_provider_errors() {
 
     let ended = call(&server, "endSession", json!({"sessionId": "Review #1"})).await;
     assert_eq!(structured(&ended)["removed"], true);
+    let transcript = structured(&reset)["transcript"].as_str().unwrap().to_string();
+    assert!(
+        std::path::Path::new(&transcript).is_file(),
+        "ending a session keeps Codex's rollout: {transcript}"
+    );
     let missing = call(&server, "codex-reply", json!({"sessionId": "Review #1", "prompt": "x"})).await;
     assert_eq!(missing.is_error, Some(true));
     assert!(text(&missing).contains("no session"), "{}", text(&missing));

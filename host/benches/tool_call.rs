@@ -1,0 +1,137 @@
+//! A `codex` tool call with an instant fake agent (the test plugin
+//! `hostile-agent`, which answers without running anything), side by side:
+//! the MCP `tools/call` round trip through `warden serve` over stdio, a
+//! `ping` round trip as the protocol baseline, and the same turn called
+//! in-process (every plugin call of a turn: policy, storage load, context,
+//! agent, storage save) with the store on disk and on tmpfs, where the
+//! difference is the fsyncs of the save. Every call resets its session so
+//! the session does not grow across iterations.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use warden::config::Config;
+use warden::runtime::embedded::GUEST_DIR;
+use warden::runtime::plugin::CallOptions;
+use warden::runtime::role::Role;
+use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Sessions, Target, TurnRequest, TurnSettings};
+
+fn config_text(state: &Path) -> String {
+    format!(
+        "state-dir = {state:?}\ncache-dir = {cache:?}\n[plugins.agent-driver]\npath = {agent:?}\n",
+        cache = state.join("cache"),
+        agent = Path::new(GUEST_DIR).join("hostile_agent.wasm"),
+    )
+}
+
+struct Server {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: u64,
+}
+
+impl Server {
+    fn start(config: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("WARDEN_LOG", "error")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut server = Self { child, stdin, stdout, next_id: 0 };
+        server.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}));
+        writeln!(server.stdin, "{}", json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .unwrap();
+        server
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        writeln!(
+            self.stdin,
+            "{}",
+            json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        )
+        .unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.stdout.read_line(&mut line).unwrap();
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == self.next_id {
+                return message;
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn in_process(state: &Path) -> Sessions {
+    let config = Config::from_file(&write_config(state)).unwrap();
+    let runtime = Box::leak(Box::new(warden::plugins::runtime(&config).unwrap()));
+    let set = warden::plugins::load_all(runtime, &config).unwrap();
+    Sessions::new(Arc::new(set), config.plugin(Role::AgentDriver).turn_timeout(), DEFAULT_MAX_RESPONSE_BYTES)
+}
+
+fn write_config(state: &Path) -> PathBuf {
+    std::fs::create_dir_all(state).unwrap();
+    let file = state.join("warden.toml");
+    std::fs::write(&file, config_text(state)).unwrap();
+    file
+}
+
+fn turn(id: &str) -> TurnRequest {
+    TurnRequest {
+        target: Target::Session { id: id.into(), create: true },
+        prompt: "harmless".into(),
+        reset: true,
+        settings: TurnSettings::default(),
+    }
+}
+
+fn tool_call(c: &mut Criterion) {
+    let disk = tempfile::tempdir_in("/var/tmp").unwrap();
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let mut group = c.benchmark_group("codex-tool-call-instant-agent");
+
+    let mut server = Server::start(&write_config(&disk.path().join("served")));
+    group.bench_function("MCP tools/call round trip (stdio, disk store)", |b| {
+        b.iter(|| {
+            let reply = server.request("tools/call", json!({"name": "codex", "arguments": {"prompt": "harmless", "sessionId": "bench", "resetSession": true}}));
+            assert_eq!(reply["result"]["structuredContent"]["content"], "harmless", "{reply}");
+        })
+    });
+    group.bench_function("MCP ping round trip (stdio)", |b| {
+        b.iter(|| server.request("tools/call", json!({"name": "ping", "arguments": {}})))
+    });
+    drop(server);
+
+    let sessions = in_process(&disk.path().join("in-process"));
+    group.bench_function("in-process turn, disk store", |b| {
+        b.iter(|| sessions.run_turn(turn("bench"), CallOptions::default()).unwrap())
+    });
+    let sessions = in_process(shm.path());
+    group.bench_function("in-process turn, tmpfs store", |b| {
+        b.iter(|| sessions.run_turn(turn("bench"), CallOptions::default()).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tool_call);
+criterion_main!(benches);
