@@ -8,9 +8,13 @@ use serde_json::{Value, json};
 use warden_tests::warden_bin;
 
 fn exchange(requests: &[Value]) -> Vec<Value> {
+    exchange_with(requests, "")
+}
+
+fn exchange_with(requests: &[Value], extra_config: &str) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("warden.toml");
-    std::fs::write(&config, format!("cache-dir = {:?}\n", crate::cache_dir())).unwrap();
+    std::fs::write(&config, format!("cache-dir = {:?}\n{extra_config}", crate::cache_dir())).unwrap();
     let mut child = Command::new(warden_bin())
         .args(["serve", "--state-dir"])
         .arg(dir.path().join("state"))
@@ -71,4 +75,50 @@ fn help_lists_the_subcommands() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success());
     assert!(text.contains("serve") && text.contains("plugins"), "{text}");
+}
+
+#[test]
+fn a_configured_plugin_replaces_the_embedded_default() {
+    let agent = std::path::Path::new(warden::runtime::embedded::GUEST_DIR).join("hostile_agent.wasm");
+    let responses = exchange_with(
+        &[
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}),
+            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ping","arguments":{}}}),
+            json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"codex","arguments":{"prompt":"harmless","sessionId":"s"}}}),
+        ],
+        &format!("[plugins.agent-driver]\npath = {agent:?}\n"),
+    );
+    assert_eq!(responses[1]["result"]["structuredContent"]["plugins"]["agent-driver"], "hostile_agent");
+    assert_eq!(responses[2]["result"]["structuredContent"]["content"], "harmless", "{}", responses[2]);
+    assert_eq!(responses[2]["result"]["structuredContent"]["threadId"], "test-thread");
+}
+
+#[test]
+fn a_plugin_of_the_wrong_role_stops_start_up_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = std::path::Path::new(warden::runtime::embedded::GUEST_DIR).join("hostile_storage.wasm");
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!("cache-dir = {:?}\n[plugins.session-policy]\npath = {storage:?}\n", crate::cache_dir()),
+    )
+    .unwrap();
+    let out = Command::new(warden_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg("serve")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "plugin `hostile_storage` declares the role `storage-backend` but is configured as session-policy"
+        ),
+        "{stderr}"
+    );
 }
