@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use warden::commands::{migrate, sessions};
+use warden::commands::{migrate, plugin_check, sessions};
 use warden::config::Config;
 use warden::mcp::{WardenServer, serve_stdio};
 use warden::plugins;
@@ -37,6 +37,9 @@ enum Command {
     Serve,
     /// List the plugin in effect for each role: source, hash, limits and grants.
     Plugins,
+    /// Write, check and inspect plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// See and repair the session store without a server.
     #[command(subcommand)]
     Sessions(SessionsCommand),
@@ -50,6 +53,26 @@ enum Command {
         #[arg(long)]
         merge_case_variants: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Check a plugin without running it: role, contract version, imports and
+    /// exports, what it declares and what the configuration would grant.
+    Check {
+        file: PathBuf,
+        /// The role to check it for (default: the role its manifest declares).
+        #[arg(long, value_parser = parse_role)]
+        role: Option<Role>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::from_world(text).ok_or_else(|| {
+        format!("unknown role {text:?}; use one of {}", Role::ALL.map(|r| r.world()).join(", "))
+    })
 }
 
 #[derive(Subcommand)]
@@ -93,6 +116,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(&config),
         Command::Plugins => list_plugins(&config),
+        Command::Plugin(PluginCommand::Check { file, role, json }) => {
+            let runtime = plugins::runtime(&config)?;
+            let report = plugin_check::check(&runtime, &config, &file, role);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                plugin_check::print(&report);
+            }
+            if !report.ok() {
+                anyhow::bail!(
+                    "{} is refused: {} problem(s), listed above",
+                    file.display(),
+                    report.problems.len()
+                );
+            }
+            Ok(())
+        }
         Command::Sessions(command) => {
             let runtime = plugins::runtime(&config)?;
             let (info, wasm) = plugins::plugin_info(Role::StorageBackend, &config)?;

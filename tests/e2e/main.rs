@@ -6,6 +6,7 @@ mod codex_mcp;
 mod fs_attacks;
 mod limits;
 mod mcp_stdio;
+mod plugin_check;
 mod policy_context;
 mod process_attacks;
 mod storage;

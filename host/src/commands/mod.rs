@@ -2,4 +2,5 @@
 //! store through the same plugins the server uses.
 
 pub mod migrate;
+pub mod plugin_check;
 pub mod sessions;

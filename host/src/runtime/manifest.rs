@@ -3,7 +3,7 @@
 //! this declaration are intersected: a plugin gets neither more than it asked
 //! for nor more than it was given.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasmtime::wasmparser::{Parser, Payload};
 
 use crate::capabilities::process_grant::DeclaredProgram;
@@ -11,18 +11,25 @@ use crate::capabilities::process_grant::DeclaredProgram;
 /// Name of the custom section holding the TOML manifest.
 pub const SECTION: &str = "warden-manifest";
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Contract version the plugin was written against, e.g. "0.1.0".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<String>,
     /// The role the plugin says it implements.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// Environment variables it may pass to programs it runs.
     #[serde(default)]
     pub env: Vec<String>,
+    /// The directory it needs, by name (e.g. "state"); the operator's
+    /// configuration says where it is. Without it, no directory is granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// Linear memory it needs, in MiB; loading fails if the operator's limit is lower.
+    #[serde(default, rename = "memory-mib", skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u32>,
     /// Programs and argument patterns it may run.
     #[serde(default)]
     pub programs: Vec<DeclaredProgram>,

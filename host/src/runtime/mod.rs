@@ -12,7 +12,7 @@ pub mod manifest;
 pub mod plugin;
 pub mod role;
 pub mod roles;
-mod world_check;
+pub mod world_check;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -49,13 +49,48 @@ impl Runtime {
         &self.engine
     }
 
-    /// Compile (or fetch from the cache) and check a component against its role.
-    pub fn prepare(&self, role: Role, name: &str, wasm: &[u8]) -> anyhow::Result<(Component, CacheOutcome)> {
-        let (component, outcome) = match &self.cache {
+    /// Compile a component (or fetch it from the cache).
+    pub fn compile(&self, name: &str, wasm: &[u8]) -> anyhow::Result<Component> {
+        self.compile_traced(name, wasm).map(|(component, _)| component)
+    }
+
+    fn compile_traced(&self, name: &str, wasm: &[u8]) -> anyhow::Result<(Component, CacheOutcome)> {
+        match &self.cache {
             Some(cache) => cache.load(&self.engine, wasm),
             None => cache::compile(&self.engine, wasm),
         }
-        .with_context(|| format!("plugin `{name}` is not a loadable WebAssembly component"))?;
+        .with_context(|| format!("plugin `{name}` is not a loadable WebAssembly component"))
+    }
+
+    /// Link a component against the role's host interfaces without running it.
+    pub fn link_check(&self, role: Role, component: &Component) -> anyhow::Result<()> {
+        use bindings::{agent, context, policy, storage};
+        let mut linker = Linker::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        match role {
+            Role::StorageBackend => {
+                storage::StorageBackend::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?
+            }
+            Role::SessionPolicy => {
+                policy::SessionPolicy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?
+            }
+            Role::ContextBuilder => {
+                context::ContextBuilder::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?
+            }
+            Role::AgentDriver => {
+                agent::AgentDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?
+            }
+        }
+        linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .context("its imports do not match the host's")?;
+        Ok(())
+    }
+
+    /// Compile (or fetch from the cache) and check a component against its role.
+    pub fn prepare(&self, role: Role, name: &str, wasm: &[u8]) -> anyhow::Result<(Component, CacheOutcome)> {
+        let (component, outcome) = self.compile_traced(name, wasm)?;
         world_check::check(&self.engine, &component, role)
             .map_err(|why| anyhow::anyhow!("plugin `{name}` cannot serve as {role}: {why}"))?;
         Ok((component, outcome))

@@ -12,6 +12,9 @@ pub fn check(engine: &Engine, component: &Component, role: Role) -> Result<(), S
     let ty = component.component_type();
     let wanted_export = qualified(role.export());
     let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    if !exports.contains(&wanted_export) {
+        return Err(format!("it does not export `{wanted_export}`, which every {role} plugin must"));
+    }
     for name in &exports {
         if *name != wanted_export {
             return Err(format!(
@@ -19,9 +22,6 @@ pub fn check(engine: &Engine, component: &Component, role: Role) -> Result<(), S
                 version_hint(name)
             ));
         }
-    }
-    if exports.is_empty() {
-        return Err(format!("it does not export `{wanted_export}`, which every {role} plugin must"));
     }
     for (name, _) in ty.imports(engine) {
         if name.starts_with("wasi:") && name.contains("@0.2.") {
@@ -39,6 +39,30 @@ pub fn check(engine: &Engine, component: &Component, role: Role) -> Result<(), S
     Ok(())
 }
 
+/// A component's import and export names.
+pub fn names(engine: &Engine, component: &Component) -> (Vec<String>, Vec<String>) {
+    let ty = component.component_type();
+    let imports = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    (imports, exports)
+}
+
+/// The distinct `warden:plugin` versions among `names`.
+pub fn contract_versions<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut versions: Vec<String> = names
+        .filter_map(|n| n.strip_prefix(&format!("{PACKAGE}/")))
+        .filter_map(|rest| rest.split_once('@').map(|(_, v)| v.to_string()))
+        .collect();
+    versions.sort();
+    versions.dedup();
+    versions
+}
+
+/// Whether contract `version` is newer than `host`.
+pub fn newer(version: &str, host: &str) -> bool {
+    parse(version) > parse(host)
+}
+
 fn qualified(interface: &str) -> String {
     format!("{PACKAGE}/{interface}@{CONTRACT_VERSION}")
 }
@@ -50,7 +74,7 @@ fn version_hint(name: &str) -> String {
     if version == CONTRACT_VERSION {
         return String::new();
     }
-    let newer = parse(version) > parse(CONTRACT_VERSION);
+    let newer = newer(version, CONTRACT_VERSION);
     format!(
         " (the plugin was built for contract {version}; this host speaks {CONTRACT_VERSION}{})",
         if newer { ": upgrade Warden or rebuild the plugin against the older contract" } else { "" }

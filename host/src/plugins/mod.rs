@@ -1,34 +1,25 @@
 //! Turning the operator's configuration into loaded plugins: which wasm
 //! each role runs, what it declared, what it is granted, and its limits.
 
-use std::path::PathBuf;
+pub mod grants;
+
+use std::path::Path;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
-use crate::capabilities::process_grant::{ArgPattern, ProcessPolicy, ProgramGrant};
+use crate::capabilities::process_grant::ProcessPolicy;
 use crate::capabilities::store_fs::FsRoot;
-use crate::config::{Config, PluginConfig};
+use crate::config::Config;
 use crate::runtime::embedded::default_plugin;
 use crate::runtime::manifest::Manifest;
+use crate::runtime::plugin::describe;
 use crate::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
 use crate::runtime::role::Role;
 use crate::runtime::roles::{AgentPlugin, ContextPlugin, PolicyPlugin, StoragePlugin};
 use crate::runtime::{EngineLimits, Runtime};
+use grants::Grant;
 
-/// Variables the default agent grant passes to children (the plugin must declare them too).
-const DEFAULT_AGENT_ENV: &[&str] = &[
-    "HOME",
-    "PATH",
-    "CODEX_HOME",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "LANG",
-    "LC_ALL",
-    "TERM",
-    "TMPDIR",
-    "SSL_CERT_FILE",
-];
 /// Largest file a plugin may read in one call.
 const MAX_READ_BYTES: u64 = 256 << 20;
 
@@ -82,93 +73,83 @@ pub fn plugin_info(role: Role, config: &Config) -> anyhow::Result<(PluginInfo, V
         Some(path) => {
             let wasm = std::fs::read(path)
                 .with_context(|| format!("cannot read the {role} plugin {}", path.display()))?;
-            let name = path.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
-            (name, PluginSource::File(path.clone()), wasm)
+            (file_plugin_name(path), PluginSource::File(path.clone()), wasm)
         }
         None => {
             let (name, wasm) = default_plugin(role);
             (name.to_string(), PluginSource::Embedded(name), wasm.to_vec())
         }
     };
-    let manifest = Manifest::from_wasm(&wasm).map_err(|e| anyhow::anyhow!("plugin `{name}`: {e}"))?;
+    let info = resolve(role, config, name, source, &wasm)?;
+    Ok((info, wasm))
+}
+
+/// A plugin's name from its file name.
+pub fn file_plugin_name(path: &Path) -> String {
+    path.file_stem().map_or("plugin".into(), |s| s.to_string_lossy().into_owned())
+}
+
+/// Intersect what `wasm` declares with what `config` grants `role`.
+pub fn resolve(
+    role: Role,
+    config: &Config,
+    name: String,
+    source: PluginSource,
+    wasm: &[u8],
+) -> anyhow::Result<PluginInfo> {
+    let manifest = Manifest::from_wasm(wasm).map_err(|e| anyhow::anyhow!("plugin `{name}`: {e}"))?;
     if let Some(declared) = &manifest.role
         && declared != role.world()
     {
         anyhow::bail!("plugin `{name}` declares the role `{declared}` but is configured as {role}");
     }
-    let info = PluginInfo {
+    let pc = config.plugin(role);
+    let grant = grants::grant(role, config, matches!(source, PluginSource::Embedded(_)))?;
+    if let Some(needed) = manifest.memory_mib
+        && needed > grant.memory_mib
+    {
+        anyhow::bail!(
+            "plugin `{name}` needs {needed} MiB of memory but {role} plugins are limited to {} MiB; raise memory-mib under [plugins.{role}]",
+            grant.memory_mib
+        );
+    }
+    Ok(PluginInfo {
         limits: PluginLimits {
             memory_bytes: pc.memory_bytes(),
             cpu_budget: pc.cpu_budget(),
             output_cap: pc.output_cap(),
         },
-        fs_root: fs_root(role, &pc, config).with_context(|| format!("plugin `{name}` ({role})"))?,
-        process: process_policy(role, &pc, &manifest, &name)?,
+        fs_root: fs_root(&grant, &manifest).with_context(|| format!("plugin `{name}` ({role})"))?,
+        process: process_policy(role, &grant, &manifest, &name),
         settings_json: serde_json::to_string(&pc.settings)?,
         audit: config.audit,
-        sha256: hex::encode(Sha256::digest(&wasm)),
+        sha256: hex::encode(Sha256::digest(wasm)),
         name,
         role,
         source,
         manifest,
-    };
-    Ok((info, wasm))
+    })
 }
 
-fn fs_root(role: Role, pc: &PluginConfig, config: &Config) -> anyhow::Result<Option<FsRoot>> {
-    let open = |path: &PathBuf, writable| {
-        FsRoot::open(path, writable, MAX_READ_BYTES)
-            .map_err(|e| anyhow::anyhow!("root {}: {e}", path.display()))
-    };
-    match role {
-        Role::StorageBackend => {
-            let path = match &pc.root {
-                Some(root) => root.clone(),
-                None => config.state_dir()?,
-            };
-            open(&path, true).map(Some)
-        }
-        Role::AgentDriver => {
-            let path = pc.root.clone().or_else(codex_home);
-            match path {
-                Some(path) if path.is_dir() => open(&path, false).map(Some),
-                Some(path) => {
-                    tracing::warn!(root = %path.display(), "the agent's directory does not exist yet; no transcripts can be read");
-                    Ok(None)
-                }
-                None => Ok(None),
-            }
-        }
-        Role::SessionPolicy | Role::ContextBuilder => {
-            if let Some(root) = &pc.root {
-                anyhow::bail!("a {role} plugin cannot be granted a directory (root = {})", root.display());
-            }
-            Ok(None)
-        }
-    }
-}
-
-fn process_policy(
-    role: Role,
-    pc: &PluginConfig,
-    manifest: &Manifest,
-    name: &str,
-) -> anyhow::Result<Option<ProcessPolicy>> {
-    if role != Role::AgentDriver {
-        if !pc.programs.is_empty() || pc.env.is_some() || pc.cwd_roots.is_some() {
-            anyhow::bail!("a {role} plugin cannot be granted programs, environment or working directories");
-        }
+/// The directory both declared and granted, opened; `None` if either side is missing.
+fn fs_root(grant: &Grant, manifest: &Manifest) -> anyhow::Result<Option<FsRoot>> {
+    let (Some(declared), Some(path)) = (&manifest.root, &grant.root) else { return Ok(None) };
+    if !grant.root_writable && !path.is_dir() {
+        tracing::warn!(root = %path.display(), name = %declared, "the granted read-only directory does not exist yet");
         return Ok(None);
     }
-    let granted = if pc.programs.is_empty() { default_codex_grants() } else { pc.programs.clone() };
-    let env_granted =
-        pc.env.clone().unwrap_or_else(|| DEFAULT_AGENT_ENV.iter().map(|s| s.to_string()).collect());
-    let cwd_roots = match &pc.cwd_roots {
-        Some(roots) => roots.clone(),
-        None => std::env::var_os("HOME").map(PathBuf::from).into_iter().collect(),
-    };
-    let cwd_roots = cwd_roots
-        .into_iter()
+    FsRoot::open(path, grant.root_writable, MAX_READ_BYTES)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("directory `{declared}` at {}: {}", path.display(), describe(&e)))
+}
+
+fn process_policy(role: Role, grant: &Grant, manifest: &Manifest, name: &str) -> Option<ProcessPolicy> {
+    if role != Role::AgentDriver {
+        return None;
+    }
+    let cwd_roots = grant
+        .cwd_roots
+        .iter()
         .filter_map(|root| match root.canonicalize() {
             Ok(canonical) => Some(canonical),
             Err(e) => {
@@ -177,26 +158,12 @@ fn process_policy(
             }
         })
         .collect();
-    Ok(Some(ProcessPolicy {
+    Some(ProcessPolicy {
         plugin: name.to_string(),
-        granted,
+        granted: grant.programs.clone(),
         declared: manifest.programs.clone(),
-        env_granted,
+        env_granted: grant.env.clone(),
         env_declared: manifest.env.clone(),
         cwd_roots,
-    }))
-}
-
-fn default_codex_grants() -> Vec<ProgramGrant> {
-    let pattern = |items: &[&str]| ArgPattern(items.iter().map(|s| s.to_string()).collect());
-    vec![
-        ProgramGrant { name: "codex".into(), path: None, args: pattern(&["exec", "**"]) },
-        ProgramGrant { name: "codex".into(), path: None, args: pattern(&["-a", "*", "exec", "**"]) },
-    ]
-}
-
-fn codex_home() -> Option<PathBuf> {
-    std::env::var_os("CODEX_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".codex")))
+    })
 }

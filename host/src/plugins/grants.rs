@@ -1,0 +1,103 @@
+//! What the operator's configuration grants a role's plugin, before it is
+//! intersected with what the plugin declares. The embedded default plugins
+//! get working defaults (the state directory, `codex`, CODEX_HOME, the home
+//! directory as working root); a plugin loaded from a file gets nothing the
+//! configuration does not name.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::capabilities::process_grant::{ArgPattern, ProgramGrant};
+use crate::config::{Config, PluginConfig};
+use crate::runtime::role::Role;
+
+/// Variables the default agent grant passes to children (the plugin must declare them too).
+const DEFAULT_AGENT_ENV: &[&str] = &[
+    "HOME",
+    "PATH",
+    "CODEX_HOME",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "LANG",
+    "LC_ALL",
+    "TERM",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+];
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Grant {
+    /// The directory for `store-fs` (writable) or `store-fs-readonly`.
+    pub root: Option<PathBuf>,
+    pub root_writable: bool,
+    pub programs: Vec<ProgramGrant>,
+    pub env: Vec<String>,
+    pub cwd_roots: Vec<PathBuf>,
+    pub memory_mib: u32,
+}
+
+/// The grant for `role` under `config`; `embedded` selects the defaults.
+pub fn grant(role: Role, config: &Config, embedded: bool) -> anyhow::Result<Grant> {
+    let pc = config.plugin(role);
+    refuse_misplaced(role, &pc)?;
+    let memory_mib = (pc.memory_bytes() >> 20) as u32;
+    let mut grant = Grant { memory_mib, ..Grant::default() };
+    match role {
+        Role::StorageBackend => {
+            grant.root = match (&pc.root, embedded) {
+                (Some(root), _) => Some(root.clone()),
+                (None, true) => Some(config.state_dir()?),
+                (None, false) => None,
+            };
+            grant.root_writable = true;
+        }
+        Role::AgentDriver => {
+            grant.root = pc.root.clone().or_else(|| if embedded { codex_home() } else { None });
+            grant.programs = match (pc.programs.is_empty(), embedded) {
+                (true, true) => default_codex_grants(),
+                _ => pc.programs.clone(),
+            };
+            grant.env = match (&pc.env, embedded) {
+                (Some(env), _) => env.clone(),
+                (None, true) => DEFAULT_AGENT_ENV.iter().map(|s| s.to_string()).collect(),
+                (None, false) => Vec::new(),
+            };
+            grant.cwd_roots = match (&pc.cwd_roots, embedded) {
+                (Some(roots), _) => roots.clone(),
+                (None, true) => std::env::var_os("HOME").map(PathBuf::from).into_iter().collect(),
+                (None, false) => Vec::new(),
+            };
+        }
+        Role::SessionPolicy | Role::ContextBuilder => {}
+    }
+    Ok(grant)
+}
+
+/// Grants a role cannot use are a configuration error, not something to ignore.
+fn refuse_misplaced(role: Role, pc: &PluginConfig) -> anyhow::Result<()> {
+    if matches!(role, Role::SessionPolicy | Role::ContextBuilder)
+        && let Some(root) = &pc.root
+    {
+        anyhow::bail!("a {role} plugin cannot be granted a directory (root = {})", root.display());
+    }
+    if role != Role::AgentDriver && (!pc.programs.is_empty() || pc.env.is_some() || pc.cwd_roots.is_some()) {
+        anyhow::bail!("a {role} plugin cannot be granted programs, environment or working directories");
+    }
+    Ok(())
+}
+
+fn default_codex_grants() -> Vec<ProgramGrant> {
+    let pattern = |items: &[&str]| ArgPattern(items.iter().map(|s| s.to_string()).collect());
+    vec![
+        ProgramGrant { name: "codex".into(), path: None, args: pattern(&["exec", "**"]) },
+        ProgramGrant { name: "codex".into(), path: None, args: pattern(&["-a", "*", "exec", "**"]) },
+    ]
+}
+
+fn codex_home() -> Option<PathBuf> {
+    std::env::var_os("CODEX_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".codex")))
+}
