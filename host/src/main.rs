@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use warden::commands::{migrate, plugin_check, sessions};
+use warden::commands::{migrate, plugin_check, scaffold, sessions};
 use warden::config::Config;
 use warden::mcp::{WardenServer, serve_stdio};
 use warden::plugins;
@@ -57,6 +57,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Write a new plugin project that builds as it stands.
+    New {
+        #[arg(value_parser = parse_role)]
+        role: Role,
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: scaffold::Lang,
+        /// Where to create the project directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Check a plugin without running it: role, contract version, imports and
     /// exports, what it declares and what the configuration would grant.
     Check {
@@ -116,6 +127,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(&config),
         Command::Plugins => list_plugins(&config),
+        Command::Plugin(PluginCommand::New { role, name, lang, dir }) => {
+            let created = scaffold::new_plugin(role, &name, lang, &dir)?;
+            println!(
+                "created {} ({role}, {lang:?}); see its README.md to build, check and load it",
+                created.display()
+            );
+            Ok(())
+        }
         Command::Plugin(PluginCommand::Check { file, role, json }) => {
             let runtime = plugins::runtime(&config)?;
             let report = plugin_check::check(&runtime, &config, &file, role);

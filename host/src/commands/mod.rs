@@ -3,4 +3,5 @@
 
 pub mod migrate;
 pub mod plugin_check;
+pub mod scaffold;
 pub mod sessions;

@@ -29,10 +29,7 @@ pub fn build_engine(limits: EngineLimits) -> anyhow::Result<Engine> {
         .max_memory_size(limits.max_memory_bytes)
         .max_core_instances_per_component(16)
         .max_memories_per_component(4)
-        .max_tables_per_component(16)
-        // Reset a reused slot's first pages with memset instead of madvise.
-        .linear_memory_keep_resident(1 << 20)
-        .table_keep_resident(64 << 10);
+        .max_tables_per_component(16);
     let mut config = Config::new();
     config
         .epoch_interruption(true)

@@ -4,6 +4,7 @@
 
 pub mod bindings;
 mod cache;
+pub mod contract;
 pub mod control;
 pub mod embedded;
 mod engine;

@@ -1,0 +1,120 @@
+//! `warden plugin new`: a small plugin project that builds as it stands,
+//! with the contract pinned at the version this host speaks.
+
+use std::path::{Path, PathBuf};
+
+use crate::runtime::contract::WIT_FILES;
+use crate::runtime::role::{CONTRACT_VERSION, Role};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+}
+
+const RUST_FILES: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../../templates/rust/Cargo.toml.tmpl")),
+    ("warden.toml", include_str!("../../templates/rust/warden.toml.tmpl")),
+    ("README.md", include_str!("../../templates/rust/README.md.tmpl")),
+    ("src/lib.rs", include_str!("../../templates/rust/lib.rs.tmpl")),
+    (".gitignore", "/target\n"),
+];
+
+const PYTHON_FILES: &[(&str, &str)] = &[
+    ("warden.toml", include_str!("../../templates/rust/warden.toml.tmpl")),
+    ("README.md", include_str!("../../templates/python/README.md.tmpl")),
+    ("app.py", include_str!("../../templates/python/app.py.tmpl")),
+    ("logic.py", include_str!("../../templates/python/logic.py.tmpl")),
+    ("test_logic.py", include_str!("../../templates/python/test_logic.py.tmpl")),
+    ("build.sh", include_str!("../../templates/python/build.sh.tmpl")),
+    ("add_manifest.py", include_str!("../../templates/python/add_manifest.py")),
+    (".gitignore", "*.wasm\n__pycache__/\n"),
+];
+
+fn rust_role_files(role: Role) -> (&'static str, &'static str) {
+    match role {
+        Role::StorageBackend => (
+            include_str!("../../templates/rust/impl-storage-backend.tmpl"),
+            include_str!("../../templates/rust/logic-storage-backend.tmpl"),
+        ),
+        Role::SessionPolicy => (
+            include_str!("../../templates/rust/impl-session-policy.tmpl"),
+            include_str!("../../templates/rust/logic-session-policy.tmpl"),
+        ),
+        Role::ContextBuilder => (
+            include_str!("../../templates/rust/impl-context-builder.tmpl"),
+            include_str!("../../templates/rust/logic-context-builder.tmpl"),
+        ),
+        Role::AgentDriver => (
+            include_str!("../../templates/rust/impl-agent-driver.tmpl"),
+            include_str!("../../templates/rust/logic-agent-driver.tmpl"),
+        ),
+    }
+}
+
+/// What each role's manifest asks for, and the configuration lines that grant it.
+fn needs(role: Role) -> (&'static str, &'static str) {
+    match role {
+        Role::StorageBackend => (
+            "# The directory the store lives in; the operator grants it as `root`.\nroot = \"data\"",
+            "root = \"/var/lib/warden/my-store\"   # the directory it declares",
+        ),
+        Role::AgentDriver => (
+            "# Programs it may run, and variables they may receive, e.g.:\n# env = [\"HOME\", \"PATH\"]\n# [[programs]]\n# name = \"my-agent\"\n# args = [\"run\", \"**\"]",
+            "# grant what warden.toml declares, e.g.:\n# env = [\"HOME\", \"PATH\"]\n# cwd-roots = [\"/home/me/src\"]\n# [[plugins.agent-driver.programs]]\n# name = \"my-agent\"\n# args = [\"run\", \"**\"]",
+        ),
+        Role::SessionPolicy | Role::ContextBuilder => {
+            ("# Nothing: this role works on its arguments alone.", "# nothing to grant")
+        }
+    }
+}
+
+/// Write a new plugin project `name` for `role` under `parent`; returns its directory.
+pub fn new_plugin(role: Role, name: &str, lang: Lang, parent: &Path) -> anyhow::Result<PathBuf> {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        anyhow::bail!("plugin name {name:?} must start with a lower-case letter and use only a-z, 0-9 and -");
+    }
+    if lang == Lang::Python && role != Role::ContextBuilder {
+        anyhow::bail!("Python scaffolds are available for context-builder; use --lang rust for {role}");
+    }
+    let dir = parent.join(name);
+    if dir.exists() {
+        anyhow::bail!("{} already exists; choose another name or remove it", dir.display());
+    }
+    let (needs, config_hint) = needs(role);
+    let (implementation, logic) = rust_role_files(role);
+    let fill = |text: &str| {
+        text.replace("{{name}}", name)
+            .replace("{{crate}}", &name.replace('-', "_"))
+            .replace("{{role}}", role.world())
+            .replace("{{export}}", role.export())
+            .replace("{{contract}}", CONTRACT_VERSION)
+            .replace("{{needs}}", needs)
+            .replace("{{config_hint}}", config_hint)
+            .replace("{{impl}}", implementation.trim_end())
+    };
+    let mut files: Vec<(String, String)> = match lang {
+        Lang::Rust => {
+            let mut files: Vec<(String, String)> =
+                RUST_FILES.iter().map(|(p, t)| (p.to_string(), fill(t))).collect();
+            files.push(("src/logic.rs".into(), logic.to_string()));
+            files
+        }
+        Lang::Python => PYTHON_FILES.iter().map(|(p, t)| (p.to_string(), fill(t))).collect(),
+    };
+    files.extend(WIT_FILES.iter().map(|(file, text)| (format!("wit/{file}"), text.to_string())));
+    for (relative, text) in files {
+        let path = dir.join(&relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        if relative.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    Ok(dir)
+}
