@@ -50,6 +50,15 @@ fn calls(c: &mut Criterion) {
     group.bench_function("no-op call, live instance", |b| {
         b.iter(|| instance.warden_plugin_storage().call_delete(&mut store, "x").unwrap().unwrap())
     });
+    group.bench_function("fresh store only (no instance)", |b| {
+        b.iter(|| plugin.new_store(CallOptions::default()))
+    });
+    group.bench_function("fresh store + instantiate, no call", |b| {
+        b.iter(|| {
+            let mut store = plugin.new_store(CallOptions::default());
+            plugin.pre().instantiate(&mut store).unwrap();
+        })
+    });
     group.bench_function("no-op call, fresh store + instantiate", |b| b.iter(|| plugin.delete("x").unwrap()));
     group.finish();
 

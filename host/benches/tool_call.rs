@@ -86,7 +86,12 @@ fn in_process(state: &Path) -> Sessions {
     let config = Config::from_file(&write_config(state)).unwrap();
     let runtime = Box::leak(Box::new(warden::plugins::runtime(&config).unwrap()));
     let set = warden::plugins::load_all(runtime, &config).unwrap();
-    Sessions::new(Arc::new(set), config.plugin(Role::AgentDriver).turn_timeout(), DEFAULT_MAX_RESPONSE_BYTES)
+    Sessions::new(
+        Arc::new(set),
+        None,
+        config.plugin(Role::AgentDriver).turn_timeout(),
+        DEFAULT_MAX_RESPONSE_BYTES,
+    )
 }
 
 fn write_config(state: &Path) -> PathBuf {

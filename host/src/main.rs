@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use warden::capabilities::store_fs::FsRoot;
 use warden::commands::{migrate, plugin_check, scaffold, sessions};
 use warden::config::Config;
 use warden::mcp::{WardenServer, serve_stdio};
 use warden::plugins;
+use warden::runtime::plugin::describe;
 use warden::runtime::role::Role;
 use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Sessions};
 
@@ -188,8 +190,11 @@ fn serve(config: &Config) -> anyhow::Result<()> {
     }
     let set = Arc::new(plugins::load_all(&runtime, config)?);
     let agent = config.plugin(Role::AgentDriver);
+    let locks = FsRoot::open(&config.state_dir()?.join("turn-locks"), true, 0)
+        .map_err(|e| anyhow::anyhow!("the turn-lock directory: {}", describe(&e)))?;
     let sessions = Sessions::new(
         set,
+        Some(locks),
         agent.turn_timeout(),
         config.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
     );

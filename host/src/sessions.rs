@@ -13,9 +13,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sha2::{Digest, Sha256};
+
+use crate::capabilities::store_fs::{FsLock, FsRoot};
 use crate::plugins::PluginSet;
 use crate::runtime::bindings::agent::exports::warden::plugin::agent::{TurnOptions, Usage};
-use crate::runtime::plugin::{AbortReason, CallError, CallOptions};
+use crate::runtime::plugin::{AbortReason, CallError, CallOptions, describe};
 use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
 
 /// Answers longer than this are cut (clients cap a tool result near 25k tokens).
@@ -110,6 +113,9 @@ impl From<CallError> for TurnError {
 pub struct Sessions {
     plugins: Arc<PluginSet>,
     running: Mutex<HashSet<String>>,
+    /// Where turn locks live, so Warden processes sharing a store never run
+    /// one session's turns at the same time.
+    turn_locks: Option<FsRoot>,
     turn_timeout: Duration,
     max_response_bytes: usize,
 }
@@ -118,6 +124,7 @@ pub struct Sessions {
 struct Running<'a> {
     set: &'a Mutex<HashSet<String>>,
     id: String,
+    _across_processes: Option<FsLock>,
 }
 
 impl Drop for Running<'_> {
@@ -127,8 +134,13 @@ impl Drop for Running<'_> {
 }
 
 impl Sessions {
-    pub fn new(plugins: Arc<PluginSet>, turn_timeout: Duration, max_response_bytes: usize) -> Self {
-        Self { plugins, running: Mutex::new(HashSet::new()), turn_timeout, max_response_bytes }
+    pub fn new(
+        plugins: Arc<PluginSet>,
+        turn_locks: Option<FsRoot>,
+        turn_timeout: Duration,
+        max_response_bytes: usize,
+    ) -> Self {
+        Self { plugins, running: Mutex::new(HashSet::new()), turn_locks, turn_timeout, max_response_bytes }
     }
 
     pub fn plugins(&self) -> &PluginSet {
@@ -151,6 +163,11 @@ impl Sessions {
                 return Err(TurnError::NotFound(format!(
                     "no session {id:?}; start one with the `codex` tool (listSessions shows the live ones)"
                 )));
+            }
+            // A client-chosen key is validated when it creates a session; an
+            // existing session's key was accepted then.
+            if matches!(request.target, Target::Session { .. }) {
+                p.policy.validate_id(&id)?;
             }
             for evicted in p.policy.admit(&id, &p.storage.list()?, now)? {
                 tracing::info!(session = %evicted, "evicting to admit a new session");
@@ -245,10 +262,7 @@ impl Sessions {
         let p = &self.plugins;
         match target {
             Target::New => Ok((uuid::Uuid::new_v4().to_string(), None)),
-            Target::Session { id, .. } => {
-                p.policy.validate_id(id)?;
-                Ok((id.clone(), None))
-            }
+            Target::Session { id, .. } => Ok((id.clone(), None)),
             Target::Thread(thread) => {
                 if let Some(session) = p.storage.find_by_thread(thread)? {
                     return Ok((session.id.clone(), Some(session)));
@@ -293,7 +307,19 @@ impl Sessions {
                 "session {id:?} already has a turn running; wait for it to finish or use another sessionId"
             )));
         }
-        Ok(Running { set: &self.running, id: id.to_string() })
+        // Registered first, so the guard below releases the in-process mark on any early return.
+        let mut guard = Running { set: &self.running, id: id.to_string(), _across_processes: None };
+        drop(running);
+        if let Some(locks) = &self.turn_locks {
+            let name = format!("{}.lock", hex::encode(Sha256::digest(id.as_bytes())));
+            guard._across_processes = Some(locks.lock(&name, Duration::ZERO).map_err(|e| match e {
+                PluginError::Busy(_) => TurnError::Busy(format!(
+                    "session {id:?} has a turn running in another Warden process; wait for it to finish"
+                )),
+                other => TurnError::Invalid(format!("cannot lock session {id:?}: {}", describe(&other))),
+            })?);
+        }
+        Ok(guard)
     }
 
     /// Append the turn and save, reloading and re-applying on a conflict.

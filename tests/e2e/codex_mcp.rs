@@ -326,6 +326,15 @@ async fn a_cancelled_slow_turn_leaves_no_codex_behind() {
     let busy = call(&server, "codex", json!({"prompt": "meanwhile", "sessionId": "slow"})).await;
     assert_eq!(busy.is_error, Some(true));
     assert_eq!(structured(&busy)["error"]["kind"], "busy", "{}", text(&busy));
+    // A second Warden process sharing the store refuses the same session too.
+    let (other, _) = world.serve(120).await;
+    let elsewhere = call(&other, "codex", json!({"prompt": "meanwhile", "sessionId": "slow"})).await;
+    assert_eq!(structured(&elsewhere)["error"]["kind"], "busy", "{}", text(&elsewhere));
+    assert!(text(&elsewhere).contains("another Warden process"), "{}", text(&elsewhere));
+    let invalid = call(&other, "codex", json!({"prompt": "x", "sessionId": "bad\nid"})).await;
+    assert_eq!(structured(&invalid)["error"]["kind"], "invalid", "{}", text(&invalid));
+    assert!(text(&invalid).contains("control character"), "{}", text(&invalid));
+    other.cancel().await.unwrap();
     handle.cancel(Some("user pressed stop".into())).await.unwrap();
     world.assert_no_codex_left().await;
 
