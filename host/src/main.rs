@@ -11,6 +11,7 @@ use warden::mcp::{WardenServer, serve_stdio};
 use warden::plugins;
 use warden::runtime::plugin::describe;
 use warden::runtime::role::Role;
+use warden::runtime::world_check;
 use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Sessions};
 
 /// The legacy single-file store's name inside the state directory.
@@ -204,22 +205,54 @@ fn serve(config: &Config) -> anyhow::Result<()> {
 }
 
 fn list_plugins(config: &Config) -> anyhow::Result<()> {
+    let runtime = plugins::runtime(config)?;
     for role in Role::ALL {
-        let (info, _) = plugins::plugin_info(role, config)?;
+        let (info, wasm) = plugins::plugin_info(role, config)?;
+        let component = runtime.compile(&info.name, &wasm)?;
+        let (imports, exports) = world_check::names(runtime.engine(), &component);
+        let contract = world_check::contract_versions(imports.iter().chain(&exports));
         println!("{role}: {} ({})", info.name, info.source);
-        println!("  sha256: {}", info.sha256);
+        println!("  sha256:   {}", info.sha256);
+        println!("  contract: {}", contract.join(", "));
         println!(
-            "  limits: memory {} MiB, cpu budget {} ms",
+            "  limits:   memory {} MiB, cpu budget {} ms per call",
             info.limits.memory_bytes >> 20,
             info.limits.cpu_budget.as_millis()
         );
-        if let Some(root) = &info.fs_root {
-            println!("  directory: {}", root.path().display());
+        match (&info.fs_root, &info.manifest.root) {
+            (Some(root), _) => println!(
+                "  directory: {} ({})",
+                root.path().display(),
+                if role == Role::AgentDriver { "read-only" } else { "read-write" }
+            ),
+            (None, Some(name)) => println!("  directory: `{name}` declared but not granted"),
+            (None, None) => {}
         }
         if let Some(process) = &info.process {
             for grant in &process.granted {
-                println!("  may run: {} {}", grant.name, grant.args.0.join(" "));
+                let declared = process.declared.iter().any(|d| d.name == grant.name);
+                println!(
+                    "  may run:  {} {}{}",
+                    grant.name,
+                    grant.args.0.join(" "),
+                    if declared { "" } else { " (granted, but the plugin does not declare it)" }
+                );
             }
+            let env: Vec<&String> = process
+                .env_declared
+                .iter()
+                .filter(|v| {
+                    process
+                        .env_granted
+                        .iter()
+                        .any(|g| g == *v || warden::capabilities::process_grant::wildcard_match(g, v))
+                })
+                .collect();
+            println!("  env:      {}", env.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "));
+            println!(
+                "  cwd in:   {}",
+                process.cwd_roots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
         }
     }
     Ok(())
