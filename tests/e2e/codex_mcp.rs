@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam, Request, ServerResult,
-};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam, Request};
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
@@ -229,22 +227,12 @@ async fn sessions_by_key_progress_and_provider_errors() {
     let world = World::new();
     let (server, client) = world.serve(120).await;
 
-    let params = CallToolRequestParams::new("codex").with_arguments(
-        json!({"prompt": "run it [command]", "sessionId": "Review #1", "cwd": world.project(), "sandbox": "read-only"})
-            .as_object()
-            .unwrap()
-            .clone(),
-    );
-    let handle = server
-        .send_cancellable_request(
-            ClientRequest::CallToolRequest(Request::new(params)),
-            PeerRequestOptions::no_options(),
-        )
-        .await
-        .unwrap();
-    let ServerResult::CallToolResult(result) = handle.await_response().await.unwrap() else {
-        panic!("a tool result")
-    };
+    let result = call(
+        &server,
+        "codex",
+        json!({"prompt": "run it [command]", "sessionId": "Review #1", "cwd": world.project(), "sandbox": "read-only"}),
+    )
+    .await;
     assert_eq!(structured(&result)["content"], "ran command", "{}", text(&result));
     assert_eq!(structured(&result)["sessionId"], "Review #1");
     let progress: Vec<String> =

@@ -47,9 +47,7 @@ pub fn check_thread_id(thread_id: &str) -> Result<(), String> {
 /// look there before walking every date.
 pub fn date_dir(thread_id: &str) -> Option<String> {
     let hex: String = thread_id.chars().filter(|c| *c != '-').take(12).collect();
-    let ms = u64::from_str_radix(&hex, 16).ok()?;
-    let days = (ms / 86_400_000) as i64;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = epoch_time::date_of_ms(u64::from_str_radix(&hex, 16).ok()?);
     Some(format!("{y:04}/{m:02}/{d:02}"))
 }
 
@@ -68,7 +66,7 @@ pub fn parse(text: &str, thread_id: &str) -> Result<Rollout, String> {
     let mut rollout = Rollout {
         thread_id: thread_id.to_string(),
         cwd: meta["cwd"].as_str().map(String::from),
-        created_ms: meta["timestamp"].as_str().and_then(rfc3339_ms).unwrap_or(0),
+        created_ms: meta["timestamp"].as_str().and_then(epoch_time::parse_rfc3339_ms).unwrap_or(0),
         model: None,
         turns: Vec::new(),
     };
@@ -96,7 +94,8 @@ pub fn parse(text: &str, thread_id: &str) -> Result<Rollout, String> {
                 let response =
                     payload["last_agent_message"].as_str().map(String::from).or(last_answer.take());
                 if let (Some(prompt), Some(response)) = (prompt.take(), response) {
-                    let timestamp_ms = event["timestamp"].as_str().and_then(rfc3339_ms).unwrap_or(0);
+                    let timestamp_ms =
+                        event["timestamp"].as_str().and_then(epoch_time::parse_rfc3339_ms).unwrap_or(0);
                     rollout.turns.push(RolloutTurn { prompt, response, timestamp_ms });
                 }
             }
@@ -109,40 +108,6 @@ pub fn parse(text: &str, thread_id: &str) -> Result<Rollout, String> {
 fn message_text(payload: &Value) -> String {
     let parts = payload["content"].as_array().map(Vec::as_slice).unwrap_or_default();
     parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("")
-}
-
-/// Milliseconds since the epoch of an RFC 3339 UTC time ("2026-11-25T03:07:57.901Z").
-pub fn rfc3339_ms(s: &str) -> Option<u64> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, sec) = (t.next()??, t.next()??, t.next()??);
-    let ms: i64 = format!("{:0<3}", &frac[..frac.len().min(3)]).parse().ok()?;
-    let days = days_from_civil(year, month, day);
-    u64::try_from(((days * 24 + h) * 60 + m) * 60 + sec).ok().map(|secs| secs * 1000 + ms as u64)
-}
-
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 #[cfg(test)]
@@ -174,6 +139,5 @@ mod tests {
         assert_eq!(date_dir(THREAD).as_deref(), Some("2026/11/25"));
         assert!(check_thread_id(THREAD).is_ok());
         assert!(check_thread_id("../../etc").is_err());
-        assert_eq!(rfc3339_ms("1970-01-01T00:00:01.5Z"), Some(1500));
     }
 }

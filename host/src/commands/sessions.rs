@@ -1,5 +1,6 @@
 //! `warden sessions list|show|rm`: see and repair a store without a server.
 
+use epoch_time::format_rfc3339_ms as iso8601;
 use serde_json::{Value, json};
 
 use crate::runtime::roles::StoragePlugin;
@@ -73,38 +74,4 @@ pub fn session_json(s: &Session) -> Value {
         })).collect::<Vec<_>>(),
         "extra": extra,
     })
-}
-
-/// Epoch milliseconds as RFC 3339 UTC (civil-from-days, no time-zone database needed).
-pub fn iso8601(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::iso8601;
-
-    #[test]
-    fn formats_epoch_millis() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(1_700_000_001_500), "2023-11-14T22:13:21.500Z");
-        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 }
