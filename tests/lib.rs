@@ -92,3 +92,29 @@ pub fn codex_bin() -> PathBuf {
     );
     bin
 }
+
+/// Build the Python redaction plugin (guests/context-redact-py) once per test
+/// run into `target/`, with the shared componentize-py virtualenv.
+pub fn redact_plugin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let _python = python_lock();
+            let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let out = repo.join("target/context_redact_py.wasm");
+            let status = std::process::Command::new(repo.join("guests/context-redact-py/build.sh"))
+                .arg(&out)
+                .env("WARDEN_PY_VENV", repo.join("target/py"))
+                .status()
+                .expect("running guests/context-redact-py/build.sh");
+            assert!(status.success(), "building the Python redaction plugin failed");
+            out
+        })
+        .clone()
+}
+
+/// Serialises Python builds (they share one virtualenv).
+pub fn python_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

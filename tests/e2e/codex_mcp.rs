@@ -53,7 +53,7 @@ impl World {
         self.dir.path().join(name)
     }
 
-    fn config(&self, turn_timeout_secs: u64) -> PathBuf {
+    fn config(&self, turn_timeout_secs: u64, extra: &str) -> PathBuf {
         let codex = codex_bin();
         let text = format!(
             r#"cache-dir = {cache:?}
@@ -72,6 +72,7 @@ args = ["exec", "**"]
 name = "codex"
 path = {codex:?}
 args = ["-a", "*", "exec", "**"]
+{extra}
 "#,
             cache = crate::cache_dir(),
             state = self.path("state"),
@@ -84,7 +85,12 @@ args = ["-a", "*", "exec", "**"]
     }
 
     async fn serve(&self, turn_timeout_secs: u64) -> (Connection, Client) {
-        let config = self.config(turn_timeout_secs);
+        self.serve_with(turn_timeout_secs, "").await
+    }
+
+    /// Serve with extra configuration lines (e.g. another plugin for a role).
+    async fn serve_with(&self, turn_timeout_secs: u64, extra: &str) -> (Connection, Client) {
+        let config = self.config(turn_timeout_secs, extra);
         let transport = TokioChildProcess::new(tokio::process::Command::new(warden_bin()).configure(|cmd| {
             cmd.arg("--config")
                 .arg(&config)
@@ -348,5 +354,42 @@ async fn a_turn_past_its_timeout_is_stopped() {
     assert_eq!(structured(&result)["error"]["kind"], "timeout", "{}", text(&result));
     assert!(text(&result).contains("2 s"), "{}", text(&result));
     world.assert_no_codex_left().await;
+    server.cancel().await.unwrap();
+}
+
+/// The Python redaction plugin swapped in by configuration alone: secrets in
+/// a prompt reach neither codex (its argv, hence the provider) nor the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_redacting_context_plugin_keeps_secrets_from_codex_and_the_store() {
+    let secret_key = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAB7cDe";
+    let secret_token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    let world = World::new();
+    let plugin = warden_tests::redact_plugin();
+    let (server, _) = world.serve_with(120, &format!("[plugins.context-builder]\npath = {plugin:?}\n")).await;
+    let ping = call(&server, "ping", json!({})).await;
+    assert_eq!(structured(&ping)["plugins"]["context-builder"], "context_redact_py");
+
+    let first = call(
+        &server,
+        "codex",
+        json!({"prompt": format!("use {secret_key} to deploy"), "sessionId": "secret", "cwd": world.project()}),
+    )
+    .await;
+    assert_eq!(first.is_error, Some(false), "{}", text(&first));
+    assert_eq!(structured(&first)["content"], "echo: use [REDACTED:openai-key] to deploy");
+    let second =
+        call(&server, "codex", json!({"prompt": format!("and {secret_token}"), "sessionId": "secret"})).await;
+    assert_eq!(structured(&second)["content"], "echo: and [REDACTED:github-token]", "{}", text(&second));
+
+    let sent = serde_json::to_string(&world.provider.requests()).unwrap();
+    for secret in [secret_key, secret_token] {
+        assert!(!sent.contains(secret), "the provider (so codex's argv) saw {secret}");
+        let mut stored = String::new();
+        for entry in std::fs::read_dir(world.path("state/sessions.d")).unwrap() {
+            stored.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        }
+        assert!(stored.contains("[REDACTED:"), "the stored session holds the redacted prompts");
+        assert!(!stored.contains(secret), "the stored session holds {secret}");
+    }
     server.cancel().await.unwrap();
 }

@@ -9,6 +9,7 @@ mod mcp_stdio;
 mod plugin_check;
 mod policy_context;
 mod process_attacks;
+mod redaction;
 mod scaffold;
 mod storage;
 mod storage_migrate;

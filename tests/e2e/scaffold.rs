@@ -123,10 +123,12 @@ fn new_plugins_build_check_load_and_serve() {
     let project = dir.path().join("my-python");
     run(Command::new("python3").arg("test_logic.py").current_dir(&project));
     let wasm = project.join("my_python.wasm");
+    let python = warden_tests::python_lock();
     run(Command::new(project.join("build.sh"))
         .arg(&wasm)
         .env("WARDEN_PY_VENV", target().join("py"))
         .current_dir(&project));
+    drop(python);
     let report: Value =
         serde_json::from_str(&run(warden(&config_file).args(["plugin", "check", "--json"]).arg(&wasm)))
             .unwrap();

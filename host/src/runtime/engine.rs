@@ -23,11 +23,11 @@ pub struct EngineLimits {
 pub fn build_engine(limits: EngineLimits) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(limits.concurrent_instances)
-        .total_core_instances(limits.concurrent_instances * 8)
+        .total_core_instances(limits.concurrent_instances * 16)
         .total_memories(limits.concurrent_instances * 2)
         .total_tables(limits.concurrent_instances * 8)
         .max_memory_size(limits.max_memory_bytes)
-        .max_core_instances_per_component(16)
+        .max_core_instances_per_component(32)
         .max_memories_per_component(4)
         .max_tables_per_component(16);
     let mut config = Config::new();
