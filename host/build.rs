@@ -19,6 +19,7 @@ const GUESTS: &[&str] = &[
     "agent-codex",
     "hostile-storage",
     "hostile-agent",
+    "frozen-policy",
 ];
 
 const PROFILE: &str = "guest";

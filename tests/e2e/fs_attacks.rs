@@ -63,6 +63,9 @@ const ATTACKS: &[&str] = &[
     "read:real//file",
     "read:",
     "read:real/file\0.json",
+    "range:linkout/secret|0|6",
+    "range:fileout|0|6",
+    "range:../outside/secret|0|6",
     "write:linkout/new",
     "write:linkin/new",
     "write:fileout",
@@ -116,6 +119,9 @@ fn legitimate_operations_inside_the_root_work() {
     let (_rt, plugin) = plugin(&layout.root());
     let read = plugin.load("read:real/file").unwrap();
     assert_eq!(read.extra_json, r#"{"result":"inside"}"#);
+    assert_eq!(plugin.load("range:real/file|2|3").unwrap().extra_json, r#"{"result":"sid"}"#);
+    assert_eq!(plugin.load("range:real/file|4|100").unwrap().extra_json, r#"{"result":"de"}"#);
+    assert_eq!(plugin.load("range:real/file|100|5").unwrap().extra_json, r#"{"result":""}"#);
     plugin.load("mkdir:a/b/c").unwrap();
     plugin.load("write:a/b/c/new.json").unwrap();
     assert_eq!(

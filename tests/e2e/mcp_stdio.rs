@@ -122,3 +122,45 @@ fn a_plugin_of_the_wrong_role_stops_start_up_with_the_reason() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_plugin_for_a_newer_contract_is_refused_at_start_up_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = warden::runtime::role::CONTRACT_VERSION;
+    let wasm = std::fs::read(
+        std::path::Path::new(warden::runtime::embedded::GUEST_DIR).join("context_default.wasm"),
+    )
+    .unwrap();
+    let (from, to) = (format!("@{host}").into_bytes(), b"@0.1.9".to_vec());
+    let mut patched = wasm.clone();
+    let mut i = 0;
+    while i + from.len() <= patched.len() {
+        if patched[i..i + from.len()] == from[..] {
+            patched[i..i + from.len()].copy_from_slice(&to);
+        }
+        i += 1;
+    }
+    let plugin = dir.path().join("newer.wasm");
+    std::fs::write(&plugin, patched).unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(
+        &config,
+        format!("cache-dir = {:?}\n[plugins.context-builder]\npath = {plugin:?}\n", crate::cache_dir()),
+    )
+    .unwrap();
+    let out = Command::new(warden_bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("serve")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("is from contract 0.1.9, newer than the {host} this host speaks")),
+        "{stderr}"
+    );
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use warden::commands::plugin_check::{Report, check};
 use warden::config::Config;
-use warden::runtime::role::Role;
+use warden::runtime::role::{CONTRACT_VERSION, Role};
 use warden_tests::{guest_wasm, runtime};
 
 /// Replace every occurrence of `from` by the same-length `to`.
@@ -83,25 +83,40 @@ fn wrong_world_extra_import_and_missing_export() {
     let storage = guest_wasm("hostile_storage.wasm");
     let report = c.run("storage-as-policy", &storage, Some(Role::SessionPolicy), "");
     refused(&report, "it declares the role `storage-backend` but is checked as session-policy");
-    refused(&report, "does not export `warden:plugin/policy@0.1.0`, which every session-policy plugin must");
+    refused(
+        &report,
+        &format!(
+            "does not export `warden:plugin/policy@{CONTRACT_VERSION}`, which every session-policy plugin must"
+        ),
+    );
 
     let policy = guest_wasm("policy_default.wasm");
-    let extra = patch(&policy, "warden:plugin/log@0.1.0", "warden:plugin/lag@0.1.0");
+    let v = CONTRACT_VERSION;
+    let extra = patch(&policy, &format!("warden:plugin/log@{v}"), &format!("warden:plugin/lag@{v}"));
     refused(
         &c.run("extra-import", &extra, None, ""),
-        "imports `warden:plugin/lag@0.1.0`, which the session-policy world does not provide",
+        &format!("imports `warden:plugin/lag@{v}`, which the session-policy world does not provide"),
     );
-    let missing = patch(&policy, "warden:plugin/policy@0.1.0", "warden:plugin/polica@0.1.0");
-    refused(&c.run("missing-export", &missing, None, ""), "does not export `warden:plugin/policy@0.1.0`");
+    let missing = patch(&policy, &format!("warden:plugin/policy@{v}"), &format!("warden:plugin/polica@{v}"));
+    refused(
+        &c.run("missing-export", &missing, None, ""),
+        &format!("does not export `warden:plugin/policy@{v}`"),
+    );
 }
 
 #[test]
 fn a_newer_contract_names_both_versions() {
     let c = Checker::new();
-    let newer = patch(&guest_wasm("context_default.wasm"), "@0.1.0", "@0.9.0");
+    let newer = patch(&guest_wasm("context_default.wasm"), &format!("@{CONTRACT_VERSION}"), "@0.1.9");
     let report = c.run("newer", &newer, None, "");
-    refused(&report, "it was built for contract 0.9.0, newer than the 0.1.0 this host speaks");
-    assert_eq!(report.contract, ["0.9.0"]);
+    refused(
+        &report,
+        &format!("it was built for contract 0.1.9, newer than the {CONTRACT_VERSION} this host speaks"),
+    );
+    assert_eq!(report.contract, ["0.1.9"]);
+    let frozen = c.run("frozen", &guest_wasm("frozen_policy.wasm"), None, "");
+    assert!(frozen.ok(), "an earlier release on the same line is accepted: {:?}", frozen.problems);
+    assert_eq!(frozen.contract, ["0.1.0"]);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! A plugin whose world does not match its role is refused at load time with
 //! a message naming the wrong import or export; so is a non-component.
 
-use warden::runtime::role::Role;
+use warden::runtime::role::{CONTRACT_VERSION, Role};
 use warden_tests::{guest_wasm, info, runtime};
 
 #[test]
@@ -11,7 +11,10 @@ fn a_storage_plugin_cannot_serve_as_a_policy() {
     let err = runtime.load_policy(info(Role::SessionPolicy, &wasm, None, None), &wasm).err().unwrap();
     let message = format!("{err:#}");
     assert!(message.contains("cannot serve as session-policy"), "{message}");
-    assert!(message.contains("does not export `warden:plugin/policy@0.1.0`"), "{message}");
+    assert!(
+        message.contains(&format!("does not export `warden:plugin/policy@{CONTRACT_VERSION}`")),
+        "{message}"
+    );
 }
 
 #[test]
@@ -21,7 +24,10 @@ fn an_agent_plugin_cannot_serve_as_storage() {
     let err = runtime.load_storage(info(Role::StorageBackend, &wasm, None, None), &wasm).err().unwrap();
     let message = format!("{err:#}");
     assert!(message.contains("cannot serve as storage-backend"), "{message}");
-    assert!(message.contains("does not export `warden:plugin/storage@0.1.0`"), "{message}");
+    assert!(
+        message.contains(&format!("does not export `warden:plugin/storage@{CONTRACT_VERSION}`")),
+        "{message}"
+    );
 }
 
 #[test]
@@ -44,4 +50,38 @@ fn every_default_plugin_fits_its_role() {
     assert_eq!(set.storage.info.name, "storage-dir");
     assert_eq!(set.agent.info.name, "agent-codex");
     assert_eq!(set.policy.validate_id("auth-review").map_err(|e| e.to_string()), Ok(()));
+}
+
+/// A plugin built from the frozen 0.1.0 contract keeps loading and answering
+/// on this host, which speaks a later version of the 0.1 line.
+#[test]
+fn a_plugin_built_for_the_released_0_1_0_contract_still_works() {
+    assert_ne!(CONTRACT_VERSION, "0.1.0", "this test proves compatibility with an earlier release");
+    let runtime = runtime(&crate::cache_dir());
+    let wasm = guest_wasm("frozen_policy.wasm");
+    let policy = runtime.load_policy(info(Role::SessionPolicy, &wasm, None, None), &wasm).unwrap();
+    policy.validate_id("fine").unwrap();
+    let err = policy.validate_id("x-refused").unwrap_err();
+    assert!(err.to_string().contains("ids starting with x- are refused"), "{err}");
+    let existing = [
+        warden::types::SessionSummary {
+            id: "old".into(),
+            created_ms: 0,
+            last_accessed_ms: 1,
+            turn_count: 0,
+            agent_thread_id: None,
+            model: None,
+            cwd: None,
+        },
+        warden::types::SessionSummary {
+            id: "new".into(),
+            created_ms: 0,
+            last_accessed_ms: 9,
+            turn_count: 0,
+            agent_thread_id: None,
+            model: None,
+            cwd: None,
+        },
+    ];
+    assert_eq!(policy.admit("third", &existing, 10).unwrap(), ["old"]);
 }

@@ -95,6 +95,31 @@ impl FsRoot {
         Ok(data)
     }
 
+    /// At most `length` bytes from `offset` (fewer at the end, none past it).
+    pub fn read_range(&self, path: &str, offset: u64, length: u32) -> Result<Vec<u8>, PluginError> {
+        let (dir, name) = self.parent_of(path)?;
+        let file = dir
+            .open_with(name, OpenOptions::new().read(true).follow(FollowSymlinks::No))
+            .map_err(|e| self.fs_error("reading", path, e))?;
+        let meta = file.metadata().map_err(|e| self.fs_error("reading", path, e))?;
+        if !meta.is_file() {
+            return Err(PluginError::Invalid(format!("{path:?} is not a regular file")));
+        }
+        let length = u64::from(length).min(self.max_read_bytes).min(meta.len().saturating_sub(offset));
+        let mut data = vec![0; length as usize];
+        let mut read = 0;
+        while read < data.len() {
+            match cap_std::fs::FileExt::read_at(&file, &mut data[read..], offset + read as u64) {
+                Ok(0) => break,
+                Ok(n) => read += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.fs_error("reading", path, e)),
+            }
+        }
+        data.truncate(read);
+        Ok(data)
+    }
+
     /// Temp file (exclusive, no-follow, 0600) in the target's directory, write,
     /// fsync, rename over the target, fsync the directory. Any failure removes
     /// the temp file and is returned.
@@ -428,6 +453,10 @@ mod wit {
             self.with_root("read", &path, |root| root.read(&path))
         }
 
+        fn read_range(&mut self, path: String, offset: u64, length: u32) -> Result<Vec<u8>, PluginError> {
+            self.with_root("read-range", &path, |root| root.read_range(&path, offset, length))
+        }
+
         fn write_atomic(&mut self, path: String, data: Vec<u8>) -> Result<(), PluginError> {
             let audit = self.plugin.audit;
             self.with_root("write", &path, |root| {
@@ -481,6 +510,10 @@ mod wit {
     impl store_fs_readonly::Host for HostState {
         fn read(&mut self, path: String) -> Result<Vec<u8>, PluginError> {
             self.with_root("read", &path, |root| root.read(&path))
+        }
+
+        fn read_range(&mut self, path: String, offset: u64, length: u32) -> Result<Vec<u8>, PluginError> {
+            self.with_root("read-range", &path, |root| root.read_range(&path, offset, length))
         }
 
         fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, PluginError> {

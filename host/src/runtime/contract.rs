@@ -1,7 +1,7 @@
 //! The contract's WIT text, embedded so `warden plugin new` can pin it into
 //! a new plugin's project.
 
-/// The WIT files of `warden:plugin@0.1.0`, by file name.
+/// The WIT files of the contract version this host speaks, by file name.
 pub const WIT_FILES: &[(&str, &str)] = &[
     ("types.wit", include_str!("../../../wit/types.wit")),
     ("host.wit", include_str!("../../../wit/host.wit")),

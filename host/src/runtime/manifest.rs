@@ -14,7 +14,7 @@ pub const SECTION: &str = "warden-manifest";
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Contract version the plugin was written against, e.g. "0.1.0".
+    /// Contract version the plugin was written against, e.g. "0.1.1".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<String>,
     /// The role the plugin says it implements.

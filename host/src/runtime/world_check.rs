@@ -1,5 +1,10 @@
 //! Refuse, before instantiation, a component whose imports or exports do not
 //! fit its role's world, with a message naming the offending item.
+//!
+//! Contract versions: a plugin built against any released version on the
+//! host's compatible line (`0.1.x` up to the host's own) is accepted —
+//! minor versions only add, and wasmtime links such names semver-compatibly.
+//! A newer version, or one off the line, is refused naming both versions.
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -9,31 +14,44 @@ use super::role::{CONTRACT_VERSION, PACKAGE, Role};
 /// Check a component against `role`. WASI 0.2 imports are allowed: they are
 /// linked to a deny-all implementation.
 pub fn check(engine: &Engine, component: &Component, role: Role) -> Result<(), String> {
-    let ty = component.component_type();
-    let wanted_export = qualified(role.export());
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
-    if !exports.contains(&wanted_export) {
-        return Err(format!("it does not export `{wanted_export}`, which every {role} plugin must"));
+    let (imports, exports) = names(engine, component);
+    let is_role_export =
+        |name: &String| contract_item(name).is_some_and(|(interface, _)| interface == role.export());
+    if !exports.iter().any(is_role_export) {
+        return Err(format!(
+            "it does not export `{}`, which every {role} plugin must",
+            qualified(role.export())
+        ));
     }
     for name in &exports {
-        if *name != wanted_export {
-            return Err(format!(
-                "it exports `{name}`, which the {role} world does not define; it must export only `{wanted_export}`{}",
-                version_hint(name)
-            ));
+        match contract_item(name) {
+            Some((interface, version)) if interface == role.export() => supported(name, version)?,
+            _ => {
+                return Err(format!(
+                    "it exports `{name}`, which the {role} world does not define; it must export only `{}`",
+                    qualified(role.export())
+                ));
+            }
         }
     }
-    for (name, _) in ty.imports(engine) {
+    for name in &imports {
         if name.starts_with("wasi:") && name.contains("@0.2.") {
             continue;
         }
-        let allowed = name == qualified("types") || role.imports().iter().any(|i| name == qualified(i));
-        if !allowed {
-            return Err(format!(
-                "it imports `{name}`, which the {role} world does not provide; a {role} plugin may import only {}{}",
-                role.imports().iter().map(|i| format!("`{}`", qualified(i))).collect::<Vec<_>>().join(", "),
-                version_hint(name)
-            ));
+        match contract_item(name) {
+            Some((interface, version)) if interface == "types" || role.imports().contains(&interface) => {
+                supported(name, version)?;
+            }
+            _ => {
+                return Err(format!(
+                    "it imports `{name}`, which the {role} world does not provide; a {role} plugin may import only {}",
+                    role.imports()
+                        .iter()
+                        .map(|i| format!("`{}`", qualified(i)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
         }
     }
     Ok(())
@@ -49,10 +67,8 @@ pub fn names(engine: &Engine, component: &Component) -> (Vec<String>, Vec<String
 
 /// The distinct `warden:plugin` versions among `names`.
 pub fn contract_versions<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
-    let mut versions: Vec<String> = names
-        .filter_map(|n| n.strip_prefix(&format!("{PACKAGE}/")))
-        .filter_map(|rest| rest.split_once('@').map(|(_, v)| v.to_string()))
-        .collect();
+    let mut versions: Vec<String> =
+        names.filter_map(|n| contract_item(n)).map(|(_, v)| v.to_string()).collect();
     versions.sort();
     versions.dedup();
     versions
@@ -63,24 +79,52 @@ pub fn newer(version: &str, host: &str) -> bool {
     parse(version) > parse(host)
 }
 
+/// Whether the host can link a plugin built for contract `version`.
+pub fn compatible(version: &str) -> bool {
+    let (v, host) = (parse(version), parse(CONTRACT_VERSION));
+    v.len() == 3 && v[..2] == host[..2] && v <= host
+}
+
+/// `warden:plugin/<interface>@<version>` split into its parts.
+fn contract_item(name: &str) -> Option<(&str, &str)> {
+    name.strip_prefix(&format!("{PACKAGE}/"))?.split_once('@')
+}
+
+fn supported(name: &str, version: &str) -> Result<(), String> {
+    if compatible(version) {
+        return Ok(());
+    }
+    if newer(version, CONTRACT_VERSION) {
+        return Err(format!(
+            "`{name}` is from contract {version}, newer than the {CONTRACT_VERSION} this host speaks: upgrade \
+             Warden, or build the plugin against contract {CONTRACT_VERSION}"
+        ));
+    }
+    Err(format!(
+        "`{name}` is from contract {version}, which this host (contract {CONTRACT_VERSION}) no longer links: \
+         rebuild the plugin against contract {CONTRACT_VERSION}"
+    ))
+}
+
 fn qualified(interface: &str) -> String {
     format!("{PACKAGE}/{interface}@{CONTRACT_VERSION}")
 }
 
-/// Explain a `warden:plugin` item whose version differs from the host's.
-fn version_hint(name: &str) -> String {
-    let Some(rest) = name.strip_prefix(&format!("{PACKAGE}/")) else { return String::new() };
-    let Some((_, version)) = rest.split_once('@') else { return String::new() };
-    if version == CONTRACT_VERSION {
-        return String::new();
-    }
-    let newer = newer(version, CONTRACT_VERSION);
-    format!(
-        " (the plugin was built for contract {version}; this host speaks {CONTRACT_VERSION}{})",
-        if newer { ": upgrade Warden or rebuild the plugin against the older contract" } else { "" }
-    )
-}
-
 fn parse(version: &str) -> Vec<u64> {
     version.split(['.', '-']).map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_on_the_host_line_up_to_the_host_are_compatible() {
+        assert!(compatible("0.1.0"));
+        assert!(compatible(CONTRACT_VERSION));
+        assert!(!compatible("0.1.9"), "newer patch");
+        assert!(!compatible("0.2.0"));
+        assert!(!compatible("0.0.9"));
+        assert!(newer("0.1.9", CONTRACT_VERSION) && !newer("0.1.0", CONTRACT_VERSION));
+    }
 }

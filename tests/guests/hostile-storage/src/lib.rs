@@ -2,7 +2,8 @@
 //! the attack named by `command`; any other id loads a harmless session, so
 //! tests can show the plugin keeps working after each attack.
 //!
-//! Commands: `loop`, `bomb`, `panic`, `read:P`, `write:P`, `write-kib:P`, `remove:P`,
+//! Commands: `loop`, `bomb`, `panic`, `read:P`, `range:P|offset|length`, `write:P`,
+//! `write-kib:P`, `remove:P`,
 //! `rmdir:P`, `rename:A|B`, `list:P`, `mkdir:P`, `meta:P`, `lock:P`.
 
 wit_bindgen::generate!({ world: "storage-backend", path: "../../../wit" });
@@ -54,6 +55,13 @@ impl Guest for Hostile {
             }
             "panic" => panic!("hostile plugin panicked on purpose"),
             "read" => store_fs::read(arg).map(|b| String::from_utf8_lossy(&b).into_owned()),
+            "range" => {
+                let mut parts = arg.split('|');
+                let path = parts.next().unwrap_or_default();
+                let offset = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let length = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                store_fs::read_range(path, offset, length).map(|b| String::from_utf8_lossy(&b).into_owned())
+            }
             "write" => store_fs::write_atomic(arg, b"written by a hostile plugin").map(|()| "written".into()),
             "write-kib" => store_fs::write_atomic(arg, &[b'x'; 1024]).map(|()| "written".into()),
             "remove" => store_fs::remove_file(arg).map(|()| "removed".into()),
