@@ -118,3 +118,24 @@ pub fn python_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// Replace every occurrence of `from` in `wasm` by the same-length `to`
+/// (keeps the binary's layout; used to forge broken plugins).
+pub fn patch_bytes(wasm: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len(), "patches keep the binary's layout");
+    let (from, to) = (from.as_bytes(), to.as_bytes());
+    let mut out = wasm.to_vec();
+    let mut found = 0;
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            found += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(found > 0, "{:?} not found", String::from_utf8_lossy(from));
+    out
+}

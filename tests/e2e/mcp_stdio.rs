@@ -94,27 +94,33 @@ fn a_configured_plugin_replaces_the_embedded_default() {
     assert_eq!(responses[2]["result"]["structuredContent"]["threadId"], "test-thread");
 }
 
-#[test]
-fn a_plugin_of_the_wrong_role_stops_start_up_with_the_reason() {
+/// Run `warden serve` with `plugin` configured for `role`; it must fail to
+/// start. Returns what it printed.
+fn start_up_error(role: &str, plugin: &std::path::Path) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let storage = std::path::Path::new(warden::runtime::embedded::GUEST_DIR).join("hostile_storage.wasm");
     let config = dir.path().join("warden.toml");
     std::fs::write(
         &config,
-        format!("cache-dir = {:?}\n[plugins.session-policy]\npath = {storage:?}\n", crate::cache_dir()),
+        format!("cache-dir = {:?}\n[plugins.{role}]\npath = {plugin:?}\n", crate::cache_dir()),
     )
     .unwrap();
     let out = Command::new(warden_bin())
         .arg("--config")
         .arg(&config)
-        .args(["--state-dir"])
+        .arg("--state-dir")
         .arg(dir.path().join("state"))
         .arg("serve")
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "warden serve started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_plugin_of_the_wrong_role_stops_start_up_with_the_reason() {
+    let storage = std::path::Path::new(warden::runtime::embedded::GUEST_DIR).join("hostile_storage.wasm");
+    let stderr = start_up_error("session-policy", &storage);
     assert!(
         stderr.contains(
             "plugin `hostile_storage` declares the role `storage-backend` but is configured as session-policy"
@@ -127,38 +133,10 @@ fn a_plugin_of_the_wrong_role_stops_start_up_with_the_reason() {
 fn a_plugin_for_a_newer_contract_is_refused_at_start_up_naming_both_versions() {
     let dir = tempfile::tempdir().unwrap();
     let host = warden::runtime::role::CONTRACT_VERSION;
-    let wasm = std::fs::read(
-        std::path::Path::new(warden::runtime::embedded::GUEST_DIR).join("context_default.wasm"),
-    )
-    .unwrap();
-    let (from, to) = (format!("@{host}").into_bytes(), b"@0.1.9".to_vec());
-    let mut patched = wasm.clone();
-    let mut i = 0;
-    while i + from.len() <= patched.len() {
-        if patched[i..i + from.len()] == from[..] {
-            patched[i..i + from.len()].copy_from_slice(&to);
-        }
-        i += 1;
-    }
+    let wasm = warden_tests::guest_wasm("context_default.wasm");
     let plugin = dir.path().join("newer.wasm");
-    std::fs::write(&plugin, patched).unwrap();
-    let config = dir.path().join("warden.toml");
-    std::fs::write(
-        &config,
-        format!("cache-dir = {:?}\n[plugins.context-builder]\npath = {plugin:?}\n", crate::cache_dir()),
-    )
-    .unwrap();
-    let out = Command::new(warden_bin())
-        .arg("--config")
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("serve")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    std::fs::write(&plugin, warden_tests::patch_bytes(&wasm, &format!("@{host}"), "@0.1.9")).unwrap();
+    let stderr = start_up_error("context-builder", &plugin);
     assert!(
         stderr.contains(&format!("is from contract 0.1.9, newer than the {host} this host speaks")),
         "{stderr}"

@@ -8,25 +8,7 @@ use warden::config::Config;
 use warden::runtime::role::{CONTRACT_VERSION, Role};
 use warden_tests::{guest_wasm, runtime};
 
-/// Replace every occurrence of `from` by the same-length `to`.
-fn patch(wasm: &[u8], from: &str, to: &str) -> Vec<u8> {
-    assert_eq!(from.len(), to.len(), "patches keep the binary's layout");
-    let (from, to) = (from.as_bytes(), to.as_bytes());
-    let mut out = wasm.to_vec();
-    let mut found = 0;
-    let mut i = 0;
-    while i + from.len() <= out.len() {
-        if &out[i..i + from.len()] == from {
-            out[i..i + from.len()].copy_from_slice(to);
-            found += 1;
-            i += from.len();
-        } else {
-            i += 1;
-        }
-    }
-    assert!(found > 0, "{:?} not found", String::from_utf8_lossy(from));
-    out
-}
+use warden_tests::patch_bytes as patch;
 
 /// Swap a plugin's manifest text for `text`, padded with a TOML comment to the same length.
 fn with_manifest(wasm: &[u8], original: &str, text: &str) -> Vec<u8> {
