@@ -12,6 +12,11 @@ fn exchange(requests: &[Value]) -> Vec<Value> {
 }
 
 fn exchange_with(requests: &[Value], extra_config: &str) -> Vec<Value> {
+    exchange_logged(requests, extra_config).0
+}
+
+/// The responses, and what the server logged to stderr.
+fn exchange_logged(requests: &[Value], extra_config: &str) -> (Vec<Value>, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("warden.toml");
     std::fs::write(&config, format!("cache-dir = {:?}\n{extra_config}", crate::cache_dir())).unwrap();
@@ -41,10 +46,10 @@ fn exchange_with(requests: &[Value], extra_config: &str) -> Vec<Value> {
         }
     }
     drop(stdin);
-    let status = child.wait().unwrap();
-    assert!(status.success(), "warden serve exited with {status}");
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "warden serve exited with {}", output.status);
     responses.sort_by_key(|r| r["id"].as_i64());
-    responses
+    (responses, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 #[test]
@@ -141,4 +146,34 @@ fn a_plugin_for_a_newer_contract_is_refused_at_start_up_naming_both_versions() {
         stderr.contains(&format!("is from contract 0.1.9, newer than the {host} this host speaks")),
         "{stderr}"
     );
+}
+
+#[test]
+fn refused_capability_calls_are_logged_with_the_missing_grant() {
+    let agent = std::path::Path::new(warden::runtime::embedded::GUEST_DIR).join("hostile_agent.wasm");
+    let (responses, log) = exchange_logged(
+        &[
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}),
+            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"codex","arguments":{"prompt":"spawn:|sh -c id"}}}),
+        ],
+        &format!("[plugins.agent-driver]\npath = {agent:?}\n"),
+    );
+    assert_eq!(responses[1]["result"]["isError"], true);
+    assert!(
+        responses[1]["result"]["structuredContent"]["content"].as_str().unwrap().contains("no grant matches")
+    );
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("capability refused"))
+        .unwrap_or_else(|| panic!("no refusal logged:\n{log}"));
+    for field in [
+        "plugin=hostile_agent",
+        "role=agent-driver",
+        "operation=\"spawn\"",
+        "target=\"sh -c id\"",
+        "no grant matches",
+    ] {
+        assert!(refusal.contains(field), "{field} missing from {refusal}");
+    }
 }
