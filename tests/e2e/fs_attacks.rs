@@ -209,3 +209,22 @@ fn a_directory_swapped_for_a_symlink_mid_write_never_leaks() {
         .collect();
     assert!(leaked.is_empty(), "files escaped the root: {leaked:?}");
 }
+
+/// Temporary files a killed writer left are hidden from listings, and
+/// removed once stale; a fresh one (a write in flight) is left alone.
+#[test]
+fn stale_temporary_files_are_cleaned_up_fresh_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = FsRoot::open(dir.path(), true, 1 << 20).unwrap();
+    std::fs::write(dir.path().join("kept.json"), "x").unwrap();
+    let stale = dir.path().join(".warden-tmp.stale");
+    let fresh = dir.path().join(".warden-tmp.fresh");
+    std::fs::write(&stale, "half a session").unwrap();
+    std::fs::write(&fresh, "a write in flight").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&stale).unwrap().set_modified(two_hours_ago).unwrap();
+    let names: Vec<String> = root.list_dir("").unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, ["kept.json"]);
+    assert!(!stale.exists(), "the stale temporary file was removed");
+    assert!(fresh.exists(), "a recent one may belong to a write in progress");
+}

@@ -21,6 +21,9 @@ use crate::types::{DirEntry, EntryKind, EntryMetadata, PluginError};
 /// Prefix of the temporary files `write_atomic` creates; listings hide them.
 pub const TEMP_PREFIX: &str = ".warden-tmp.";
 
+/// A temporary file older than this was left by a writer that died.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
+
 /// How often a waiting `lock` retries.
 const LOCK_RETRY: Duration = Duration::from_millis(5);
 
@@ -200,12 +203,37 @@ impl FsRoot {
                 continue;
             };
             if name.starts_with(TEMP_PREFIX) {
+                self.remove_stale_temp(&dir, &name);
                 continue;
             }
             let kind = entry.file_type().map_err(|e| self.fs_error("listing", path, e))?;
             out.push(DirEntry { name, kind: entry_kind(kind) });
         }
         Ok(out)
+    }
+
+    /// Remove a temporary file a killed writer left behind, once it is old
+    /// enough that no write can still be using it. Failures are logged only:
+    /// the listing does not depend on them.
+    fn remove_stale_temp(&self, dir: &Dir, name: &str) {
+        if !self.writable {
+            return;
+        }
+        let stale = dir
+            .symlink_metadata(name)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.into_std().elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP);
+        if stale {
+            match dir.remove_file(name) {
+                Ok(()) => tracing::info!(root = %self.path.display(), name, "removed a stale temporary file"),
+                Err(e) => {
+                    tracing::warn!(root = %self.path.display(), name, error = %e, "could not remove a stale temporary file")
+                }
+            }
+        }
     }
 
     /// Metadata of an entry, not following a final symlink; `None` if absent.
