@@ -11,6 +11,7 @@ use warden::config::Config;
 use warden::plugins;
 use warden::runtime::plugin::CallOptions;
 use warden::runtime::role::Role;
+use warden::sessions::new_session;
 use warden::types::{Session, Turn};
 
 fn session() -> Session {
@@ -21,19 +22,7 @@ fn session() -> Session {
         response: "done; tests pass".repeat(10),
         timestamp_ms: n,
     };
-    Session {
-        id: "bench".into(),
-        created_ms: 0,
-        last_accessed_ms: 0,
-        turns: vec![turn(1), turn(2)],
-        agent_thread_id: None,
-        model: None,
-        reasoning_effort: None,
-        cwd: None,
-        sandbox: None,
-        revision: 1,
-        extra_json: "{}".into(),
-    }
+    Session { turns: vec![turn(1), turn(2)], ..new_session("bench", 0) }
 }
 
 fn context_plugins(c: &mut Criterion) {

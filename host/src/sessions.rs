@@ -224,22 +224,23 @@ impl Sessions {
 
     /// Live sessions, after removing the expired ones.
     pub fn list(&self) -> Result<Vec<SessionSummary>, TurnError> {
-        let all = self.plugins.storage.list()?;
-        let expired = self.plugins.policy.expired(&all, now_ms())?;
-        for id in &expired {
-            self.plugins.storage.delete(id)?;
-        }
+        let (all, expired) = self.sweep()?;
         Ok(all.into_iter().filter(|s| !expired.contains(&s.id)).collect())
     }
 
     /// Remove expired sessions; returns how many went.
     pub fn expire(&self) -> Result<usize, TurnError> {
+        Ok(self.sweep()?.1.len())
+    }
+
+    /// Every stored summary, and the ids the policy expired (now deleted).
+    fn sweep(&self) -> Result<(Vec<SessionSummary>, Vec<String>), TurnError> {
         let all = self.plugins.storage.list()?;
         let expired = self.plugins.policy.expired(&all, now_ms())?;
         for id in &expired {
             self.plugins.storage.delete(id)?;
         }
-        Ok(expired.len())
+        Ok((all, expired))
     }
 
     /// Remove one session; the agent's own transcript is left alone.
@@ -369,7 +370,8 @@ pub fn fit_answer(response: &str, max: usize, transcript: Option<&PathBuf>) -> (
     (format!("{}{note}", &response[..cut]), Some(response.len()))
 }
 
-fn new_session(id: &str, now: u64) -> Session {
+/// An empty session, as a turn creates it.
+pub fn new_session(id: &str, now: u64) -> Session {
     Session {
         id: id.to_string(),
         created_ms: now,

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use warden::config::Config;
 use warden::runtime::roles::StoragePlugin;
+use warden::sessions::new_session;
 use warden::types::{PluginError, Session};
 
 fn main() {
@@ -33,19 +34,7 @@ fn main() {
 }
 
 fn session(key: &str, counter: u64, revision: u64) -> Session {
-    Session {
-        id: key.into(),
-        created_ms: 1,
-        last_accessed_ms: counter,
-        turns: Vec::new(),
-        agent_thread_id: None,
-        model: None,
-        reasoning_effort: None,
-        cwd: None,
-        sandbox: None,
-        revision,
-        extra_json: format!(r#"{{"counter":{counter}}}"#),
-    }
+    Session { revision, extra_json: format!(r#"{{"counter":{counter}}}"#), ..new_session(key, counter) }
 }
 
 pub fn counter(session: &Session) -> u64 {

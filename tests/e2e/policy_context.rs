@@ -3,6 +3,7 @@
 
 use warden::runtime::role::Role;
 use warden::runtime::roles::{ContextPlugin, PolicyPlugin};
+use warden::sessions::new_session;
 use warden::types::{Plan, PluginError, Session, SessionSummary, Turn};
 use warden_tests::{guest_wasm, info, runtime};
 
@@ -38,20 +39,12 @@ fn summary(id: &str, last_accessed_ms: u64) -> SessionSummary {
 
 fn session(turns: &[(&str, &str)], thread: Option<&str>) -> Session {
     Session {
-        id: "s".into(),
-        created_ms: 0,
-        last_accessed_ms: 0,
         turns: turns
             .iter()
             .map(|(p, r)| Turn { prompt: p.to_string(), response: r.to_string(), timestamp_ms: 0 })
             .collect(),
         agent_thread_id: thread.map(String::from),
-        model: None,
-        reasoning_effort: None,
-        cwd: None,
-        sandbox: None,
-        revision: 1,
-        extra_json: "{}".into(),
+        ..new_session("s", 0)
     }
 }
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use warden::runtime::role::Role;
+use warden::sessions::new_session;
 use warden::types::{Plan, Session, Turn};
 use warden_tests::{info, redact_plugin, runtime};
 
@@ -48,23 +49,8 @@ fn plans_carry_no_secret() {
     let wasm = std::fs::read(redact_plugin()).unwrap();
     let plugin = runtime.load_context(info(Role::ContextBuilder, &wasm, None, None), &wasm).unwrap();
     let prompt = prompt_with_secrets();
-    let session = Session {
-        id: "s".into(),
-        created_ms: 0,
-        last_accessed_ms: 0,
-        turns: vec![Turn {
-            prompt: prompt.clone(),
-            response: format!("used {}", SECRETS[1]),
-            timestamp_ms: 0,
-        }],
-        agent_thread_id: None,
-        model: None,
-        reasoning_effort: None,
-        cwd: None,
-        sandbox: None,
-        revision: 1,
-        extra_json: "{}".into(),
-    };
+    let turn = Turn { prompt: prompt.clone(), response: format!("used {}", SECRETS[1]), timestamp_ms: 0 };
+    let session = Session { turns: vec![turn], ..new_session("s", 0) };
     let Plan::Fresh(fresh) = plugin.build(Some(&session), &prompt, false).unwrap() else {
         panic!("no thread yet")
     };

@@ -8,6 +8,7 @@ use std::path::Path;
 use store_codec::key;
 use warden::config::Config;
 use warden::runtime::roles::StoragePlugin;
+use warden::sessions::new_session;
 use warden::types::{PluginError, Session, Turn};
 
 pub fn store(root: &Path) -> (warden::runtime::Runtime, StoragePlugin) {
@@ -19,17 +20,12 @@ pub fn store(root: &Path) -> (warden::runtime::Runtime, StoragePlugin) {
 
 pub fn session(id: &str, last_accessed_ms: u64) -> Session {
     Session {
-        id: id.into(),
-        created_ms: 1,
-        last_accessed_ms,
         turns: vec![Turn { prompt: "p".into(), response: "r".into(), timestamp_ms: 5 }],
         agent_thread_id: Some(format!("thread-{id}")),
         model: Some("m".into()),
-        reasoning_effort: None,
         cwd: Some("/w".into()),
-        sandbox: None,
-        revision: 0,
         extra_json: r#"{"color":"blue","nested":{"a":[1,2]}}"#.into(),
+        ..new_session(id, last_accessed_ms)
     }
 }
 

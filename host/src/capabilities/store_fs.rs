@@ -78,37 +78,22 @@ impl FsRoot {
     }
 
     pub fn read(&self, path: &str) -> Result<Vec<u8>, PluginError> {
-        let (dir, name) = self.parent_of(path)?;
-        let mut file = dir
-            .open_with(name, OpenOptions::new().read(true).follow(FollowSymlinks::No))
-            .map_err(|e| self.fs_error("reading", path, e))?;
-        let meta = file.metadata().map_err(|e| self.fs_error("reading", path, e))?;
-        if !meta.is_file() {
-            return Err(PluginError::Invalid(format!("{path:?} is not a regular file")));
-        }
-        if meta.len() > self.max_read_bytes {
+        let (mut file, len) = self.open_regular(path)?;
+        if len > self.max_read_bytes {
             return Err(PluginError::Invalid(format!(
-                "{path:?} is {} bytes, over the read limit of {} bytes",
-                meta.len(),
+                "{path:?} is {len} bytes, over the read limit of {} bytes; read it in parts with read-range",
                 self.max_read_bytes
             )));
         }
-        let mut data = Vec::with_capacity(meta.len() as usize);
+        let mut data = Vec::with_capacity(len as usize);
         file.read_to_end(&mut data).map_err(|e| self.fs_error("reading", path, e))?;
         Ok(data)
     }
 
     /// At most `length` bytes from `offset` (fewer at the end, none past it).
     pub fn read_range(&self, path: &str, offset: u64, length: u32) -> Result<Vec<u8>, PluginError> {
-        let (dir, name) = self.parent_of(path)?;
-        let file = dir
-            .open_with(name, OpenOptions::new().read(true).follow(FollowSymlinks::No))
-            .map_err(|e| self.fs_error("reading", path, e))?;
-        let meta = file.metadata().map_err(|e| self.fs_error("reading", path, e))?;
-        if !meta.is_file() {
-            return Err(PluginError::Invalid(format!("{path:?} is not a regular file")));
-        }
-        let length = u64::from(length).min(self.max_read_bytes).min(meta.len().saturating_sub(offset));
+        let (file, len) = self.open_regular(path)?;
+        let length = u64::from(length).min(self.max_read_bytes).min(len.saturating_sub(offset));
         let mut data = vec![0; length as usize];
         let mut read = 0;
         while read < data.len() {
@@ -121,6 +106,19 @@ impl FsRoot {
         }
         data.truncate(read);
         Ok(data)
+    }
+
+    /// Open a regular file for reading without following a final symlink; returns it and its length.
+    fn open_regular(&self, path: &str) -> Result<(File, u64), PluginError> {
+        let (dir, name) = self.parent_of(path)?;
+        let file = dir
+            .open_with(name, OpenOptions::new().read(true).follow(FollowSymlinks::No))
+            .map_err(|e| self.fs_error("reading", path, e))?;
+        let meta = file.metadata().map_err(|e| self.fs_error("reading", path, e))?;
+        if !meta.is_file() {
+            return Err(PluginError::Invalid(format!("{path:?} is not a regular file")));
+        }
+        Ok((file, meta.len()))
     }
 
     /// Temp file (exclusive, no-follow, 0600) in the target's directory, write,

@@ -65,6 +65,15 @@ impl Runtime {
 
     /// Link a component against the role's host interfaces without running it.
     pub fn link_check(&self, role: Role, component: &Component) -> anyhow::Result<()> {
+        self.linker(role)?
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .context("its imports do not match the host's")?;
+        Ok(())
+    }
+
+    /// A linker providing exactly the role's host interfaces, over deny-all WASI.
+    fn linker(&self, role: Role) -> wasmtime::Result<Linker<HostState>> {
         use bindings::{agent, context, policy, storage};
         let mut linker = Linker::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -82,11 +91,7 @@ impl Runtime {
                 agent::AgentDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?
             }
         }
-        linker
-            .instantiate_pre(component)
-            .map_err(anyhow::Error::from)
-            .context("its imports do not match the host's")?;
-        Ok(())
+        Ok(linker)
     }
 
     /// Compile (or fetch from the cache) and check a component against its role.
@@ -98,47 +103,19 @@ impl Runtime {
     }
 
     pub fn load_storage(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<StoragePlugin> {
-        use bindings::storage::{StorageBackend, StorageBackendPre};
-        self.load(
-            Role::StorageBackend,
-            info,
-            wasm,
-            |linker| StorageBackend::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s),
-            StorageBackendPre::new,
-        )
+        self.load(Role::StorageBackend, info, wasm, bindings::storage::StorageBackendPre::new)
     }
 
     pub fn load_policy(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<PolicyPlugin> {
-        use bindings::policy::{SessionPolicy, SessionPolicyPre};
-        self.load(
-            Role::SessionPolicy,
-            info,
-            wasm,
-            |linker| SessionPolicy::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s),
-            SessionPolicyPre::new,
-        )
+        self.load(Role::SessionPolicy, info, wasm, bindings::policy::SessionPolicyPre::new)
     }
 
     pub fn load_context(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<ContextPlugin> {
-        use bindings::context::{ContextBuilder, ContextBuilderPre};
-        self.load(
-            Role::ContextBuilder,
-            info,
-            wasm,
-            |linker| ContextBuilder::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s),
-            ContextBuilderPre::new,
-        )
+        self.load(Role::ContextBuilder, info, wasm, bindings::context::ContextBuilderPre::new)
     }
 
     pub fn load_agent(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<AgentPlugin> {
-        use bindings::agent::{AgentDriver, AgentDriverPre};
-        self.load(
-            Role::AgentDriver,
-            info,
-            wasm,
-            |linker| AgentDriver::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s),
-            AgentDriverPre::new,
-        )
+        self.load(Role::AgentDriver, info, wasm, bindings::agent::AgentDriverPre::new)
     }
 
     fn load<P>(
@@ -146,15 +123,12 @@ impl Runtime {
         role: Role,
         info: PluginInfo,
         wasm: &[u8],
-        add_imports: impl FnOnce(&mut Linker<HostState>) -> wasmtime::Result<()>,
         typed: impl FnOnce(wasmtime::component::InstancePre<HostState>) -> wasmtime::Result<P>,
     ) -> anyhow::Result<Loaded<P>> {
         let name = info.name.clone();
         let (component, _) = self.prepare(role, &name, wasm)?;
-        let mut linker = Linker::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        add_imports(&mut linker)?;
-        let pre = linker
+        let pre = self
+            .linker(role)?
             .instantiate_pre(&component)
             .and_then(typed)
             .map_err(anyhow::Error::from)
