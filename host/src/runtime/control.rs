@@ -1,6 +1,8 @@
 //! Per-call control shared by the host and a running plugin call: the
 //! caller's cancellation, the call's wall-clock deadline, and the accounting
-//! that separates guest CPU time from time spent waiting in host calls.
+//! of the guest's own CPU time (the calling thread's CPU time, minus what the
+//! host's functions used), so neither waiting in a host call nor being
+//! descheduled on a loaded machine uses up a plugin's budget.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,13 +35,20 @@ pub enum Interruption {
     DeadlinePassed(Duration),
 }
 
+/// CPU time the current thread has used. A call runs entirely on the thread
+/// that created its Store, so differences of this clock are the call's CPU.
+pub fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(now.tv_sec.unsigned_abs(), now.tv_nsec as u32)
+}
+
 #[derive(Debug)]
 pub struct CallControl {
-    started: Instant,
+    started_cpu: Duration,
     deadline: Option<(Instant, Duration)>,
     cancel: CancelFlag,
-    /// Total time spent inside host functions during this call.
-    host_time: Duration,
+    /// CPU time the host's functions used during this call.
+    host_cpu: Duration,
     /// Guest time at which the guest was first seen running after an interruption.
     interrupt_seen_at: Option<Duration>,
 }
@@ -52,21 +61,21 @@ impl CallControl {
     pub fn new(timeout: Option<Duration>, cancel: CancelFlag) -> Self {
         let started = Instant::now();
         Self {
-            started,
+            started_cpu: thread_cpu_time(),
             deadline: timeout.map(|t| (started + t, t)),
             cancel,
-            host_time: Duration::ZERO,
+            host_cpu: Duration::ZERO,
             interrupt_seen_at: None,
         }
     }
 
-    /// Time the guest has spent running its own code in this call.
+    /// CPU time the guest has spent running its own code in this call.
     pub fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
+        thread_cpu_time().saturating_sub(self.started_cpu).saturating_sub(self.host_cpu)
     }
 
-    pub fn add_host_time(&mut self, spent: Duration) {
-        self.host_time += spent;
+    pub fn add_host_cpu(&mut self, spent: Duration) {
+        self.host_cpu += spent;
     }
 
     pub fn interrupted(&self) -> Option<Interruption> {
@@ -97,5 +106,28 @@ impl CallControl {
                 limit.as_secs_f64()
             )),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_the_thread_does_not_run_is_not_guest_time() {
+        let control = CallControl::new(None, CancelFlag::new());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(control.guest_time() < Duration::from_millis(200), "{:?}", control.guest_time());
+    }
+
+    #[test]
+    fn host_cpu_is_not_guest_time() {
+        let mut control = CallControl::new(None, CancelFlag::new());
+        let started = thread_cpu_time();
+        while thread_cpu_time() - started < Duration::from_millis(50) {}
+        let burnt = control.guest_time();
+        assert!(burnt >= Duration::from_millis(50), "{burnt:?}");
+        control.add_host_cpu(burnt);
+        assert!(control.guest_time() < Duration::from_millis(50), "{:?}", control.guest_time());
     }
 }

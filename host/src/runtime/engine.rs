@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, PoolingAllocationConfig};
 
-/// How often the epoch advances; CPU budgets are measured in these ticks.
+/// How often the epoch advances, i.e. how often a running guest's CPU budget is checked.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Pool sizes. Each call holds one component instance for its duration.

@@ -3,14 +3,13 @@
 //! call's control (cancellation, deadline, host-time accounting).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::control::CallControl;
+use super::control::{CallControl, thread_cpu_time};
 use super::plugin::PluginInfo;
 use crate::types::PluginError;
 
@@ -51,11 +50,11 @@ impl HostState {
         Self { plugin, table: ResourceTable::new(), control, progress, memory, wasi, stderr }
     }
 
-    /// Run a host operation, counting its time as host time (not guest CPU).
+    /// Run a host operation, counting its CPU as the host's, not the guest's.
     pub(crate) fn timed<R>(&mut self, op: impl FnOnce(&mut Self) -> R) -> R {
-        let started = Instant::now();
+        let started = thread_cpu_time();
         let result = op(self);
-        self.control.add_host_time(started.elapsed());
+        self.control.add_host_cpu(thread_cpu_time().saturating_sub(started));
         result
     }
 
