@@ -49,6 +49,9 @@ pub struct Config {
     pub max_response_bytes: Option<usize>,
     #[serde(default)]
     pub plugins: BTreeMap<Role, PluginConfig>,
+    /// The file this configuration was read from, if any.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -80,7 +83,9 @@ impl Config {
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read configuration {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| anyhow::anyhow!("configuration {}: {e}", path.display()))
+        let config =
+            Self::parse(&text).map_err(|e| anyhow::anyhow!("configuration {}: {e}", path.display()))?;
+        Ok(Self { source: Some(path.to_path_buf()), ..config })
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -98,6 +103,34 @@ impl Config {
         }
         platform_dir("XDG_STATE_HOME", ".local/state")
             .ok_or_else(|| anyhow::anyhow!("no state directory: set --state-dir, WARDEN_STATE_DIR or HOME"))
+    }
+
+    /// Where the host's cross-process turn locks live.
+    pub fn turn_lock_dir(&self) -> anyhow::Result<PathBuf> {
+        Ok(self.state_dir()?.join("turn-locks"))
+    }
+
+    /// Files and directories Warden itself relies on, each with what it is.
+    /// No plugin may touch them, even inside a directory it was granted: a
+    /// plugin that could rewrite the configuration, another plugin's wasm or
+    /// a compiled component would gain what the operator never granted.
+    pub fn host_paths(&self) -> Vec<(PathBuf, String)> {
+        let mut paths = Vec::new();
+        if let Ok(dir) = self.turn_lock_dir() {
+            paths.push((dir, "turn-lock directory".to_string()));
+        }
+        if let Some(dir) = self.cache_dir() {
+            paths.push((dir, "compiled-component cache".to_string()));
+        }
+        if let Some(file) = &self.source {
+            paths.push((file.clone(), "configuration file".to_string()));
+        }
+        for (role, plugin) in &self.plugins {
+            if let Some(wasm) = &plugin.path {
+                paths.push((wasm.clone(), format!("{role} plugin")));
+            }
+        }
+        paths
     }
 
     /// Where compiled plugins are cached: the file, then `$XDG_CACHE_HOME/warden`, then `~/.cache/warden`.

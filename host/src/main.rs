@@ -191,7 +191,7 @@ fn serve(config: &Config) -> anyhow::Result<()> {
     }
     let set = Arc::new(plugins::load_all(&runtime, config)?);
     let agent = config.plugin(Role::AgentDriver);
-    let locks = FsRoot::open(&config.state_dir()?.join("turn-locks"), true, 0)
+    let locks = FsRoot::open(&config.turn_lock_dir()?, true, 0)
         .map_err(|e| anyhow::anyhow!("the turn-lock directory: {}", describe(&e)))?;
     let sessions = Sessions::new(
         set,
@@ -220,11 +220,16 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
             info.limits.cpu_budget.as_millis()
         );
         match (&info.fs_root, &info.manifest.root) {
-            (Some(root), _) => println!(
-                "  directory: {} ({})",
-                root.path().display(),
-                if role == Role::AgentDriver { "read-only" } else { "read-write" }
-            ),
+            (Some(root), _) => {
+                println!(
+                    "  directory: {} ({})",
+                    root.path().display(),
+                    if role == Role::AgentDriver { "read-only" } else { "read-write" }
+                );
+                for (path, what) in root.reserved().iter() {
+                    println!("  except:   {path} ({what})");
+                }
+            }
             (None, Some(name)) => println!("  directory: `{name}` declared but not granted"),
             (None, None) => {}
         }

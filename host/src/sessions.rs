@@ -313,7 +313,7 @@ impl Sessions {
         drop(running);
         if let Some(locks) = &self.turn_locks {
             let name = format!("{}.lock", hex::encode(Sha256::digest(id.as_bytes())));
-            guard._across_processes = Some(locks.lock(&name, Duration::ZERO).map_err(|e| match e {
+            guard._across_processes = Some(locks.lock_transient(&name).map_err(|e| match e {
                 PluginError::Busy(_) => TurnError::Busy(format!(
                     "session {id:?} has a turn running in another Warden process; wait for it to finish"
                 )),

@@ -342,6 +342,8 @@ async fn a_cancelled_slow_turn_leaves_no_codex_behind() {
         call(&server, "codex", json!({"prompt": "now quickly", "sessionId": "slow", "cwd": world.project()}))
             .await;
     assert_eq!(structured(&after)["content"], "echo: now quickly", "{}", text(&after));
+    let lock_files: Vec<_> = std::fs::read_dir(world.path("state/turn-locks")).unwrap().collect();
+    assert!(lock_files.is_empty(), "released turn locks leave no file behind: {lock_files:?}");
     server.cancel().await.unwrap();
 }
 

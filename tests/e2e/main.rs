@@ -4,6 +4,7 @@
 mod cache;
 mod codex_mcp;
 mod fs_attacks;
+mod host_paths;
 mod limits;
 mod mcp_stdio;
 mod plugin_check;

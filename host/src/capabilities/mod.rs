@@ -5,5 +5,6 @@ pub mod log;
 pub mod process;
 pub mod process_grant;
 pub mod progress;
+pub mod reserved;
 pub mod settings;
 pub mod store_fs;

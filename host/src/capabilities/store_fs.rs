@@ -16,6 +16,7 @@ use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::fs::{Dir, DirBuilder, File, Metadata, OpenOptions, OpenOptionsExt};
 use cap_std::fs::{DirBuilderExt, MetadataExt};
 
+use super::reserved::Reserved;
 use crate::types::{DirEntry, EntryKind, EntryMetadata, PluginError};
 
 /// Prefix of the temporary files `write_atomic` creates; listings hide them.
@@ -33,11 +34,25 @@ pub struct FsRoot {
     path: PathBuf,
     writable: bool,
     max_read_bytes: u64,
+    reserved: Reserved,
 }
 
 /// An exclusive advisory lock (flock) held on a file inside a root.
 pub struct FsLock {
+    /// For a transient lock: the directory and name of its file, removed on release.
+    remove_on_release: Option<(Dir, String)>,
     _file: std::fs::File,
+}
+
+impl Drop for FsLock {
+    fn drop(&mut self) {
+        // Removed while still locked, so a waiter that then gets the old file sees it unlinked.
+        if let Some((dir, name)) = &self.remove_on_release
+            && let Err(e) = dir.remove_file(name)
+        {
+            tracing::warn!(lock = %name, error = %e, "could not remove a released lock file");
+        }
+    }
 }
 
 impl FsRoot {
@@ -69,7 +84,17 @@ impl FsRoot {
         }
         let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
             .map_err(|e| io_error(&format!("opening root {}", path.display()), e))?;
-        Ok(Self { dir, path: path.to_path_buf(), writable, max_read_bytes })
+        Ok(Self { dir, path: path.to_path_buf(), writable, max_read_bytes, reserved: Reserved::default() })
+    }
+
+    /// Keep the host's own `host_path` (a `what`) out of reach if it lies inside this root.
+    pub fn reserve(&mut self, host_path: &Path, what: &str) -> Result<(), PluginError> {
+        self.reserved.add(&self.path, host_path, what)
+    }
+
+    /// The host's own paths inside this root, which the plugin cannot reach.
+    pub fn reserved(&self) -> &Reserved {
+        &self.reserved
     }
 
     /// The root's path on the host, for messages and configuration.
@@ -154,6 +179,7 @@ impl FsRoot {
 
     pub fn remove_dir(&self, path: &str) -> Result<(), PluginError> {
         self.require_writable("remove", path)?;
+        self.reserved.check_with_ancestors(path)?;
         let (dir, name) = self.parent_of(path)?;
         let meta = self.lstat(&dir, name, path)?;
         match meta {
@@ -167,6 +193,8 @@ impl FsRoot {
 
     pub fn rename(&self, from: &str, to: &str) -> Result<(), PluginError> {
         self.require_writable("rename", from)?;
+        self.reserved.check_with_ancestors(from)?;
+        self.reserved.check_with_ancestors(to)?;
         let (from_dir, from_name) = self.parent_of(from)?;
         let (to_dir, to_name) = self.parent_of(to)?;
         match self.lstat(&from_dir, from_name, from)? {
@@ -186,7 +214,8 @@ impl FsRoot {
         sync_dir(&from_dir).map_err(|e| self.fs_error("renaming", from, e))
     }
 
-    /// Entries of a directory, hiding in-flight temporary files. `""` is the root.
+    /// Entries of a directory, hiding in-flight temporary files and the
+    /// host's reserved paths. `""` is the root.
     pub fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, PluginError> {
         let dir = if path.is_empty() {
             self.dir.try_clone().map_err(|e| self.fs_error("listing", path, e))?
@@ -202,6 +231,9 @@ impl FsRoot {
             };
             if name.starts_with(TEMP_PREFIX) {
                 self.remove_stale_temp(&dir, &name);
+                continue;
+            }
+            if self.reserved.hides(path, &name) {
                 continue;
             }
             let kind = entry.file_type().map_err(|e| self.fs_error("listing", path, e))?;
@@ -256,7 +288,7 @@ impl FsRoot {
     /// Create a directory and its missing parents, each checked for symlinks.
     pub fn create_dir(&self, path: &str) -> Result<(), PluginError> {
         self.require_writable("create a directory", path)?;
-        let components = split(path)?;
+        let components = self.guest_path(path)?;
         let mut dir = self.dir.try_clone().map_err(|e| self.fs_error("creating", path, e))?;
         for component in components {
             match dir.create_dir_with(component, DirBuilder::new().mode(0o700)) {
@@ -273,6 +305,38 @@ impl FsRoot {
     pub fn lock(&self, path: &str, wait: Duration) -> Result<FsLock, PluginError> {
         self.require_writable("lock", path)?;
         let (dir, name) = self.parent_of(path)?;
+        let file = self.locked_file(&dir, name, path, wait)?;
+        Ok(FsLock { remove_on_release: None, _file: file })
+    }
+
+    /// Like [`lock`](Self::lock) without waiting, for a lock whose file is
+    /// removed on release (so one file per key does not pile up). A file
+    /// unlinked by its previous holder while this one waited is detected by
+    /// its identity and the lock is taken again on the current file.
+    pub fn lock_transient(&self, path: &str) -> Result<FsLock, PluginError> {
+        self.require_writable("lock", path)?;
+        let (dir, name) = self.parent_of(path)?;
+        loop {
+            let file = self.locked_file(&dir, name, path, Duration::ZERO)?;
+            let held = std::os::unix::fs::MetadataExt::ino(
+                &file.metadata().map_err(|e| self.fs_error("locking", path, e))?,
+            );
+            let current = self.lstat(&dir, name, path)?;
+            if current.is_some_and(|m| m.ino() == held) {
+                let dir = dir.try_clone().map_err(|e| self.fs_error("locking", path, e))?;
+                return Ok(FsLock { remove_on_release: Some((dir, name.to_string())), _file: file });
+            }
+        }
+    }
+
+    /// Open (creating, 0600, no-follow) `name` in `dir` and flock it, retrying for up to `wait`.
+    fn locked_file(
+        &self,
+        dir: &Dir,
+        name: &str,
+        path: &str,
+        wait: Duration,
+    ) -> Result<std::fs::File, PluginError> {
         let file = dir
             .open_with(
                 name,
@@ -283,7 +347,7 @@ impl FsRoot {
         let started = Instant::now();
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(FsLock { _file: file }),
+                Ok(()) => return Ok(file),
                 Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
                     std::thread::sleep(LOCK_RETRY);
                 }
@@ -311,13 +375,20 @@ impl FsRoot {
     /// Open every directory above the last component without following
     /// symlinks; return that directory and the last component.
     fn parent_of<'p>(&self, path: &'p str) -> Result<(Dir, &'p str), PluginError> {
-        let mut components = split(path)?;
+        let mut components = self.guest_path(path)?;
         let name = components.pop().expect("split returns at least one component");
         let mut dir = self.dir.try_clone().map_err(|e| self.fs_error("opening", path, e))?;
         for component in components {
             dir = dir.open_dir_nofollow(component).map_err(|e| self.fs_error("opening", path, e))?;
         }
         Ok((dir, name))
+    }
+
+    /// A guest path checked lexically and against the reserved paths, split into components.
+    fn guest_path<'p>(&self, path: &'p str) -> Result<Vec<&'p str>, PluginError> {
+        let components = split(path)?;
+        self.reserved.check(path)?;
+        Ok(components)
     }
 
     fn open_dir(&self, path: &str) -> Result<Dir, PluginError> {
@@ -549,5 +620,37 @@ mod wit {
         fn metadata(&mut self, path: String) -> Result<Option<EntryMetadata>, PluginError> {
             self.with_root("metadata", &path, |root| root.metadata(&path))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn a_transient_lock_has_one_holder_at_a_time_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = FsRoot::open(dir.path(), true, 0).unwrap();
+        let (holders, most, taken) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..3000 {
+                        let Ok(lock) = root.lock_transient("session.lock") else { continue };
+                        let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        taken.fetch_add(1, Ordering::SeqCst);
+                        std::thread::yield_now();
+                        holders.fetch_sub(1, Ordering::SeqCst);
+                        drop(lock);
+                    }
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 1, "two holders at once");
+        assert!(taken.load(Ordering::SeqCst) > 0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the lock file is removed on release");
     }
 }

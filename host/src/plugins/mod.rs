@@ -18,6 +18,7 @@ use crate::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
 use crate::runtime::role::Role;
 use crate::runtime::roles::{AgentPlugin, ContextPlugin, PolicyPlugin, StoragePlugin};
 use crate::runtime::{EngineLimits, Runtime};
+use crate::types::PluginError;
 use grants::Grant;
 
 /// Largest file a plugin may read in one call.
@@ -119,7 +120,7 @@ pub fn resolve(
             cpu_budget: pc.cpu_budget(),
             output_cap: pc.output_cap(),
         },
-        fs_root: fs_root(&grant, &manifest).with_context(|| format!("plugin `{name}` ({role})"))?,
+        fs_root: fs_root(&grant, &manifest, config).with_context(|| format!("plugin `{name}` ({role})"))?,
         process: process_policy(role, &grant, &manifest, &name),
         settings_json: serde_json::to_string(&pc.settings)?,
         audit: config.audit,
@@ -131,16 +132,23 @@ pub fn resolve(
     })
 }
 
-/// The directory both declared and granted, opened; `None` if either side is missing.
-fn fs_root(grant: &Grant, manifest: &Manifest) -> anyhow::Result<Option<FsRoot>> {
+/// The directory both declared and granted, opened, with Warden's own files
+/// inside it fenced off; `None` if either side is missing.
+fn fs_root(grant: &Grant, manifest: &Manifest, config: &Config) -> anyhow::Result<Option<FsRoot>> {
     let (Some(declared), Some(path)) = (&manifest.root, &grant.root) else { return Ok(None) };
     if !grant.root_writable && !path.is_dir() {
         tracing::warn!(root = %path.display(), name = %declared, "the granted read-only directory does not exist yet");
         return Ok(None);
     }
-    FsRoot::open(path, grant.root_writable, MAX_READ_BYTES)
-        .map(Some)
-        .map_err(|e| anyhow::anyhow!("directory `{declared}` at {}: {}", path.display(), describe(&e)))
+    let failed =
+        |e: PluginError| anyhow::anyhow!("directory `{declared}` at {}: {}", path.display(), describe(&e));
+    let mut root = FsRoot::open(path, grant.root_writable, MAX_READ_BYTES).map_err(failed)?;
+    if grant.root_writable {
+        for (host_path, what) in config.host_paths() {
+            root.reserve(&host_path, &what).map_err(failed)?;
+        }
+    }
+    Ok(Some(root))
 }
 
 fn process_policy(role: Role, grant: &Grant, manifest: &Manifest, name: &str) -> Option<ProcessPolicy> {
