@@ -126,6 +126,24 @@ args = ["-a", "*", "exec", "**"]
         found
     }
 
+    /// How many of Codex's rollout files record an aborted turn (Codex writes
+    /// `turn_aborted` when it is interrupted with SIGINT, not when killed).
+    fn aborted_turns_in_rollouts(&self) -> usize {
+        let mut stack = vec![self.path("codex-home/sessions")];
+        let mut aborted = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if std::fs::read_to_string(&path).unwrap().contains(r#""type":"turn_aborted""#) {
+                    aborted += 1;
+                }
+            }
+        }
+        aborted
+    }
+
     /// Wait (bounded) for every codex process of this world to be gone.
     async fn assert_no_codex_left(&self) {
         for _ in 0..200 {
@@ -331,6 +349,7 @@ async fn a_cancelled_slow_turn_leaves_no_codex_behind() {
     other.cancel().await.unwrap();
     handle.cancel(Some("user pressed stop".into())).await.unwrap();
     world.assert_no_codex_left().await;
+    assert_eq!(world.aborted_turns_in_rollouts(), 1, "codex was interrupted, and recorded the aborted turn");
 
     let listed = call(&server, "listSessions", json!({})).await;
     let sessions = structured(&listed)["sessions"].as_array().unwrap().clone();
@@ -356,6 +375,7 @@ async fn a_turn_past_its_timeout_is_stopped() {
     assert_eq!(structured(&result)["error"]["kind"], "timeout", "{}", text(&result));
     assert!(text(&result).contains("2 s"), "{}", text(&result));
     world.assert_no_codex_left().await;
+    assert_eq!(world.aborted_turns_in_rollouts(), 1, "codex was interrupted, and recorded the aborted turn");
     server.cancel().await.unwrap();
 }
 

@@ -28,12 +28,19 @@ fn grant(name: &str, path: &str, args: &[&str]) -> ProgramGrant {
 /// The hostile agent declares `sh -c *`, `echo **` and `sleep *`; the
 /// operator here grants only `echo hello …` and `sleep *`, and only `LANG`.
 fn agent(cwd_root: &Path) -> (warden::runtime::Runtime, AgentPlugin) {
+    agent_granted(
+        cwd_root,
+        vec![grant("echo", "/bin/echo", &["hello", "**"]), grant("sleep", "/bin/sleep", &["*"])],
+    )
+}
+
+fn agent_granted(cwd_root: &Path, granted: Vec<ProgramGrant>) -> (warden::runtime::Runtime, AgentPlugin) {
     let runtime = runtime(&crate::cache_dir());
     let wasm = guest_wasm("hostile_agent.wasm");
     let mut info = info(Role::AgentDriver, &wasm, None, None);
     info.process = Some(ProcessPolicy {
         plugin: info.name.clone(),
-        granted: vec![grant("echo", "/bin/echo", &["hello", "**"]), grant("sleep", "/bin/sleep", &["*"])],
+        granted,
         declared: info.manifest.programs.clone(),
         env_granted: vec!["LANG".into()],
         env_declared: info.manifest.env.clone(),
@@ -82,8 +89,21 @@ fn spawned_pid(events: &Mutex<Vec<ProgressEvent>>) -> i32 {
     event.message.trim_start_matches("pid ").parse().unwrap()
 }
 
+/// The process is dead: gone, or a zombie its parent (init, for a
+/// grandchild whose parent exited) has not reaped yet. A signal is delivered
+/// asynchronously, so this waits a bounded while for it to take effect.
 fn assert_gone(pid: i32) {
-    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "process {pid} is still alive");
+    let dead = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+    };
+    for _ in 0..500 {
+        if dead() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("process {pid} is still alive");
 }
 
 #[test]
@@ -181,6 +201,45 @@ fn cancellation_kills_the_child() {
     });
     assert!(matches!(&result, Err(CallError::Plugin { error: PluginError::Cancelled(_), .. })), "{result:?}");
     assert_gone(spawned_pid(&events));
+}
+
+/// Cancel a shell script running in `dir` once `ready` exists there; return the call's result.
+fn cancel_script_when_ready(dir: &Path, script: &str) -> (Result<String, CallError>, i32) {
+    let (_rt, plugin) = agent_granted(dir, vec![grant("sh", "/bin/sh", &["-c", "*"])]);
+    let (mut call, events) = pid_recorder();
+    let cancel = CancelFlag::new();
+    call.cancel = cancel.clone();
+    let prompt = format!("spawn:{}|sh\t-c\t{script}", dir.display());
+    let result = std::thread::scope(|scope| {
+        let running = scope.spawn(|| turn(&plugin, &prompt, call));
+        while !dir.join("ready").exists() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        cancel.cancel();
+        running.join().unwrap()
+    });
+    (result, spawned_pid(&events))
+}
+
+#[test]
+fn a_cancelled_child_is_interrupted_first_and_its_group_killed_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "trap 'echo interrupted > got-sigint; exit 0' INT; \
+                  /bin/sleep 30 & echo $! > sleep.pid; touch ready; wait";
+    let (result, shell) = cancel_script_when_ready(dir.path(), script);
+    assert!(matches!(&result, Err(CallError::Plugin { error: PluginError::Cancelled(_), .. })), "{result:?}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("got-sigint")).unwrap(), "interrupted\n");
+    assert_gone(shell);
+    let sleeper: i32 = std::fs::read_to_string(dir.path().join("sleep.pid")).unwrap().trim().parse().unwrap();
+    assert_gone(sleeper);
+}
+
+#[test]
+fn a_child_ignoring_sigint_is_killed_after_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let (result, shell) = cancel_script_when_ready(dir.path(), "trap '' INT; touch ready; /bin/sleep 30");
+    assert!(matches!(&result, Err(CallError::Plugin { error: PluginError::Cancelled(_), .. })), "{result:?}");
+    assert_gone(shell);
 }
 
 #[test]

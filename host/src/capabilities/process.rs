@@ -1,12 +1,16 @@
 //! The `process` capability: running an approved program as a child in its
-//! own process group, with capped, line-oriented output and a group kill on
-//! timeout, cancellation or drop.
+//! own process group, with capped, line-oriented output. On cancellation or
+//! timeout the group is interrupted (SIGINT, as Ctrl-C would, so an agent can
+//! record the aborted turn) and killed if it has not exited after
+//! [`STOP_GRACE`]; on drop it is killed outright.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
+
+use rustix::process::Signal;
 
 use crate::capabilities::process_grant::ApprovedSpawn;
 use crate::runtime::control::CallControl;
@@ -16,6 +20,8 @@ use crate::types::PluginError;
 const MAX_LINE: usize = 1 << 20;
 /// How often blocking waits re-check cancellation and the call deadline.
 const POLL: Duration = Duration::from_millis(20);
+/// How long an interrupted child may take to exit before its group is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// What a child's output readers send to the child resource.
 enum Output {
@@ -135,7 +141,35 @@ impl HostChild {
         if self.exit.is_some() {
             return Ok(());
         }
-        kill_group(self.pid).map_err(|e| PluginError::Io(format!("killing process group {}: {e}", self.pid)))
+        self.signal(Signal::KILL)
+    }
+
+    /// SIGINT the process group, wait up to [`STOP_GRACE`] for the child to
+    /// exit, then SIGKILL the group if it has not. Whatever of the group is
+    /// left once the child exited is killed when the resource is dropped.
+    pub fn stop(&mut self) -> Result<(), PluginError> {
+        if self.exit.is_some() {
+            return Ok(());
+        }
+        self.signal(Signal::INT)?;
+        let until = Instant::now() + STOP_GRACE;
+        while Instant::now() < until {
+            if self.try_exit()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        tracing::warn!(
+            pid = self.pid,
+            grace_ms = STOP_GRACE.as_millis() as u64,
+            "child did not exit after SIGINT; killing its process group"
+        );
+        self.kill()
+    }
+
+    fn signal(&self, signal: Signal) -> Result<(), PluginError> {
+        signal_group(self.pid, signal)
+            .map_err(|e| PluginError::Io(format!("signalling process group {} ({signal:?}): {e}", self.pid)))
     }
 
     fn try_exit(&mut self) -> Result<Option<i32>, PluginError> {
@@ -151,8 +185,8 @@ impl HostChild {
 
     fn check_control(&mut self, control: &CallControl) -> Result<(), PluginError> {
         if let Some(error) = control.interruption() {
-            if let Err(e) = self.kill() {
-                tracing::error!(pid = self.pid, error = %e, "could not kill child on interruption");
+            if let Err(e) = self.stop() {
+                tracing::error!(pid = self.pid, error = %e, "could not stop child on interruption");
             }
             return Err(error);
         }
@@ -163,7 +197,7 @@ impl HostChild {
 impl Drop for HostChild {
     fn drop(&mut self) {
         // The group may outlive the leader (grandchildren), so always signal it.
-        if let Err(e) = kill_group(self.pid)
+        if let Err(e) = signal_group(self.pid, Signal::KILL)
             && e != rustix::io::Errno::SRCH
         {
             tracing::error!(pid = self.pid, error = %e, "could not kill child process group");
@@ -174,9 +208,9 @@ impl Drop for HostChild {
     }
 }
 
-fn kill_group(pid: u32) -> Result<(), rustix::io::Errno> {
+fn signal_group(pid: u32, signal: Signal) -> Result<(), rustix::io::Errno> {
     let pid = rustix::process::Pid::from_raw(pid as i32).ok_or(rustix::io::Errno::INVAL)?;
-    rustix::process::kill_process_group(pid, rustix::process::Signal::KILL)
+    rustix::process::kill_process_group(pid, signal)
 }
 
 /// Read lines from a pipe into the channel, at most `cap` bytes in total; the

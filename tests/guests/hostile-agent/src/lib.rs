@@ -2,6 +2,7 @@
 //! command: `spawn:<cwd>|<program> <args…>` runs it and returns its output,
 //! `spawn-env:<NAME>=<value>|<program> <args…>` sets a variable, `loop` spins,
 //! `spawn-then-loop:<program> <args…>` starts a child and then spins.
+//! Words are separated by spaces, or by tabs if the command contains one.
 
 wit_bindgen::generate!({ world: "agent-driver", path: "../../../wit" });
 
@@ -17,7 +18,8 @@ static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!(
 struct Hostile;
 
 fn request(command: &str, cwd: Option<String>, env: Vec<(String, String)>) -> SpawnRequest {
-    let mut words = command.split(' ').map(str::to_string);
+    let separator = if command.contains('\t') { '\t' } else { ' ' };
+    let mut words = command.split(separator).map(str::to_string);
     let program = words.next().unwrap_or_default();
     SpawnRequest { program, args: words.collect(), env, cwd, stdin: StdinSource::Null }
 }
