@@ -5,6 +5,9 @@
 //! `store-writer save-loop <root> <cache> <keys> <start>`: save `k0..k<keys>`
 //! round robin forever, each with an increasing `counter` above `start`.
 //!
+//! `store-writer save-big <root> <cache> <key> <kib>`: one save of `key`
+//! with a prompt of `kib` KiB; prints `saved` or `error <message>`.
+//!
 //! `store-writer rmw <root> <cache> <coord> <id> <count>`: `count` read-
 //! modify-write increments, alternating the shared key `shared` and the own
 //! key `own-<id>`, retrying on `conflict`. Before each read it takes the
@@ -17,7 +20,7 @@ use std::path::{Path, PathBuf};
 use warden::config::Config;
 use warden::runtime::roles::StoragePlugin;
 use warden::sessions::new_session;
-use warden::types::{PluginError, Session};
+use warden::types::{PluginError, Session, Turn};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -28,6 +31,7 @@ fn main() {
     };
     match args.get(1).map(String::as_str) {
         Some("save-loop") => save_loop(&storage(), args[4].parse().unwrap(), args[5].parse().unwrap()),
+        Some("save-big") => save_big(&storage(), &args[4], args[5].parse().unwrap()),
         Some("rmw") => rmw(&storage(), Path::new(&args[4]), &args[5], args[6].parse().unwrap()),
         _ => panic!("usage: store-writer save-loop|rmw …"),
     }
@@ -51,6 +55,15 @@ fn save_loop(storage: &StoragePlugin, keys: u64, start: u64) {
         storage.save(&session(&key, value, 0), None).expect("save");
         writeln!(out, "ack {key} {value}").unwrap();
         out.flush().unwrap();
+    }
+}
+
+fn save_big(storage: &StoragePlugin, key: &str, kib: usize) {
+    let mut session = session(key, 2, 0);
+    session.turns.push(Turn { prompt: "x".repeat(kib << 10), response: "r".into(), timestamp_ms: 2 });
+    match storage.save(&session, None) {
+        Ok(_) => println!("saved"),
+        Err(e) => println!("error {e}"),
     }
 }
 

@@ -54,6 +54,20 @@ fn a_panic_reports_its_message() {
 }
 
 #[test]
+fn a_result_the_contract_does_not_allow_is_refused() {
+    let (_rt, plugin) = hostile_storage();
+    let err = plugin.load("bad-utf8").unwrap_err();
+    match err.abort_reason() {
+        Some(AbortReason::Malformed(message)) => assert!(message.contains("utf-8"), "{message}"),
+        other => panic!("expected a malformed result, got {other:?}: {err}"),
+    }
+    assert!(
+        err.to_string().contains("test-storage-backend") && err.to_string().contains("broke the contract")
+    );
+    assert_next_call_works(&plugin);
+}
+
+#[test]
 fn calls_run_concurrently_in_separate_instances() {
     let (_rt, plugin) = hostile_storage();
     std::thread::scope(|scope| {

@@ -1,7 +1,9 @@
 //! The directory store under real processes: writers killed with SIGKILL at
 //! random moments lose no acknowledged save and leave only parseable files;
 //! four processes doing read-modify-write lose no update and never read a
-//! value older than one another process already acknowledged.
+//! value older than one another process already acknowledged; a save the
+//! file system refuses half-way is reported and leaves the old session and
+//! no temporary file.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -135,4 +137,36 @@ fn concurrent_read_modify_write_loses_nothing_and_never_reads_stale() {
     for id in 0..PROCESSES {
         assert_eq!(stored[&format!("own-{id}")], UPDATES / 2, "no lost update on own-{id}");
     }
+}
+
+#[test]
+fn a_save_the_file_system_refuses_midway_loses_nothing_and_leaves_no_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, storage) = store(dir.path());
+    let before = crate::storage::session("big", 1);
+    storage.save(&before, None).unwrap();
+    // The child may write files of a few MiB (enough to instantiate plugins,
+    // whose memory images count too); SIGXFSZ is ignored, so the 16 MiB
+    // session's write fails with EFBIG half-way through the temp file.
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(r#"trap "" XFSZ; ulimit -f 8192; exec "$0" "$@""#)
+        .arg(WRITER)
+        .args(["save-big"])
+        .arg(dir.path())
+        .arg(crate::cache_dir())
+        .args(["big", "16384"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("failed in `save`: I/O error") && stdout.contains("File too large"),
+        "the save itself failed, and says why: {stdout}"
+    );
+    let after = storage.load("big").unwrap();
+    assert_eq!(after.revision, 1, "the stored session is the one before the failed save");
+    assert_eq!(after.turns.len(), 1);
+    assert_eq!(after.turns[0].prompt, before.turns[0].prompt);
+    assert_eq!(temp_files(&dir.path().join("sessions.d")), 0, "the partial temp file was removed");
 }

@@ -92,6 +92,10 @@ pub enum AbortReason {
     Panic(String),
     #[error("it trapped: {0}")]
     Trap(String),
+    /// It returned a value (or made a call) the contract does not allow,
+    /// e.g. a string that is not UTF-8, a stale resource handle, or `exit`.
+    #[error("it broke the contract: {0}")]
+    Malformed(String),
     #[error("the host could not run it: {0}")]
     Host(String),
 }
@@ -129,6 +133,15 @@ pub fn describe(error: &PluginError) -> String {
         PluginError::Unsupported(m) => ("unsupported", m),
     };
     format!("{kind}: {message}")
+}
+
+/// A failure to instantiate, told apart from failures of the call itself.
+#[derive(Debug, thiserror::Error)]
+#[error("instantiating the plugin: {0:#}")]
+pub(crate) struct InstantiationFailed(wasmtime::Error);
+
+pub(crate) fn instantiation_failed(error: wasmtime::Error) -> wasmtime::Error {
+    InstantiationFailed(error).into()
 }
 
 /// Raised from the epoch callback when the guest ran past its CPU budget.
@@ -227,10 +240,18 @@ impl<P> Loaded<P> {
         if let Some(message) = panic_message(stderr) {
             return AbortReason::Panic(message);
         }
-        match error.downcast_ref::<Trap>() {
-            Some(trap) => AbortReason::Trap(trap.to_string()),
-            None => AbortReason::Host(format!("{error:#}")),
+        if let Some(trap) = error.downcast_ref::<Trap>() {
+            return AbortReason::Trap(trap.to_string());
         }
+        if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return AbortReason::Malformed(format!("it called exit({}) instead of returning", exit.0));
+        }
+        if error.downcast_ref::<InstantiationFailed>().is_some() {
+            return AbortReason::Host(format!("{error:#}"));
+        }
+        // Past instantiation, a non-trap error is the canonical ABI refusing
+        // what the guest handed over, or a host function refusing its handle.
+        AbortReason::Malformed(format!("{error:#}"))
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Commands: `loop`, `bomb`, `panic`, `read:P`, `range:P|offset|length`, `write:P`,
 //! `write-kib:P`, `remove:P`,
-//! `rmdir:P`, `rename:A|B`, `list:P`, `mkdir:P`, `meta:P`, `lock:P`.
+//! `rmdir:P`, `rename:A|B`, `list:P`, `mkdir:P`, `meta:P`, `lock:P`, and
+//! `bad-utf8`, which returns a session whose id is not valid UTF-8.
 
 wit_bindgen::generate!({ world: "storage-backend", path: "../../../wit" });
 
@@ -54,6 +55,11 @@ impl Guest for Hostile {
                 }
             }
             "panic" => panic!("hostile plugin panicked on purpose"),
+            "bad-utf8" => {
+                // SAFETY: deliberately not UTF-8; the host must refuse to lift it.
+                let id = unsafe { String::from_utf8_unchecked(vec![b'k', 0xff, 0xfe]) };
+                return Ok(session(&id, String::new()));
+            }
             "read" => store_fs::read(arg).map(|b| String::from_utf8_lossy(&b).into_owned()),
             "range" => {
                 let mut parts = arg.split('|');
