@@ -223,6 +223,10 @@ fn cancel_script_when_ready(dir: &Path, script: &str) -> (Result<String, CallErr
 
 #[test]
 fn a_cancelled_child_is_interrupted_first_and_its_group_killed_after() {
+    // As when Warden runs in the background: SIGINT ignored, which exec would
+    // pass on to the child (so it could not trap it) unless the host resets it.
+    // SAFETY: setting a signal disposition; no handler runs.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
     let dir = tempfile::tempdir().unwrap();
     let script = "trap 'echo interrupted > got-sigint; exit 0' INT; \
                   /bin/sleep 30 & echo $! > sleep.pid; touch ready; wait";

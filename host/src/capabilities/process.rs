@@ -69,6 +69,8 @@ impl HostChild {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // SAFETY: between fork and exec only async-signal-safe `signal` runs.
+        unsafe { command.pre_exec(default_signal_dispositions) };
         let mut child = command.spawn().map_err(|e| {
             PluginError::Failed(format!("could not start {}: {e}", approved.executable.display()))
         })?;
@@ -206,6 +208,20 @@ impl Drop for HostChild {
             tracing::error!(pid = self.pid, error = %e, "could not reap child");
         }
     }
+}
+
+/// A child starts with every signal at its default action. Signals ignored
+/// in Warden (a service started in the background ignores SIGINT, and exec
+/// keeps that) would otherwise stay ignored in the child, which could then
+/// neither be interrupted nor trap the interruption to stop cleanly.
+fn default_signal_dispositions() -> std::io::Result<()> {
+    for signal in 1..32 {
+        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+            // SAFETY: `signal` is async-signal-safe; a failure leaves that one signal as it was.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
+    }
+    Ok(())
 }
 
 fn signal_group(pid: u32, signal: Signal) -> Result<(), rustix::io::Errno> {
