@@ -1,7 +1,9 @@
 //! Session storage, side by side in one run: one read-modify-write update of
 //! a session in stores of 100, 1 000 and 10 000 sessions with the directory
-//! store (`storage-dir`) vs the monolithic file (`storage-json`), and 8
-//! concurrent writers vs 1 on the directory store.
+//! store (`storage-dir`) vs the monolithic file (`storage-json`); 8
+//! concurrent writers vs 1 on the directory store; and listing 1 000 long
+//! sessions written summary first (a prefix read each) vs in the earlier
+//! layout (a whole-file read each).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,6 +48,22 @@ fn populate_dir(root: &Path, n: usize) {
     for i in 0..n {
         let s = stored(i);
         std::fs::write(dir.join(key::file_name(&s.key).unwrap()), s.to_bytes()).unwrap();
+    }
+}
+
+/// `n` sessions of `turns` turns with 1 KiB prompts and answers, summary
+/// first, or in the earlier layout (transcript before the other fields).
+fn populate_long(root: &Path, n: usize, turns: usize, summary_first: bool) {
+    let dir = root.join("sessions.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = "y".repeat(1024);
+    for i in 0..n {
+        let mut s = stored(i);
+        s.turns = (0..turns as u64)
+            .map(|t| StoredTurn { prompt: text.clone(), response: text.clone(), timestamp_ms: t })
+            .collect();
+        let bytes = if summary_first { s.to_bytes() } else { serde_json::to_vec_pretty(&s).unwrap() };
+        std::fs::write(dir.join(key::file_name(&s.key).unwrap()), bytes).unwrap();
     }
 }
 
@@ -149,5 +167,20 @@ fn concurrent_writers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, update_by_size, concurrent_writers);
+fn list_long_sessions(c: &mut Criterion) {
+    const SESSIONS: usize = 1_000;
+    const TURNS: usize = 40;
+    let runtime = runtime();
+    let mut group = c.benchmark_group("storage-dir-list-1000-sessions-of-80-KiB");
+    group.sample_size(10);
+    for (name, summary_first) in [("summary-first", true), ("whole-file", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        populate_long(dir.path(), SESSIONS, TURNS, summary_first);
+        let store = load(&runtime, default_plugin(Role::StorageBackend), dir.path());
+        group.bench_function(name, |b| b.iter(|| assert_eq!(store.list().unwrap().len(), SESSIONS)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, update_by_size, concurrent_writers, list_long_sessions);
 criterion_main!(benches);

@@ -199,3 +199,38 @@ fn hostile_layouts_give_clear_errors_and_escape_nowhere() {
     assert_eq!(outside_names, ["victim.json"], "no lock file was created outside");
     assert_eq!(store.load("real").unwrap().id, "real", "the rest of the store keeps working");
 }
+
+/// Long sessions are listed from the start of their files; files in the
+/// earlier layout (transcript first, no count) are still listed correctly.
+#[test]
+fn long_sessions_list_from_either_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    let long = |id: &str| Session {
+        turns: vec![Turn { prompt: "p".repeat(4096), response: "r".repeat(4096), timestamp_ms: 5 }; 10],
+        ..session(id, 7)
+    };
+    store.save(&long("summary-first"), None).unwrap();
+    store.save(&long("earlier-layout"), None).unwrap();
+    let file = dir.path().join("sessions.d/earlier-layout.json");
+    let stored = store_codec::record::StoredSession::from_bytes(&std::fs::read(&file).unwrap()).unwrap();
+    std::fs::write(&file, serde_json::to_vec_pretty(&stored).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.find("\"turns\"").unwrap() < text.find("\"agentThreadId\"").unwrap()
+            && !text.contains("turnCount")
+    );
+    let mut listed = store.list().unwrap();
+    listed.sort_by(|a, b| a.id.cmp(&b.id));
+    for (summary, id) in listed.iter().zip(["earlier-layout", "summary-first"]) {
+        assert_eq!(summary.id, id);
+        assert_eq!(summary.turn_count, 10);
+        assert_eq!(summary.agent_thread_id.as_deref(), Some(format!("thread-{id}").as_str()));
+        assert_eq!(
+            (summary.model.as_deref(), summary.cwd.as_deref(), summary.last_accessed_ms),
+            (Some("m"), Some("/w"), 7)
+        );
+    }
+    assert_eq!(listed.len(), 2);
+    assert_eq!(store.load("earlier-layout").unwrap().turns.len(), 10, "an earlier-layout file loads");
+}

@@ -1,5 +1,6 @@
 //! Warden's default storage backend: one JSON file per session in
-//! `sessions.d/`, written atomically by the host. Saves take one of 64
+//! `sessions.d/`, written atomically by the host, summary first so a listing
+//! reads only the start of each file. Saves take one of 64
 //! striped `flock` locks (under `locks/`) for the read-compare-write of a
 //! revision, so processes sharing a store serialise per session and a killed
 //! holder never blocks anyone. Nothing is cached between calls, so a process
@@ -14,7 +15,7 @@ mod migrate;
 use exports::warden::plugin::storage::{Guest, MigrateOptions, MigrateReport};
 use store_codec::key::{self, Decoded};
 use store_codec::record::StoredSession;
-use store_codec::summary::SummaryView;
+use store_codec::summary::{PREFIX_BYTES, SummaryView};
 use warden::plugin::log::{Level, log};
 use warden::plugin::store_fs;
 use warden::plugin::types::{EntryKind, PluginError, Session, SessionSummary};
@@ -87,14 +88,11 @@ impl Guest for Store {
             if entry.kind != EntryKind::File || key::decode(&entry.name).is_none() {
                 continue;
             }
-            let bytes = match store_fs::read(&path(&entry.name)) {
-                Ok(bytes) => bytes,
-                Err(PluginError::NotFound(_)) => continue,
+            match read_summary(&path(&entry.name)) {
+                Ok(Some(Ok(view))) => summaries.push(wit_convert::summary(view)),
+                Ok(Some(Err(message))) => log(Level::Warn, &format!("skipping {}: {message}", entry.name)),
+                Ok(None) => continue,
                 Err(e) => return Err(e),
-            };
-            match SummaryView::from_bytes(&bytes) {
-                Ok(view) => summaries.push(wit_convert::summary(view)),
-                Err(message) => log(Level::Warn, &format!("skipping {}: {message}", entry.name)),
             }
         }
         Ok(summaries)
@@ -110,6 +108,29 @@ impl Guest for Store {
 
     fn migrate(options: MigrateOptions) -> Result<MigrateReport, PluginError> {
         migrate::run(options)
+    }
+}
+
+/// The summary of one session file: a short file is decoded whole, a long
+/// one from its first bytes if they hold the summary, else whole; `None` if
+/// the file has gone.
+fn read_summary(path: &str) -> Result<Option<Result<SummaryView, String>>, PluginError> {
+    let prefix = match store_fs::read_range(path, 0, PREFIX_BYTES) {
+        Ok(prefix) => prefix,
+        Err(PluginError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if prefix.len() < PREFIX_BYTES as usize {
+        return Ok(Some(SummaryView::from_bytes(&prefix)));
+    }
+    // A long file's transcript is not checked here; `load` checks it.
+    if let Some(summary) = SummaryView::from_prefix(&prefix) {
+        return Ok(Some(summary));
+    }
+    match store_fs::read(path) {
+        Ok(bytes) => Ok(Some(SummaryView::from_bytes(&bytes))),
+        Err(PluginError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::record::{FORMAT, StoredSession, StoredTurn};
+use crate::record::{FORMAT, RECORD_FIELDS, StoredSession, StoredTurn, TURN_COUNT};
 
 /// The entries of a legacy file in text order, duplicates included.
 pub fn parse_entries(bytes: &[u8]) -> Result<Vec<(String, Value)>, String> {
@@ -49,6 +49,7 @@ pub fn to_session(key: &str, entry: Value) -> Result<StoredSession, String> {
         let mut session: StoredSession = serde_json::from_value(Value::Object(fields))
             .map_err(|e| format!("entry {key:?} is not a session: {e}"))?;
         session.key = key.to_string();
+        session.extra.remove(TURN_COUNT);
         return Ok(session);
     }
     let mut take_ms = |names: &[&str]| names.iter().find_map(|n| fields.remove(*n).as_ref().and_then(millis));
@@ -79,6 +80,13 @@ pub fn to_session(key: &str, entry: Value) -> Result<StoredSession, String> {
         }
         _ => Vec::new(),
     };
+    // A record field left over had a shape we could not use; keep it under
+    // another name rather than write the field twice.
+    for field in RECORD_FIELDS {
+        if let Some(value) = fields.remove(*field) {
+            fields.insert(format!("legacy_{field}"), value);
+        }
+    }
     Ok(StoredSession {
         format: FORMAT,
         key: key.to_string(),
@@ -184,6 +192,17 @@ mod tests {
         assert_eq!(s.turns[0].timestamp_ms, 1_700_000_001_500);
         assert_eq!(s.extra["chatType"], "direct");
         assert!(to_session("k", Value::Null).unwrap_err().contains("null"));
+    }
+
+    #[test]
+    fn record_fields_of_an_unusable_shape_are_kept_under_another_name() {
+        let entry = serde_json::json!({"updatedAt": 5, "turns": "not a list", "model": 5, "turnCount": 2});
+        let s = to_session("k", entry).unwrap();
+        assert!(s.turns.is_empty() && s.model.is_none());
+        assert_eq!(s.extra["legacy_turns"], "not a list");
+        assert_eq!(s.extra["legacy_model"], 5);
+        assert_eq!(s.extra["legacy_turnCount"], 2);
+        assert_eq!(StoredSession::from_bytes(&s.to_bytes()).unwrap(), s, "written once, read back whole");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use proptest::prelude::*;
 use store_codec::key::{self, Decoded};
-use store_codec::record::StoredSession;
+use store_codec::record::{StoredSession, StoredTurn, parse_extra};
+use store_codec::summary::SummaryView;
 
 /// Flip the case of the letters chosen by `mask`.
 fn case_variant(key: &str, mask: &[bool]) -> String {
@@ -59,5 +60,34 @@ proptest! {
     fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = StoredSession::from_bytes(&bytes);
         let _ = store_codec::legacy::parse_entries(&bytes);
+    }
+
+    #[test]
+    fn any_prefix_of_a_written_session_gives_its_summary_or_asks_for_more(
+        key in "\\PC{1,60}",
+        text in "\\PC{0,400}",
+        turns in 0usize..60,
+        extra_value in "\\PC{0,200}",
+        cut in 0usize..40_000,
+    ) {
+        let extra = parse_extra(&serde_json::json!({"note": extra_value, "nested": {"turns": [text.clone()]}}).to_string()).unwrap();
+        let session = StoredSession {
+            format: 1,
+            key,
+            revision: 3,
+            created_ms: 1,
+            last_accessed_ms: 2,
+            turns: vec![StoredTurn { prompt: text.clone(), response: text.clone(), timestamp_ms: 4 }; turns],
+            agent_thread_id: Some(text.clone()),
+            cwd: Some(text),
+            extra,
+            ..Default::default()
+        };
+        let bytes = session.to_bytes();
+        let prefix = &bytes[..cut.min(bytes.len())];
+        if let Some(summary) = SummaryView::from_prefix(prefix) {
+            prop_assert_eq!(summary.unwrap(), SummaryView::of(&session));
+        }
+        prop_assert_eq!(SummaryView::from_prefix(&bytes).unwrap().unwrap(), SummaryView::of(&session));
     }
 }
