@@ -170,3 +170,24 @@ fn a_save_the_file_system_refuses_midway_loses_nothing_and_leaves_no_temp_file()
     assert_eq!(after.turns[0].prompt, before.turns[0].prompt);
     assert_eq!(temp_files(&dir.path().join("sessions.d")), 0, "the partial temp file was removed");
 }
+
+#[test]
+fn a_file_size_limit_too_low_for_plugin_memory_is_named_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(r#"trap "" XFSZ; ulimit -f 16; exec "$0" "$@""#)
+        .arg(WRITER)
+        .args(["save-big"])
+        .arg(dir.path())
+        .arg(crate::cache_dir())
+        .args(["small", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("instantiating the plugin") && stdout.contains("raise `ulimit -f`"),
+        "the cause and the fix are named: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

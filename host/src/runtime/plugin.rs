@@ -137,8 +137,23 @@ pub fn describe(error: &PluginError) -> String {
 
 /// A failure to instantiate, told apart from failures of the call itself.
 #[derive(Debug, thiserror::Error)]
-#[error("instantiating the plugin: {0:#}")]
+#[error("instantiating the plugin: {0:#}{hint}", hint = fix_for(.0))]
 pub(crate) struct InstantiationFailed(wasmtime::Error);
+
+/// What to do about an instantiation failure whose cause is the process's
+/// environment rather than the plugin.
+fn fix_for(error: &wasmtime::Error) -> &'static str {
+    let too_large = error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error)
+            == Some(rustix::io::Errno::FBIG.raw_os_error())
+    });
+    if too_large {
+        "; plugin memory is backed by memory files, which count against the file-size limit: \
+         raise `ulimit -f` (RLIMIT_FSIZE) for Warden to at least the plugins' memory size"
+    } else {
+        ""
+    }
+}
 
 pub(crate) fn instantiation_failed(error: wasmtime::Error) -> wasmtime::Error {
     InstantiationFailed(error).into()
