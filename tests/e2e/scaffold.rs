@@ -55,7 +55,7 @@ fn cargo_build(project: &Path) -> PathBuf {
 }
 
 /// A `codex` call, then (once it answered) `listSessions`, over stdio.
-fn call_codex(config: &Path) -> (Value, Value) {
+fn call_codex(config: &Path, session_id: &str) -> (Value, Value) {
     let mut child = warden(config).arg("serve").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -74,7 +74,7 @@ fn call_codex(config: &Path) -> (Value, Value) {
     );
     request(json!({"jsonrpc":"2.0","method":"notifications/initialized"}));
     let turn = request(
-        json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"codex","arguments":{"prompt":"hello","sessionId":"scaffolded"}}}),
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"codex","arguments":{"prompt":"hello","sessionId":session_id}}}),
     );
     let listed = request(
         json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"listSessions","arguments":{}}}),
@@ -110,7 +110,7 @@ fn new_plugins_build_check_load_and_serve() {
         assert_eq!(report["role"], role);
         assert_eq!(report["problems"], json!([]), "{report}");
     }
-    let (turn, listed) = call_codex(&config_file);
+    let (turn, listed) = call_codex(&config_file, "scaffolded");
     assert_eq!(turn["result"]["structuredContent"]["content"], "echo: hello", "{turn}");
     let sessions = &listed["result"]["structuredContent"]["sessions"];
     assert_eq!(sessions[0]["id"], "scaffolded", "the scaffolded store kept the session: {listed}");
@@ -140,9 +140,44 @@ fn new_plugins_build_check_load_and_serve() {
         ),
         &format!("path = {wasm:?}"),
     );
-    std::fs::write(&config_file, config).unwrap();
-    let (turn, _) = call_codex(&config_file);
+    std::fs::write(&config_file, &config).unwrap();
+    let (turn, _) = call_codex(&config_file, "scaffolded");
     assert_eq!(turn["result"]["structuredContent"]["content"], "echo: hello", "{turn}");
     let plugins = run(warden(&config_file).arg("plugins"));
     assert!(plugins.contains("context-builder: my_python"), "{plugins}");
+
+    // A Python session policy too, keeping one session: a new one evicts the old.
+    run(warden(&empty)
+        .args(["plugin", "new", "session-policy", "py-policy", "--lang", "python", "--dir"])
+        .arg(dir.path()));
+    let project = dir.path().join("py-policy");
+    run(Command::new("python3").arg("test_logic.py").current_dir(&project));
+    let wasm = project.join("py_policy.wasm");
+    let python = warden_tests::python_lock();
+    run(Command::new(project.join("build.sh"))
+        .arg(&wasm)
+        .env("WARDEN_PY_VENV", target().join("py"))
+        .current_dir(&project));
+    drop(python);
+    let report: Value =
+        serde_json::from_str(&run(warden(&config_file).args(["plugin", "check", "--json"]).arg(&wasm)))
+            .unwrap();
+    assert_eq!(report["problems"], json!([]), "{report}");
+    let config = config.replace(
+        &format!(
+            "path = {:?}",
+            target().join("scaffold-target/wasm32-wasip2/release/my_session_policy.wasm")
+        ),
+        &format!("path = {wasm:?}\nsettings = {{ max-sessions = 1 }}"),
+    );
+    std::fs::write(&config_file, config).unwrap();
+    let (turn, listed) = call_codex(&config_file, "second");
+    assert_eq!(turn["result"]["structuredContent"]["content"], "echo: hello", "{turn}");
+    let sessions = &listed["result"]["structuredContent"]["sessions"];
+    assert_eq!(
+        sessions.as_array().map(Vec::len),
+        Some(1),
+        "the Python policy evicted the older session: {listed}"
+    );
+    assert_eq!(sessions[0]["id"], "second");
 }

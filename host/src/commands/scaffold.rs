@@ -23,13 +23,35 @@ const RUST_FILES: &[(&str, &str)] = &[
 const PYTHON_FILES: &[(&str, &str)] = &[
     ("warden.toml", include_str!("../../templates/rust/warden.toml.tmpl")),
     ("README.md", include_str!("../../templates/python/README.md.tmpl")),
-    ("app.py", include_str!("../../templates/python/app.py.tmpl")),
-    ("logic.py", include_str!("../../templates/python/logic.py.tmpl")),
-    ("test_logic.py", include_str!("../../templates/python/test_logic.py.tmpl")),
     ("build.sh", include_str!("../../templates/python/build.sh.tmpl")),
     ("add_manifest.py", include_str!("../../templates/python/add_manifest.py")),
     (".gitignore", "*.wasm\n__pycache__/\n"),
 ];
+
+/// The role-specific Python files (`app.py`, `logic.py`, `test_logic.py`)
+/// and a settings example for the README; `None` for roles without a
+/// Python scaffold.
+fn python_role_files(role: Role) -> Option<([&'static str; 3], &'static str)> {
+    match role {
+        Role::ContextBuilder => Some((
+            [
+                include_str!("../../templates/python/context-builder/app.py.tmpl"),
+                include_str!("../../templates/python/context-builder/logic.py.tmpl"),
+                include_str!("../../templates/python/context-builder/test_logic.py.tmpl"),
+            ],
+            "{ replay-turns = 1 }",
+        )),
+        Role::SessionPolicy => Some((
+            [
+                include_str!("../../templates/python/session-policy/app.py.tmpl"),
+                include_str!("../../templates/python/session-policy/logic.py.tmpl"),
+                include_str!("../../templates/python/session-policy/test_logic.py.tmpl"),
+            ],
+            "{ max-sessions = 50, idle-ttl-hours = 12 }",
+        )),
+        Role::StorageBackend | Role::AgentDriver => None,
+    }
+}
 
 fn rust_role_files(role: Role) -> (&'static str, &'static str) {
     match role {
@@ -76,8 +98,11 @@ pub fn new_plugin(role: Role, name: &str, lang: Lang, parent: &Path) -> anyhow::
     if !valid {
         anyhow::bail!("plugin name {name:?} must start with a lower-case letter and use only a-z, 0-9 and -");
     }
-    if lang == Lang::Python && role != Role::ContextBuilder {
-        anyhow::bail!("Python scaffolds are available for context-builder; use --lang rust for {role}");
+    let python = python_role_files(role);
+    if lang == Lang::Python && python.is_none() {
+        anyhow::bail!(
+            "Python scaffolds are available for context-builder and session-policy; use --lang rust for {role}"
+        );
     }
     let dir = parent.join(name);
     if dir.exists() {
@@ -85,6 +110,7 @@ pub fn new_plugin(role: Role, name: &str, lang: Lang, parent: &Path) -> anyhow::
     }
     let (needs, config_hint) = needs(role);
     let (implementation, logic) = rust_role_files(role);
+    let settings_example = python.map_or("", |(_, example)| example);
     let fill = |text: &str| {
         text.replace("{{name}}", name)
             .replace("{{crate}}", &name.replace('-', "_"))
@@ -94,6 +120,7 @@ pub fn new_plugin(role: Role, name: &str, lang: Lang, parent: &Path) -> anyhow::
             .replace("{{needs}}", needs)
             .replace("{{config_hint}}", config_hint)
             .replace("{{impl}}", implementation.trim_end())
+            .replace("{{settings_example}}", settings_example)
     };
     let mut files: Vec<(String, String)> = match lang {
         Lang::Rust => {
@@ -102,7 +129,15 @@ pub fn new_plugin(role: Role, name: &str, lang: Lang, parent: &Path) -> anyhow::
             files.push(("src/logic.rs".into(), logic.to_string()));
             files
         }
-        Lang::Python => PYTHON_FILES.iter().map(|(p, t)| (p.to_string(), fill(t))).collect(),
+        Lang::Python => {
+            let mut files: Vec<(String, String)> =
+                PYTHON_FILES.iter().map(|(p, t)| (p.to_string(), fill(t))).collect();
+            let ([app, logic, test], _) = python.expect("checked above");
+            for (path, text) in [("app.py", app), ("logic.py", logic), ("test_logic.py", test)] {
+                files.push((path.into(), fill(text)));
+            }
+            files
+        }
     };
     files.extend(WIT_FILES.iter().map(|(file, text)| (format!("wit/{file}"), text.to_string())));
     for (relative, text) in files {
