@@ -117,29 +117,8 @@ fn new_plugins_build_check_load_and_serve() {
     assert_eq!(sessions[0]["turnCount"], 1);
 
     // A Python context builder replaces the Rust one by configuration alone.
-    run(warden(&empty)
-        .args(["plugin", "new", "context-builder", "my-python", "--lang", "python", "--dir"])
-        .arg(dir.path()));
-    let project = dir.path().join("my-python");
-    run(Command::new("python3").arg("test_logic.py").current_dir(&project));
-    let wasm = project.join("my_python.wasm");
-    let python = warden_tests::python_lock();
-    run(Command::new(project.join("build.sh"))
-        .arg(&wasm)
-        .env("WARDEN_PY_VENV", target().join("py"))
-        .current_dir(&project));
-    drop(python);
-    let report: Value =
-        serde_json::from_str(&run(warden(&config_file).args(["plugin", "check", "--json"]).arg(&wasm)))
-            .unwrap();
-    assert_eq!(report["problems"], json!([]), "{report}");
-    let config = config.replace(
-        &format!(
-            "path = {:?}",
-            target().join("scaffold-target/wasm32-wasip2/release/my_context_builder.wasm")
-        ),
-        &format!("path = {wasm:?}"),
-    );
+    let wasm = python_plugin("context-builder", "my-python", dir.path(), &empty, &config_file);
+    let config = config.replace(&scaffolded_path("context-builder"), &format!("path = {wasm:?}"));
     std::fs::write(&config_file, &config).unwrap();
     let (turn, _) = call_codex(&config_file, "scaffolded");
     assert_eq!(turn["result"]["structuredContent"]["content"], "echo: hello", "{turn}");
@@ -147,27 +126,9 @@ fn new_plugins_build_check_load_and_serve() {
     assert!(plugins.contains("context-builder: my_python"), "{plugins}");
 
     // A Python session policy too, keeping one session: a new one evicts the old.
-    run(warden(&empty)
-        .args(["plugin", "new", "session-policy", "py-policy", "--lang", "python", "--dir"])
-        .arg(dir.path()));
-    let project = dir.path().join("py-policy");
-    run(Command::new("python3").arg("test_logic.py").current_dir(&project));
-    let wasm = project.join("py_policy.wasm");
-    let python = warden_tests::python_lock();
-    run(Command::new(project.join("build.sh"))
-        .arg(&wasm)
-        .env("WARDEN_PY_VENV", target().join("py"))
-        .current_dir(&project));
-    drop(python);
-    let report: Value =
-        serde_json::from_str(&run(warden(&config_file).args(["plugin", "check", "--json"]).arg(&wasm)))
-            .unwrap();
-    assert_eq!(report["problems"], json!([]), "{report}");
+    let wasm = python_plugin("session-policy", "py-policy", dir.path(), &empty, &config_file);
     let config = config.replace(
-        &format!(
-            "path = {:?}",
-            target().join("scaffold-target/wasm32-wasip2/release/my_session_policy.wasm")
-        ),
+        &scaffolded_path("session-policy"),
         &format!("path = {wasm:?}\nsettings = {{ max-sessions = 1 }}"),
     );
     std::fs::write(&config_file, config).unwrap();
@@ -180,4 +141,30 @@ fn new_plugins_build_check_load_and_serve() {
         "the Python policy evicted the older session: {listed}"
     );
     assert_eq!(sessions[0]["id"], "second");
+}
+
+/// The configuration line loading the scaffolded Rust plugin of `role`.
+fn scaffolded_path(role: &str) -> String {
+    let file = format!("my_{}.wasm", role.replace('-', "_"));
+    format!("path = {:?}", target().join("scaffold-target/wasm32-wasip2/release").join(file))
+}
+
+/// Scaffold a Python plugin `name` for `role` under `parent`, run its tests,
+/// build it and check it clean against `config_file`; its component's path.
+fn python_plugin(role: &str, name: &str, parent: &Path, empty: &Path, config_file: &Path) -> PathBuf {
+    run(warden(empty).args(["plugin", "new", role, name, "--lang", "python", "--dir"]).arg(parent));
+    let project = parent.join(name);
+    run(Command::new("python3").arg("test_logic.py").current_dir(&project));
+    let wasm = project.join(format!("{}.wasm", name.replace('-', "_")));
+    let python = warden_tests::python_lock();
+    run(Command::new(project.join("build.sh"))
+        .arg(&wasm)
+        .env("WARDEN_PY_VENV", target().join("py"))
+        .current_dir(&project));
+    drop(python);
+    let report: Value =
+        serde_json::from_str(&run(warden(config_file).args(["plugin", "check", "--json"]).arg(&wasm)))
+            .unwrap();
+    assert_eq!(report["problems"], json!([]), "{report}");
+    wasm
 }

@@ -148,18 +148,7 @@ fn a_save_the_file_system_refuses_midway_loses_nothing_and_leaves_no_temp_file()
     // The child may write files of a few MiB (enough to instantiate plugins,
     // whose memory images count too); SIGXFSZ is ignored, so the 16 MiB
     // session's write fails with EFBIG half-way through the temp file.
-    let out = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(r#"trap "" XFSZ; ulimit -f 8192; exec "$0" "$@""#)
-        .arg(WRITER)
-        .args(["save-big"])
-        .arg(dir.path())
-        .arg(crate::cache_dir())
-        .args(["big", "16384"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = save_big_under_file_size_limit(dir.path(), 8192, "big", 16384);
     assert!(
         stdout.contains("failed in `save`: I/O error") && stdout.contains("File too large"),
         "the save itself failed, and says why: {stdout}"
@@ -174,20 +163,27 @@ fn a_save_the_file_system_refuses_midway_loses_nothing_and_leaves_no_temp_file()
 #[test]
 fn a_file_size_limit_too_low_for_plugin_memory_is_named_with_its_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(r#"trap "" XFSZ; ulimit -f 16; exec "$0" "$@""#)
-        .arg(WRITER)
-        .args(["save-big"])
-        .arg(dir.path())
-        .arg(crate::cache_dir())
-        .args(["small", "1"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = save_big_under_file_size_limit(dir.path(), 16, "small", 1);
     assert!(
         stdout.contains("instantiating the plugin") && stdout.contains("raise `ulimit -f`"),
-        "the cause and the fix are named: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+        "the cause and the fix are named: {stdout}"
     );
+}
+
+/// Run `store-writer save-big` with files limited to `blocks` (`ulimit -f`)
+/// and SIGXFSZ ignored, so an oversized write fails with EFBIG; its stdout.
+fn save_big_under_file_size_limit(root: &Path, blocks: u32, key: &str, kib: u32) -> String {
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(r#"trap "" XFSZ; ulimit -f {blocks}; exec "$0" "$@""#))
+        .arg(WRITER)
+        .arg("save-big")
+        .arg(root)
+        .arg(crate::cache_dir())
+        .args([key, &kib.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
 }
