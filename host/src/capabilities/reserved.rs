@@ -34,18 +34,20 @@ impl Reserved {
 
     /// Refuse `path` if it is a reserved path or lies below one.
     pub fn check(&self, path: &str) -> Result<(), PluginError> {
-        match self.paths.iter().find(|(reserved, _)| within(path, reserved)) {
-            Some((reserved, what)) => Err(denied(path, reserved, what)),
-            None => Ok(()),
-        }
+        self.refuse_if(path, |reserved| within(path, reserved))
     }
 
     /// Refuse `path` also if it is a directory above a reserved path (moving
     /// or removing it would take the reserved path along).
     pub fn check_with_ancestors(&self, path: &str) -> Result<(), PluginError> {
-        self.check(path)?;
-        match self.paths.iter().find(|(reserved, _)| within(reserved, path)) {
-            Some((reserved, what)) => Err(denied(path, reserved, what)),
+        self.refuse_if(path, |reserved| within(path, reserved) || within(reserved, path))
+    }
+
+    fn refuse_if(&self, path: &str, touches: impl Fn(&str) -> bool) -> Result<(), PluginError> {
+        match self.paths.iter().find(|(reserved, _)| touches(reserved)) {
+            Some((reserved, what)) => Err(PluginError::Denied(format!(
+                "{path:?} would touch {reserved:?}, which is {what}; plugins cannot reach it even inside their root"
+            ))),
             None => Ok(()),
         }
     }
@@ -65,12 +67,6 @@ impl Reserved {
 /// Whether `path` is `base` or lies below it (both lexically clean).
 fn within(path: &str, base: &str) -> bool {
     path.strip_prefix(base).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-}
-
-fn denied(path: &str, reserved: &str, what: &str) -> PluginError {
-    PluginError::Denied(format!(
-        "{path:?} would touch {reserved:?}, which is {what}; plugins cannot reach it even inside their root"
-    ))
 }
 
 /// `path` with symlinks resolved as far as it exists, the rest appended.

@@ -155,8 +155,11 @@ fn fix_for(error: &wasmtime::Error) -> &'static str {
     }
 }
 
-pub(crate) fn instantiation_failed(error: wasmtime::Error) -> wasmtime::Error {
-    InstantiationFailed(error).into()
+/// A world's pre-instantiated component (its generated `…Pre` type), made
+/// into a live instance in a call's Store.
+pub trait Instantiate {
+    type Instance;
+    fn instantiate_in(&self, store: &mut Store<HostState>) -> wasmtime::Result<Self::Instance>;
 }
 
 /// Raised from the epoch callback when the guest ran past its CPU budget.
@@ -176,17 +179,20 @@ pub struct Loaded<P> {
     pub(crate) pre: P,
 }
 
-impl<P> Loaded<P> {
-    /// Instantiate in a fresh Store, run `body`, and turn every failure into
-    /// a [`CallError`] that names the plugin and what happened.
+impl<P: Instantiate> Loaded<P> {
+    /// Instantiate in a fresh Store, run `body` on the instance, and turn
+    /// every failure into a [`CallError`] that names the plugin and what happened.
     pub(crate) fn call<R>(
         &self,
         function: &'static str,
         options: CallOptions,
-        body: impl FnOnce(&P, &mut Store<HostState>) -> wasmtime::Result<Result<R, PluginError>>,
+        body: impl FnOnce(P::Instance, &mut Store<HostState>) -> wasmtime::Result<Result<R, PluginError>>,
     ) -> Result<R, CallError> {
         let mut store = self.new_store(options);
-        let outcome = body(&self.pre, &mut store);
+        let outcome = match self.pre.instantiate_in(&mut store) {
+            Ok(instance) => body(instance, &mut store),
+            Err(error) => Err(InstantiationFailed(error).into()),
+        };
         let stderr = store.data().stderr_text();
         if !stderr.is_empty() {
             tracing::info!(plugin = %self.info.name, function, stderr = %stderr.trim_end(), "plugin stderr");
