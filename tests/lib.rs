@@ -37,11 +37,18 @@ pub fn info(role: Role, wasm: &[u8], fs_root: Option<FsRoot>, process: Option<Pr
         source: PluginSource::Embedded("test"),
         sha256: String::new(),
         manifest: Manifest::from_wasm(wasm).expect("test plugins carry a manifest"),
-        limits: PluginLimits { memory_bytes: TEST_MEMORY, cpu_budget: TEST_CPU_BUDGET, output_cap: 1 << 20 },
+        limits: PluginLimits {
+            memory_bytes: TEST_MEMORY,
+            cpu_budget: TEST_CPU_BUDGET,
+            output_cap: 1 << 20,
+            max_children_per_call: 4,
+            max_children: 16,
+        },
         fs_root,
         process,
         settings_json: "{}".into(),
         audit: false,
+        live_children: Default::default(),
     }
 }
 

@@ -29,11 +29,14 @@ fn storage_info(wasm: &[u8], root: &Path) -> PluginInfo {
             // The live-instance benchmark reuses one Store, whose budget clock keeps running.
             cpu_budget: Duration::from_secs(3600),
             output_cap: 1 << 20,
+            max_children_per_call: 4,
+            max_children: 16,
         },
         fs_root: Some(FsRoot::open(root, true, 1 << 20).unwrap()),
         process: None,
         settings_json: "{}".into(),
         audit: false,
+        live_children: Default::default(),
     }
 }
 

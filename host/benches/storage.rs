@@ -84,11 +84,14 @@ fn load(runtime: &Runtime, (name, wasm): (&'static str, &'static [u8]), root: &P
             memory_bytes: 512 << 20,
             cpu_budget: Duration::from_secs(30),
             output_cap: 1 << 20,
+            max_children_per_call: 4,
+            max_children: 16,
         },
         fs_root: Some(FsRoot::open(root, true, 1 << 30).unwrap()),
         process: None,
         settings_json: "{}".into(),
         audit: false,
+        live_children: Default::default(),
     };
     runtime.load_storage(info, wasm).unwrap()
 }

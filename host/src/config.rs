@@ -12,6 +12,8 @@
 //! memory-mib = 128
 //! cpu-budget-ms = 1000
 //! turn-timeout-secs = 1800
+//! max-children-per-call = 4              # live child processes per call
+//! max-children = 16                      # … and over all the plugin's calls
 //! root = "/home/me/.codex"               # read-only for agent drivers
 //! env = ["HOME", "PATH", "CODEX_HOME"]
 //! cwd-roots = ["/home/me/src"]
@@ -28,6 +30,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::capabilities::process;
 use crate::capabilities::process_grant::ProgramGrant;
 use crate::runtime::role::Role;
 
@@ -65,6 +68,10 @@ pub struct PluginConfig {
     pub turn_timeout_secs: Option<u64>,
     /// Bytes kept from each child's stdout and stderr, in MiB.
     pub output_cap_mib: Option<u32>,
+    /// Live children one plugin call may hold.
+    pub max_children_per_call: Option<usize>,
+    /// Live children the plugin may hold over all its calls.
+    pub max_children: Option<usize>,
     /// The directory granted to `store-fs` (storage) or `store-fs-readonly` (agent).
     pub root: Option<PathBuf>,
     #[serde(default)]
@@ -156,6 +163,14 @@ impl PluginConfig {
 
     pub fn output_cap(&self) -> usize {
         (self.output_cap_mib.unwrap_or(DEFAULT_OUTPUT_CAP_MIB) as usize) << 20
+    }
+
+    pub fn max_children_per_call(&self) -> usize {
+        self.max_children_per_call.unwrap_or(process::DEFAULT_MAX_CHILDREN_PER_CALL)
+    }
+
+    pub fn max_children(&self) -> usize {
+        self.max_children.unwrap_or(process::DEFAULT_MAX_CHILDREN)
     }
 }
 

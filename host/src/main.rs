@@ -177,6 +177,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(config: &Config) -> anyhow::Result<()> {
+    // Probe (and log once) how child processes are contained on this host.
+    warden::capabilities::process::containment();
     let runtime = plugins::runtime(config)?;
     let legacy = config.state_dir()?.join(LEGACY_FILE);
     if std::fs::symlink_metadata(&legacy).is_ok() {

@@ -1,33 +1,44 @@
-//! The `process` capability: running an approved program as a child in its
-//! own process group, with capped, line-oriented output. On cancellation or
-//! timeout the group is interrupted (SIGINT, as Ctrl-C would, so an agent can
-//! record the aborted turn) and killed if it has not exited after
-//! [`STOP_GRACE`]; on drop it is killed outright.
+//! The `process` capability: running an approved program as a child, with
+//! capped, line-oriented output, contained with everything it starts
+//! ([`contain`]), held by a pidfd ([`pidfd`]), and counted against the
+//! plugin's child caps ([`slots`]).
+//!
+//! On cancellation or timeout the child's process group is interrupted
+//! (SIGINT, as Ctrl-C would, so an agent can record the aborted turn) and
+//! the child killed if it has not exited after [`STOP_GRACE`]; on drop it is
+//! killed outright. Killing the child ends every process it started (see
+//! [`contain`] for how, and for the weaker fallback).
+//!
+//! Waiting is event-driven: `read_line` polls the output pipes, `wait` the
+//! pidfd, each together with the call's cancellation descriptor and bounded
+//! by the call's deadline; nothing sleeps. Threads per child: none for
+//! output (the calling thread reads it, see [`output`]); one to write stdin,
+//! only when the guest passes stdin bytes.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+mod contain;
+mod output;
+mod pidfd;
+mod slots;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
+pub use self::contain::{Containment, containment};
+pub use self::slots::{LiveChildren, Slot};
 use crate::capabilities::process_grant::ApprovedSpawn;
 use crate::runtime::control::CallControl;
 use crate::types::PluginError;
 
-/// Longest line handed to a guest in one piece; longer lines arrive in chunks.
-const MAX_LINE: usize = 1 << 20;
-/// How often blocking waits re-check cancellation and the call deadline.
-const POLL: Duration = Duration::from_millis(20);
-/// How long an interrupted child may take to exit before its group is killed.
+pub use self::output::MAX_LINE;
+/// How long an interrupted child may take to exit before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
-
-/// What a child's output readers send to the child resource.
-enum Output {
-    Line { stream: Stream, text: Vec<u8>, truncated: bool },
-    Closed,
-}
+/// Live children one plugin call may hold, unless configured.
+pub const DEFAULT_MAX_CHILDREN_PER_CALL: usize = 4;
+/// Live children one plugin may hold over all its calls, unless configured.
+pub const DEFAULT_MAX_CHILDREN: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -43,81 +54,80 @@ pub enum ReadResult {
     Closed,
 }
 
-/// A running child. Dropping it kills the whole process group and reaps it.
+/// A running child. Dropping it kills it (and so everything it started) and reaps it.
 pub struct HostChild {
-    child: Child,
-    pid: u32,
-    output: Receiver<Output>,
-    open_streams: u8,
-    exit: Option<i32>,
+    process: pidfd::Process,
+    output: output::Output,
+    /// Its places in the call's and the plugin's child caps.
+    _slots: Vec<Slot>,
 }
 
 impl HostChild {
-    /// Spawn an approved request; `stdin` of `None` is /dev/null.
+    /// Spawn an approved request; `stdin` of `None` is /dev/null. `slots`
+    /// are held until the child is dropped.
     pub fn spawn(
         approved: ApprovedSpawn,
         stdin: Option<Vec<u8>>,
         output_cap: usize,
+        slots: Vec<Slot>,
     ) -> Result<Self, PluginError> {
-        let mut command = Command::new(&approved.executable);
-        command
-            .args(&approved.args)
-            .env_clear()
-            .envs(approved.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&approved.cwd)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        // SAFETY: between fork and exec only async-signal-safe `signal` runs.
-        unsafe { command.pre_exec(default_signal_dispositions) };
-        let mut child = command.spawn().map_err(|e| {
+        let passes_pwd = approved.env.iter().any(|(name, _)| name == "PWD");
+        let configure = |command: &mut Command| {
+            command
+                .env_clear()
+                .envs(approved.env.iter().map(|(k, v)| (k, v)))
+                .current_dir(&approved.cwd)
+                .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        };
+        let spawned = contain::spawn(&approved.executable, &approved.args, passes_pwd, configure);
+        let mut spawned = spawned.map_err(|e| {
             PluginError::Failed(format!("could not start {}: {e}", approved.executable.display()))
         })?;
-        let pid = child.id();
-        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let pid = spawned.pid.as_raw_nonzero().get();
+        let process = pidfd::Process::new(spawned.pid, spawned.pidfd);
+        if let (Some(bytes), Some(mut pipe)) = (stdin, spawned.stdin.take()) {
             std::thread::spawn(move || {
                 if let Err(e) = pipe.write_all(&bytes) {
                     tracing::debug!(pid, error = %e, "child closed stdin before reading all input");
                 }
             });
         }
-        let (tx, rx) = channel();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        spawn_reader(stdout, Stream::Stdout, output_cap, tx.clone());
-        spawn_reader(stderr, Stream::Stderr, output_cap, tx);
+        let (Some(stdout), Some(stderr)) = (spawned.stdout.take(), spawned.stderr.take()) else {
+            unreachable!("stdout and stderr are piped")
+        };
         tracing::info!(pid, program = %approved.executable.display(), args = ?approved.args,
-            cwd = %approved.cwd.display(), "spawned child");
-        Ok(Self { child, pid, output: rx, open_streams: 2, exit: None })
+            cwd = %approved.cwd.display(), containment = containment().name(), "spawned child");
+        let output = output::Output::new(stdout.into(), stderr.into(), output_cap);
+        Ok(Self { process, output, _slots: slots })
     }
 
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.process.pid().as_raw_nonzero().get() as u32
     }
 
     /// Next line from either stream, waiting at most `timeout`; cancellation
-    /// and the call's deadline kill the group and end the wait with an error.
+    /// and the call's deadline stop the child and end the wait with an error.
     pub fn read_line(&mut self, timeout: Duration, control: &CallControl) -> Result<ReadResult, PluginError> {
         let until = Instant::now() + timeout;
         loop {
-            if self.open_streams == 0 {
-                return Ok(ReadResult::Closed);
-            }
             self.check_control(control)?;
-            let now = Instant::now();
-            if now >= until {
-                return Ok(ReadResult::Pending);
-            }
-            match self.output.recv_timeout(POLL.min(until - now)) {
-                Ok(Output::Line { stream, text, truncated }) => {
-                    let text = String::from_utf8(text)
+            let waker = control.cancel_waker().map_err(io_error("waiting for child output"))?;
+            let left = until.saturating_duration_since(Instant::now());
+            let wait = control.time_left().map_or(left, |deadline| deadline.min(left));
+            match self.output.next_line(wait, Some(waker)).map_err(io_error("reading child output"))? {
+                output::Next::Line(line) => {
+                    let text = String::from_utf8(line.text)
                         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                    return Ok(ReadResult::Line { stream, text, truncated });
+                    return Ok(ReadResult::Line { stream: line.stream, text, truncated: line.truncated });
                 }
-                Ok(Output::Closed) => self.open_streams -= 1,
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => self.open_streams = 0,
+                output::Next::Closed => return Ok(ReadResult::Closed),
+                output::Next::Pending if Instant::now() >= until => {
+                    self.check_control(control)?;
+                    return Ok(ReadResult::Pending);
+                }
+                output::Next::Pending => {}
             }
         }
     }
@@ -126,7 +136,7 @@ impl HostChild {
     pub fn wait(&mut self, timeout: Duration, control: &CallControl) -> Result<Option<i32>, PluginError> {
         let until = Instant::now() + timeout;
         loop {
-            if let Some(code) = self.try_exit()? {
+            if let Some(code) = self.exit_code()? {
                 return Ok(Some(code));
             }
             self.check_control(control)?;
@@ -134,61 +144,45 @@ impl HostChild {
             if now >= until {
                 return Ok(None);
             }
-            std::thread::sleep(Duration::from_millis(5).min(until - now));
+            let waker = control.cancel_waker().map_err(io_error("waiting for a child"))?;
+            let wait = control.time_left().map_or(until - now, |deadline| deadline.min(until - now));
+            self.process.wait(wait, Some(waker)).map_err(io_error("waiting for a child"))?;
         }
     }
 
-    /// SIGKILL the whole process group.
+    /// SIGKILL the child, and so everything it started.
     pub fn kill(&mut self) -> Result<(), PluginError> {
-        if self.exit.is_some() {
-            return Ok(());
-        }
-        self.signal(Signal::KILL)
+        self.process.signal(Signal::KILL).map_err(io_error("killing a child"))?;
+        self.process.signal_group(Signal::KILL).map_err(io_error("killing a child's process group"))
     }
 
-    /// SIGINT the process group, wait up to [`STOP_GRACE`] for the child to
-    /// exit, then SIGKILL the group if it has not. Whatever of the group is
-    /// left once the child exited is killed when the resource is dropped.
+    /// SIGINT the child's process group, wait up to [`STOP_GRACE`] for the
+    /// child to exit, then kill it if it has not.
     pub fn stop(&mut self) -> Result<(), PluginError> {
-        if self.exit.is_some() {
+        if self.exit_code()?.is_some() {
             return Ok(());
         }
-        self.signal(Signal::INT)?;
-        let until = Instant::now() + STOP_GRACE;
-        while Instant::now() < until {
-            if self.try_exit()?.is_some() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        self.process.signal_group(Signal::INT).map_err(io_error("interrupting a child"))?;
+        let code = self.process.wait(STOP_GRACE, None).map_err(io_error("waiting for a child"))?;
+        if code.is_none() {
+            tracing::warn!(
+                pid = self.pid(),
+                grace_ms = STOP_GRACE.as_millis() as u64,
+                "child did not exit after SIGINT; killing it"
+            );
+            self.kill()?;
         }
-        tracing::warn!(
-            pid = self.pid,
-            grace_ms = STOP_GRACE.as_millis() as u64,
-            "child did not exit after SIGINT; killing its process group"
-        );
-        self.kill()
+        Ok(())
     }
 
-    fn signal(&self, signal: Signal) -> Result<(), PluginError> {
-        signal_group(self.pid, signal)
-            .map_err(|e| PluginError::Io(format!("signalling process group {} ({signal:?}): {e}", self.pid)))
-    }
-
-    fn try_exit(&mut self) -> Result<Option<i32>, PluginError> {
-        if self.exit.is_none() {
-            let status = self
-                .child
-                .try_wait()
-                .map_err(|e| PluginError::Io(format!("waiting for child {}: {e}", self.pid)))?;
-            self.exit = status.map(|s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)));
-        }
-        Ok(self.exit)
+    fn exit_code(&mut self) -> Result<Option<i32>, PluginError> {
+        self.process.exit_code().map_err(io_error("waiting for a child"))
     }
 
     fn check_control(&mut self, control: &CallControl) -> Result<(), PluginError> {
         if let Some(error) = control.interruption() {
             if let Err(e) = self.stop() {
-                tracing::error!(pid = self.pid, error = %e, "could not stop child on interruption");
+                tracing::error!(pid = self.pid(), error = %e, "could not stop child on interruption");
             }
             return Err(error);
         }
@@ -198,80 +192,18 @@ impl HostChild {
 
 impl Drop for HostChild {
     fn drop(&mut self) {
-        // The group may outlive the leader (grandchildren), so always signal it.
-        if let Err(e) = signal_group(self.pid, Signal::KILL)
-            && e != rustix::io::Errno::SRCH
-        {
-            tracing::error!(pid = self.pid, error = %e, "could not kill child process group");
+        // The group may outlive the child (where containment is by group), so signal it too.
+        if let Err(e) = self.kill() {
+            tracing::error!(pid = self.pid(), error = %e, "could not kill child");
         }
-        if let Err(e) = self.child.wait() {
-            tracing::error!(pid = self.pid, error = %e, "could not reap child");
+        if let Err(e) = self.process.reap() {
+            tracing::error!(pid = self.pid(), error = %e, "could not reap child");
         }
     }
 }
 
-/// A child starts with every signal at its default action. Signals ignored
-/// in Warden (a service started in the background ignores SIGINT, and exec
-/// keeps that) would otherwise stay ignored in the child, which could then
-/// neither be interrupted nor trap the interruption to stop cleanly.
-fn default_signal_dispositions() -> std::io::Result<()> {
-    for signal in 1..32 {
-        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-            // SAFETY: `signal` is async-signal-safe; a failure leaves that one signal as it was.
-            unsafe { libc::signal(signal, libc::SIG_DFL) };
-        }
-    }
-    Ok(())
-}
-
-fn signal_group(pid: u32, signal: Signal) -> Result<(), rustix::io::Errno> {
-    let pid = rustix::process::Pid::from_raw(pid as i32).ok_or(rustix::io::Errno::INVAL)?;
-    rustix::process::kill_process_group(pid, signal)
-}
-
-/// Read lines from a pipe into the channel, at most `cap` bytes in total; the
-/// rest is drained and dropped with one truncation notice.
-fn spawn_reader(pipe: impl Read + Send + 'static, stream: Stream, cap: usize, tx: Sender<Output>) {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        let mut sent = 0usize;
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let read = (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line);
-            match read {
-                Ok(0) => break,
-                Ok(_) => {
-                    let complete = line.last() == Some(&b'\n');
-                    if complete {
-                        line.pop();
-                        if line.last() == Some(&b'\r') {
-                            line.pop();
-                        }
-                    }
-                    if sent >= cap {
-                        continue;
-                    }
-                    sent += line.len();
-                    let over = sent > cap;
-                    if over {
-                        line.truncate(line.len() - (sent - cap));
-                    }
-                    let split = !complete && line.len() >= MAX_LINE;
-                    let message = Output::Line { stream, text: line.clone(), truncated: split || over };
-                    if tx.send(message).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(?stream, error = %e, "child output pipe failed");
-                    break;
-                }
-            }
-        }
-        // A send error only means the child resource is gone; nobody is listening.
-        tx.send(Output::Closed).ok();
-    });
+fn io_error(doing: &'static str) -> impl Fn(std::io::Error) -> PluginError {
+    move |e| PluginError::Io(format!("{doing}: {e}"))
 }
 
 mod wit {
@@ -313,13 +245,35 @@ mod wit {
                     StdinSource::Null => None,
                     StdinSource::Bytes(bytes) => Some(bytes),
                 };
-                let child = HostChild::spawn(approved, stdin, state.plugin.limits.output_cap)?;
+                let slots = state.child_slots().map_err(|e| state.refused("spawn", &shown, e))?;
+                let child = HostChild::spawn(approved, stdin, state.plugin.limits.output_cap, slots)?;
                 state.table.push(child).map_err(|e| PluginError::Io(format!("tracking the child: {e}")))
             })
         }
     }
 
     impl HostState {
+        /// A place in this call's and this plugin's child caps, or an error naming the cap.
+        fn child_slots(&self) -> Result<Vec<super::Slot>, PluginError> {
+            let limits = &self.plugin.limits;
+            let (name, role) = (&self.plugin.name, self.plugin.role);
+            let call = self.call_children.try_take(limits.max_children_per_call).ok_or_else(|| {
+                PluginError::Busy(format!(
+                    "plugin `{name}` already holds {} live children in this call, its limit; drop or \
+                     wait for one first, or raise `max-children-per-call` under [plugins.{role}]",
+                    limits.max_children_per_call
+                ))
+            })?;
+            let plugin = self.plugin.live_children.try_take(limits.max_children).ok_or_else(|| {
+                PluginError::Busy(format!(
+                    "plugin `{name}` already holds {} live children over all its calls, its limit; \
+                     retry when one has ended, or raise `max-children` under [plugins.{role}]",
+                    limits.max_children
+                ))
+            })?;
+            Ok(vec![call, plugin])
+        }
+
         fn child<R>(
             &mut self,
             child: &Resource<HostChild>,

@@ -4,15 +4,30 @@
 //! host's functions used), so neither waiting in a host call nor being
 //! descheduled on a loaded machine uses up a plugin's budget.
 
-use std::sync::Arc;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustix::event::EventfdFlags;
 use std::time::{Duration, Instant};
 
 use crate::types::PluginError;
 
-/// A flag the caller (e.g. an MCP `notifications/cancelled`) raises to stop a call.
+/// A flag the caller (e.g. an MCP `notifications/cancelled`) raises to stop
+/// a call. Host calls that block (waiting for a child's output or exit) poll
+/// its [`wake-up descriptor`](CancelFlag::waker), so they see a cancellation
+/// at once rather than at their next check.
 #[derive(Clone, Debug, Default)]
-pub struct CancelFlag(Arc<AtomicBool>);
+pub struct CancelFlag(Arc<CancelState>);
+
+#[derive(Debug, Default)]
+struct CancelState {
+    cancelled: AtomicBool,
+    /// An eventfd, made on first request, readable once the flag is raised.
+    waker: OnceLock<OwnedFd>,
+    /// Orders raising the flag against making the eventfd, so neither misses the other.
+    lock: Mutex<()>,
+}
 
 impl CancelFlag {
     pub fn new() -> Self {
@@ -20,11 +35,38 @@ impl CancelFlag {
     }
 
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        let _ordered = self.0.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        if let Some(fd) = self.0.waker.get() {
+            wake(fd);
+        }
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// A descriptor that becomes (and stays) readable when the flag is raised.
+    pub fn waker(&self) -> std::io::Result<BorrowedFd<'_>> {
+        if let Some(fd) = self.0.waker.get() {
+            return Ok(fd.as_fd());
+        }
+        let _ordered = self.0.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.0.waker.get().is_none() {
+            let fd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+            if self.is_cancelled() {
+                wake(&fd);
+            }
+            // Only set here, under the lock, so this cannot fail.
+            self.0.waker.set(fd).ok();
+        }
+        Ok(self.0.waker.get().expect("set above").as_fd())
+    }
+}
+
+fn wake(fd: &OwnedFd) {
+    if let Err(e) = rustix::io::write(fd, &1u64.to_ne_bytes()) {
+        tracing::error!(error = %e, "could not wake the waiters of a cancelled call");
     }
 }
 
@@ -88,6 +130,16 @@ impl CallControl {
         }
     }
 
+    /// Time left until the call's deadline, if it has one.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// A descriptor that becomes readable when the call is cancelled (see [`CancelFlag::waker`]).
+    pub fn cancel_waker(&self) -> std::io::Result<BorrowedFd<'_>> {
+        self.cancel.waker()
+    }
+
     /// Whether a guest still running after an interruption has used up its
     /// grace period and must be trapped.
     pub fn interruption_overdue(&mut self) -> Option<Interruption> {
@@ -129,5 +181,22 @@ mod tests {
         assert!(burnt >= Duration::from_millis(50), "{burnt:?}");
         control.add_host_cpu(burnt);
         assert!(control.guest_time() < Duration::from_millis(50), "{:?}", control.guest_time());
+    }
+
+    #[test]
+    fn cancelling_wakes_a_poll_on_the_waker_made_before_or_after() {
+        let readable = |flag: &CancelFlag| {
+            let waker = flag.waker().unwrap();
+            let mut fds = [rustix::event::PollFd::from_borrowed_fd(waker, rustix::event::PollFlags::IN)];
+            rustix::event::poll(&mut fds, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })).unwrap()
+                == 1
+        };
+        let before = CancelFlag::new();
+        assert!(!readable(&before));
+        before.cancel();
+        assert!(readable(&before));
+        let after = CancelFlag::new();
+        after.cancel();
+        assert!(readable(&after));
     }
 }

@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::control::{CallControl, thread_cpu_time};
 use super::plugin::PluginInfo;
+use crate::capabilities::process::LiveChildren;
 use crate::types::PluginError;
 
 /// Bytes of guest stderr kept per call; the rest is dropped.
@@ -32,6 +33,8 @@ pub struct HostState {
     pub(crate) control: CallControl,
     pub(crate) progress: Option<ProgressSink>,
     pub(crate) memory: MemoryLimiter,
+    /// Children this call holds now (against `limits.max_children_per_call`).
+    pub(crate) call_children: LiveChildren,
     wasi: WasiCtx,
     stderr: MemoryOutputPipe,
 }
@@ -47,7 +50,8 @@ impl HostState {
             .allow_ip_name_lookup(false)
             .build();
         let memory = MemoryLimiter::new(plugin.limits.memory_bytes);
-        Self { plugin, table: ResourceTable::new(), control, progress, memory, wasi, stderr }
+        let call_children = LiveChildren::default();
+        Self { plugin, table: ResourceTable::new(), control, progress, memory, call_children, wasi, stderr }
     }
 
     /// Run a host operation, counting its CPU as the host's, not the guest's.

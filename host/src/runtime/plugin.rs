@@ -11,6 +11,7 @@ use super::control::{CallControl, CancelFlag, Interruption};
 use super::host_state::{HostState, MemoryLimitExceeded, ProgressSink};
 use super::manifest::Manifest;
 use super::role::Role;
+use crate::capabilities::process::LiveChildren;
 use crate::capabilities::process_grant::ProcessPolicy;
 use crate::capabilities::store_fs::FsRoot;
 use crate::types::PluginError;
@@ -23,6 +24,10 @@ pub struct PluginLimits {
     pub cpu_budget: Duration,
     /// Bytes of stdout and of stderr kept from each child process.
     pub output_cap: usize,
+    /// Live children one call may hold.
+    pub max_children_per_call: usize,
+    /// Live children the plugin may hold over all its calls.
+    pub max_children: usize,
 }
 
 /// Where a plugin's code came from.
@@ -57,6 +62,8 @@ pub struct PluginInfo {
     pub settings_json: String,
     /// Log every spawn and write, not only refusals.
     pub audit: bool,
+    /// Children the plugin's calls hold now (against `limits.max_children`).
+    pub live_children: LiveChildren,
 }
 
 /// How one call runs: its wall-clock limit, cancellation and progress sink.

@@ -3,6 +3,10 @@
 //! `spawn-env:<NAME>=<value>|<program> <args…>` sets a variable, `loop` spins,
 //! `spawn-then-loop:<program> <args…>` starts a child and then spins.
 //! Words are separated by spaces, or by tabs if the command contains one.
+//! Process-tree containment and child caps (see [`containment`]):
+//! `tree:<then>|<command>` starts a child, reads until it prints `ready`,
+//! then `drop`s it, `trap`s (spins until stopped) or `block`s on its output;
+//! `spawn-many:<n>|<command>` holds n children at once, then waits for each.
 
 wit_bindgen::generate!({ world: "agent-driver", path: "../../../wit" });
 
@@ -67,6 +71,7 @@ impl Guest for Hostile {
                     std::hint::black_box(());
                 }
             }
+            "tree" | "spawn-many" => containment::run(verb, arg)?,
             "loop" => loop {
                 std::hint::black_box(());
             },
@@ -83,6 +88,59 @@ impl Guest for Hostile {
 
     fn rehydrate(thread_id: String) -> Result<Session, PluginError> {
         Err(PluginError::NotFound(format!("test plugin has no thread {thread_id}")))
+    }
+}
+
+// ---- containment and child caps ----------------------------------------
+mod containment {
+    use super::{PluginError, ProgressEvent, ReadResult, process, report, request};
+
+    pub fn run(verb: &str, arg: &str) -> Result<String, PluginError> {
+        let (param, command) = arg.split_once('|').unwrap_or(("", arg));
+        match verb {
+            "tree" => tree(param, command),
+            _ => spawn_many(param.parse().unwrap_or(1), command),
+        }
+    }
+
+    fn tree(then: &str, command: &str) -> Result<String, PluginError> {
+        let child = process::spawn(&request(command, None, Vec::new()))?;
+        report(&ProgressEvent { kind: "spawned".into(), message: format!("pid {}", child.pid()) });
+        loop {
+            match child.read_line(60_000)? {
+                ReadResult::Line(line) if line.text == "ready" => break,
+                ReadResult::Closed => return Err(PluginError::Failed("the tree never got ready".into())),
+                _ => {}
+            }
+        }
+        match then {
+            "drop" => {
+                drop(child);
+                Ok("dropped".into())
+            }
+            "trap" => loop {
+                std::hint::black_box(());
+            },
+            _ => loop {
+                if matches!(child.read_line(60_000)?, ReadResult::Closed) {
+                    return Ok("closed".into());
+                }
+            },
+        }
+    }
+
+    fn spawn_many(n: usize, command: &str) -> Result<String, PluginError> {
+        let mut children = Vec::new();
+        for _ in 0..n {
+            let child = process::spawn(&request(command, None, Vec::new()))?;
+            report(&ProgressEvent { kind: "spawned".into(), message: format!("pid {}", child.pid()) });
+            children.push(child);
+        }
+        for child in &children {
+            while !matches!(child.read_line(60_000)?, ReadResult::Closed) {}
+            while child.wait(60_000)?.is_none() {}
+        }
+        Ok(format!("ran {n}"))
     }
 }
 
