@@ -6,13 +6,15 @@ pub mod fake_provider;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use warden::capabilities::process_grant::ProcessPolicy;
 use warden::capabilities::store_fs::FsRoot;
 use warden::runtime::embedded::GUEST_DIR;
 use warden::runtime::manifest::Manifest;
 use warden::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
 use warden::runtime::role::Role;
 use warden::runtime::{EngineLimits, Runtime};
+use warden_permissions::{
+    ArgPattern, EnvDeclaration, EnvGrant, ProcessPolicy, ProgramGrant, RequestLimits, ResolvedProgram,
+};
 
 pub const TEST_MEMORY: usize = 32 << 20;
 pub const TEST_CPU_BUDGET: Duration = Duration::from_millis(300);
@@ -138,4 +140,37 @@ pub fn patch_bytes(wasm: &[u8], from: &str, to: &str) -> Vec<u8> {
     }
     assert!(found > 0, "{:?} not found", String::from_utf8_lossy(from));
     out
+}
+
+/// A program grant as an operator would write it: `args` patterns, marked
+/// `unrestricted` when they use a wildcard (as the configuration requires).
+pub fn program(name: &str, path: &str, args: &[&str]) -> ResolvedProgram {
+    let args = ArgPattern(args.iter().map(|s| s.to_string()).collect());
+    let grant = ProgramGrant {
+        name: name.into(),
+        path: Some(path.into()),
+        unrestricted: args.has_wildcard(),
+        args: Some(args),
+        ..ProgramGrant::default()
+    };
+    grant.resolve(&RequestLimits::default(), None).expect("a valid test grant")
+}
+
+/// The process policy of `info`'s plugin: `granted` programs, variables in
+/// `inherit` passed on from the test's environment, one working root.
+pub fn process_policy(
+    info: &PluginInfo,
+    granted: Vec<ResolvedProgram>,
+    inherit: &[&str],
+    cwd_root: &Path,
+) -> ProcessPolicy {
+    ProcessPolicy {
+        plugin: info.name.clone(),
+        granted,
+        declared: info.manifest.programs.clone(),
+        env: EnvGrant { inherit: inherit.iter().map(|s| s.to_string()).collect(), ..EnvGrant::default() },
+        env_declared: EnvDeclaration(info.manifest.env.clone()),
+        cwd_roots: vec![cwd_root.canonicalize().expect("the working root exists")],
+        requests: RequestLimits::default(),
+    }
 }

@@ -13,13 +13,18 @@
 //! cpu-budget-ms = 1000
 //! turn-timeout-secs = 1800
 //! root = "/home/me/.codex"               # read-only for agent drivers
-//! env = ["HOME", "PATH", "CODEX_HOME"]
+//! env = ["HOME", "PATH", "CODEX_HOME"]   # passed on from Warden's environment
+//! env-values = { LANG = "C.UTF-8" }       # fixed by the operator
+//! env-patterns = { RUST_LOG = "[a-z]+" }  # plugins may set these, matching values only
 //! cwd-roots = ["/home/me/src"]
+//! max-sandbox = "workspace-write"
+//! approval-policies = ["never", "on-request"]
+//! config-keys = { model_verbosity = '"(low|medium|high)"' }
 //! settings = { program = "codex" }
 //! [[plugins.agent-driver.programs]]
 //! name = "codex"
 //! path = "/usr/local/bin/codex"          # default: looked up on PATH
-//! args = ["exec", "**"]
+//! policy = "codex"                       # typed argument policy
 //! ```
 
 use std::collections::BTreeMap;
@@ -28,8 +33,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::capabilities::process_grant::ProgramGrant;
 use crate::runtime::role::Role;
+use warden_permissions::{ProgramGrant, Sandbox};
 
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
 pub const DEFAULT_CPU_BUDGET_MS: u64 = 1000;
@@ -69,8 +74,18 @@ pub struct PluginConfig {
     pub root: Option<PathBuf>,
     #[serde(default)]
     pub programs: Vec<ProgramGrant>,
-    /// Environment variables children may receive.
+    /// Environment variables children receive from Warden's environment.
     pub env: Option<Vec<String>>,
+    /// Environment variables the operator sets to fixed values.
+    pub env_values: Option<BTreeMap<String, String>>,
+    /// Environment variables plugins may set, each with its value pattern.
+    pub env_patterns: Option<BTreeMap<String, String>>,
+    /// The widest sandbox a turn may use, whoever asks (agent-driver only).
+    pub max_sandbox: Option<Sandbox>,
+    /// Approval policies a turn may use (agent-driver only).
+    pub approval_policies: Option<Vec<String>>,
+    /// Configuration overrides a turn may pass: key → value pattern (agent-driver only).
+    pub config_keys: Option<BTreeMap<String, String>>,
     /// Directories a child's working directory must lie in.
     pub cwd_roots: Option<Vec<PathBuf>>,
     /// Handed to the plugin as JSON through the `config` interface.
@@ -181,7 +196,7 @@ mod tests {
             cpu-budget-ms = 200
             [[plugins.agent-driver.programs]]
             name = "codex"
-            args = ["exec", "**"]
+            policy = "codex"
             "#,
         )
         .unwrap();

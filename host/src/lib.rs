@@ -10,6 +10,7 @@ pub mod mcp;
 pub mod plugins;
 pub mod runtime;
 pub mod sessions;
+pub mod turn_checks;
 
 /// The contract's shared types (`session`, `plugin-error`, …) as Rust types.
 pub use runtime::bindings::types;

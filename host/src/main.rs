@@ -236,27 +236,40 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
         if let Some(process) = &info.process {
             for grant in &process.granted {
                 let declared = process.declared.iter().any(|d| d.name == grant.name);
-                println!(
-                    "  may run:  {} {}{}",
-                    grant.name,
-                    grant.args.0.join(" "),
-                    if declared { "" } else { " (granted, but the plugin does not declare it)" }
-                );
+                for (i, line) in grant.describe().iter().enumerate() {
+                    println!("  {}{line}", if i == 0 { "may run:  " } else { "          " });
+                }
+                if !declared {
+                    println!("            (granted, but the plugin does not declare it)");
+                }
             }
-            let env: Vec<&String> = process
+            let env = &process.env;
+            let inherited: Vec<&String> = process
                 .env_declared
+                .0
                 .iter()
-                .filter(|v| {
-                    process
-                        .env_granted
-                        .iter()
-                        .any(|g| g == *v || warden::capabilities::process_grant::wildcard_match(g, v))
-                })
+                .filter(|v| env.inherit.iter().any(|g| warden_permissions::name_matches(g, v)))
                 .collect();
-            println!("  env:      {}", env.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "));
+            println!(
+                "  env:      {} (from Warden's environment)",
+                inherited.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            );
+            for (name, value) in &env.fixed {
+                println!("  env:      {name}={value} (fixed)");
+            }
+            for (name, pattern) in &env.patterns {
+                println!("  env:      {name} settable by the plugin, matching /{pattern}/");
+            }
             println!(
                 "  cwd in:   {}",
                 process.cwd_roots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
+            let requests = &process.requests;
+            println!(
+                "  requests: max sandbox {}, approval policies {}, config keys {}",
+                requests.max_sandbox.as_str(),
+                requests.approval_policies.join(", "),
+                requests.config_keys.keys().cloned().collect::<Vec<_>>().join(", ")
             );
         }
     }

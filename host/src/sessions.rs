@@ -19,6 +19,7 @@ use crate::capabilities::store_fs::{FsLock, FsRoot};
 use crate::plugins::PluginSet;
 use crate::runtime::bindings::agent::exports::warden::plugin::agent::{TurnOptions, Usage};
 use crate::runtime::plugin::{AbortReason, CallError, CallOptions, describe};
+use crate::turn_checks::{TurnLimits, check_plan, check_thread};
 use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
 
 /// Answers longer than this are cut (clients cap a tool result near 25k tokens).
@@ -147,17 +148,32 @@ impl Sessions {
         &self.plugins
     }
 
+    /// What the operator lets a turn ask for, from the agent's grant.
+    fn turn_limits(&self) -> TurnLimits {
+        match &self.plugins.agent.info.process {
+            Some(policy) => {
+                TurnLimits { requests: policy.requests.clone(), cwd_roots: policy.cwd_roots.clone() }
+            }
+            None => TurnLimits::default(),
+        }
+    }
+
     /// Run one turn. `call` carries cancellation and progress; its timeout is
     /// this service's turn timeout.
     pub fn run_turn(&self, request: TurnRequest, mut call: CallOptions) -> Result<TurnResult, TurnError> {
         let p = &self.plugins;
         let now = now_ms();
+        let limits = self.turn_limits();
+        limits.check_caller(&request.settings)?;
         let (id, existing) = self.resolve(&request.target, &call, now)?;
         let _running = self.mark_running(&id)?;
         let existing = match existing {
             Some(session) => Some(session),
             None => self.load_live(&id, now)?,
         };
+        if let Some(session) = &existing {
+            limits.check_session(session, &format!("storage plugin `{}`", p.storage.info.name))?;
+        }
         if existing.is_none() {
             if matches!(request.target, Target::Session { create: false, .. }) {
                 return Err(TurnError::NotFound(format!(
@@ -195,6 +211,7 @@ impl Sessions {
             &request.prompt,
             request.reset,
         )?;
+        check_plan(&plan, &p.context.info.name)?;
         let recorded_prompt = match &plan {
             Plan::Resume(r) => r.recorded_prompt.clone(),
             Plan::Fresh(f) => f.recorded_prompt.clone(),
@@ -202,6 +219,7 @@ impl Sessions {
         call.timeout = Some(self.turn_timeout);
         let options = turn_options(&session, &request.settings);
         let outcome = p.agent.run_turn(&plan, &options, call)?;
+        check_thread(&outcome.thread_id, &format!("agent plugin `{}`", p.agent.info.name))?;
         let turn =
             Turn { prompt: recorded_prompt, response: outcome.response.clone(), timestamp_ms: now_ms() };
         self.record(session, turn, &outcome.thread_id)?;
@@ -265,10 +283,19 @@ impl Sessions {
             Target::New => Ok((uuid::Uuid::new_v4().to_string(), None)),
             Target::Session { id, .. } => Ok((id.clone(), None)),
             Target::Thread(thread) => {
+                check_thread(thread, "the caller")?;
                 if let Some(session) = p.storage.find_by_thread(thread)? {
+                    if session.agent_thread_id.as_deref() != Some(thread.as_str()) {
+                        return Err(TurnError::Invalid(format!(
+                            "storage plugin `{}` answered the thread {thread} with session {:?}, which holds another thread",
+                            p.storage.info.name, session.id
+                        )));
+                    }
                     return Ok((session.id.clone(), Some(session)));
                 }
                 let mut session = p.agent.rehydrate(thread, call.clone())?;
+                self.turn_limits()
+                    .check_session(&session, &format!("agent plugin `{}`", p.agent.info.name))?;
                 session.last_accessed_ms = now;
                 session.revision = 0;
                 match p.storage.save(&session, Some(0)) {

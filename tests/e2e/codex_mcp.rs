@@ -67,11 +67,7 @@ turn-timeout-secs = {turn_timeout_secs}
 [[plugins.agent-driver.programs]]
 name = "codex"
 path = {codex:?}
-args = ["exec", "**"]
-[[plugins.agent-driver.programs]]
-name = "codex"
-path = {codex:?}
-args = ["-a", "*", "exec", "**"]
+policy = "codex"
 {extra}
 "#,
             cache = crate::cache_dir(),

@@ -1,6 +1,7 @@
 //! End-to-end tests: hostile plugins against the real runtime and
 //! capabilities, and the `warden` binary over stdio.
 
+mod argument_policy;
 mod cache;
 mod codex_mcp;
 mod fs_attacks;

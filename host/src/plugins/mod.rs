@@ -8,7 +8,6 @@ use std::path::Path;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
-use crate::capabilities::process_grant::ProcessPolicy;
 use crate::capabilities::store_fs::FsRoot;
 use crate::config::Config;
 use crate::runtime::embedded::default_plugin;
@@ -20,6 +19,7 @@ use crate::runtime::roles::{AgentPlugin, ContextPlugin, PolicyPlugin, StoragePlu
 use crate::runtime::{EngineLimits, Runtime};
 use crate::types::PluginError;
 use grants::Grant;
+use warden_permissions::{EnvDeclaration, ProcessPolicy};
 
 /// Largest file a plugin may read in one call.
 const MAX_READ_BYTES: u64 = 256 << 20;
@@ -121,7 +121,7 @@ pub fn resolve(
             output_cap: pc.output_cap(),
         },
         fs_root: fs_root(&grant, &manifest, config).with_context(|| format!("plugin `{name}` ({role})"))?,
-        process: process_policy(role, &grant, &manifest, &name),
+        process: process_policy(role, &grant, &manifest, &name)?,
         settings_json: serde_json::to_string(&pc.settings)?,
         audit: config.audit,
         sha256: hex::encode(Sha256::digest(wasm)),
@@ -151,9 +151,17 @@ fn fs_root(grant: &Grant, manifest: &Manifest, config: &Config) -> anyhow::Resul
     Ok(Some(root))
 }
 
-fn process_policy(role: Role, grant: &Grant, manifest: &Manifest, name: &str) -> Option<ProcessPolicy> {
+/// The agent's effective process permissions: each granted program
+/// resolved to an absolute path and its argument policy, intersected with
+/// the manifest's declaration at call time.
+fn process_policy(
+    role: Role,
+    grant: &Grant,
+    manifest: &Manifest,
+    name: &str,
+) -> anyhow::Result<Option<ProcessPolicy>> {
     if role != Role::AgentDriver {
-        return None;
+        return Ok(None);
     }
     let cwd_roots = grant
         .cwd_roots
@@ -166,12 +174,28 @@ fn process_policy(role: Role, grant: &Grant, manifest: &Manifest, name: &str) ->
             }
         })
         .collect();
-    Some(ProcessPolicy {
+    let host_path = std::env::var_os("PATH");
+    let mut granted = Vec::new();
+    for program in &grant.programs {
+        let resolved = program
+            .resolve(&grant.requests, host_path.as_deref())
+            .map_err(|e| anyhow::anyhow!("plugin `{name}` ([plugins.{role}]): {e}"))?;
+        if resolved.is_unrestricted() {
+            tracing::warn!(plugin = name, program = %resolved.name,
+                "UNRESTRICTED program grant: the plugin may pass any argument, including ones that load code or start other programs");
+        }
+        if let Err(why) = &resolved.executable {
+            tracing::warn!(plugin = name, "{why}");
+        }
+        granted.push(resolved);
+    }
+    Ok(Some(ProcessPolicy {
         plugin: name.to_string(),
-        granted: grant.programs.clone(),
+        granted,
         declared: manifest.programs.clone(),
-        env_granted: grant.env.clone(),
-        env_declared: manifest.env.clone(),
+        env: grant.env.clone(),
+        env_declared: EnvDeclaration(manifest.env.clone()),
         cwd_roots,
-    })
+        requests: grant.requests.clone(),
+    }))
 }

@@ -11,9 +11,9 @@ use super::control::{CallControl, CancelFlag, Interruption};
 use super::host_state::{HostState, MemoryLimitExceeded, ProgressSink};
 use super::manifest::Manifest;
 use super::role::Role;
-use crate::capabilities::process_grant::ProcessPolicy;
 use crate::capabilities::store_fs::FsRoot;
 use crate::types::PluginError;
+use warden_permissions::ProcessPolicy;
 
 /// Per-plugin limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -73,7 +73,7 @@ impl Guest for Hostile {
             _ => "harmless".into(),
         };
         Ok(TurnOutcome {
-            thread_id: "test-thread".into(),
+            thread_id: "0199a5e4-2f7c-7d10-9c3e-4b5a6c7d8e9f".into(),
             response,
             usage: None,
             warnings: Vec::new(),
