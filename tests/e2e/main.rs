@@ -12,6 +12,7 @@ mod policy_context;
 mod process_attacks;
 mod redaction;
 mod scaffold;
+mod special_files;
 mod storage;
 mod storage_migrate;
 mod storage_processes;
