@@ -6,6 +6,7 @@
 pub mod capabilities;
 pub mod commands;
 pub mod config;
+pub mod logging;
 pub mod mcp;
 pub mod plugins;
 pub mod runtime;

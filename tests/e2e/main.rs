@@ -6,6 +6,7 @@ mod codex_mcp;
 mod fs_attacks;
 mod host_paths;
 mod limits;
+mod log_lines;
 mod mcp_stdio;
 mod plugin_check;
 mod policy_context;
