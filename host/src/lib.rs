@@ -6,6 +6,7 @@
 pub mod capabilities;
 pub mod commands;
 pub mod config;
+pub mod config_paths;
 pub mod logging;
 pub mod mcp;
 pub mod plugins;

@@ -3,6 +3,7 @@
 
 mod cache;
 mod codex_mcp;
+mod config_paths;
 mod fs_attacks;
 mod host_paths;
 mod limits;
