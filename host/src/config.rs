@@ -1,6 +1,7 @@
 //! The operator's configuration (TOML): where state lives, and for each
 //! plugin role which wasm to run, its limits, its settings, and what it is
-//! granted. Everything has a safe default, so no file is needed.
+//! granted. Everything has a safe default, so no file is needed. Every path
+//! must be absolute; a leading `~/` is expanded to `$HOME` (see `config_paths`).
 //!
 //! ```toml
 //! state-dir = "/var/lib/warden"          # default: the platform state dir
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config_paths::validate_root;
 use crate::runtime::role::Role;
 use warden_permissions::{ProgramGrant, Sandbox};
 
@@ -114,7 +116,7 @@ impl Config {
     /// Where sessions are stored: the file, then `$XDG_STATE_HOME/warden`, then `~/.local/state/warden`.
     pub fn state_dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.state_dir {
-            return Ok(dir.clone());
+            return validate_root("state-dir", dir);
         }
         platform_dir("XDG_STATE_HOME", ".local/state")
             .ok_or_else(|| anyhow::anyhow!("no state directory: set --state-dir, WARDEN_STATE_DIR or HOME"))
@@ -134,25 +136,26 @@ impl Config {
         if let Ok(dir) = self.turn_lock_dir() {
             paths.push((dir, "turn-lock directory".to_string()));
         }
-        if let Some(dir) = self.cache_dir() {
+        if let Ok(Some(dir)) = self.cache_dir() {
             paths.push((dir, "compiled-component cache".to_string()));
         }
         if let Some(file) = &self.source {
             paths.push((file.clone(), "configuration file".to_string()));
         }
         for (role, plugin) in &self.plugins {
-            if let Some(wasm) = &plugin.path {
-                paths.push((wasm.clone(), format!("{role} plugin")));
+            if let Some(Ok(wasm)) = plugin.path.as_deref().map(|p| validate_root("path", p)) {
+                paths.push((wasm, format!("{role} plugin")));
             }
         }
         paths
     }
 
     /// Where compiled plugins are cached: the file, then `$XDG_CACHE_HOME/warden`, then `~/.cache/warden`.
-    pub fn cache_dir(&self) -> Option<PathBuf> {
-        self.cache_dir
-            .clone()
-            .or_else(|| platform_dir("XDG_CACHE_HOME", ".cache").map(|d| d.join("components")))
+    pub fn cache_dir(&self) -> anyhow::Result<Option<PathBuf>> {
+        match &self.cache_dir {
+            Some(dir) => validate_root("cache-dir", dir).map(Some),
+            None => Ok(platform_dir("XDG_CACHE_HOME", ".cache").map(|d| d.join("components"))),
+        }
     }
 }
 

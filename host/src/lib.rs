@@ -6,6 +6,8 @@
 pub mod capabilities;
 pub mod commands;
 pub mod config;
+pub mod config_paths;
+pub mod logging;
 pub mod mcp;
 pub mod plugins;
 pub mod runtime;

@@ -16,7 +16,7 @@ fn exchange_with(requests: &[Value], extra_config: &str) -> Vec<Value> {
 }
 
 /// The responses, and what the server logged to stderr.
-fn exchange_logged(requests: &[Value], extra_config: &str) -> (Vec<Value>, String) {
+pub(crate) fn exchange_logged(requests: &[Value], extra_config: &str) -> (Vec<Value>, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("warden.toml");
     std::fs::write(&config, format!("cache-dir = {:?}\n{extra_config}", crate::cache_dir())).unwrap();

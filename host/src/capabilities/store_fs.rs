@@ -134,14 +134,35 @@ impl FsRoot {
     }
 
     /// Open a regular file for reading without following a final symlink; returns it and its length.
+    ///
+    /// The entry's type is checked before it is opened: opening a FIFO blocks
+    /// until a writer appears, and opening a device runs its driver. The open
+    /// itself is non-blocking, and the opened file must be the regular file
+    /// that was checked, so an entry swapped in between cannot hang the host.
     fn open_regular(&self, path: &str) -> Result<(File, u64), PluginError> {
         let (dir, name) = self.parent_of(path)?;
+        let checked = match self.lstat(&dir, name, path)? {
+            Some(m) if m.is_file() => m,
+            Some(m) => return Err(not_a_regular_file(path, m.file_type())),
+            None => return Err(PluginError::NotFound(format!("reading {path:?}: it does not exist"))),
+        };
         let file = dir
-            .open_with(name, OpenOptions::new().read(true).follow(FollowSymlinks::No))
+            .open_with(
+                name,
+                OpenOptions::new()
+                    .read(true)
+                    .follow(FollowSymlinks::No)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
+            )
             .map_err(|e| self.fs_error("reading", path, e))?;
         let meta = file.metadata().map_err(|e| self.fs_error("reading", path, e))?;
         if !meta.is_file() {
-            return Err(PluginError::Invalid(format!("{path:?} is not a regular file")));
+            return Err(not_a_regular_file(path, meta.file_type()));
+        }
+        if (meta.dev(), meta.ino()) != (checked.dev(), checked.ino()) {
+            return Err(PluginError::Busy(format!(
+                "{path:?} was replaced while it was being opened; try again"
+            )));
         }
         Ok((file, meta.len()))
     }
@@ -200,6 +221,9 @@ impl FsRoot {
         match self.lstat(&from_dir, from_name, from)? {
             None => return Err(PluginError::NotFound(format!("{from:?} does not exist"))),
             Some(m) if m.file_type().is_symlink() => return Err(symlink_denied(from)),
+            Some(m) if special_kind(m.file_type()).is_some() => {
+                return Err(not_a_regular_file(from, m.file_type()));
+            }
             Some(_) => {}
         }
         if let Some(m) = self.lstat(&to_dir, to_name, to)?
@@ -237,6 +261,9 @@ impl FsRoot {
                 continue;
             }
             let kind = entry.file_type().map_err(|e| self.fs_error("listing", path, e))?;
+            if special_kind(kind).is_some() {
+                continue;
+            }
             out.push(DirEntry { name, kind: entry_kind(kind) });
         }
         Ok(out)
@@ -299,6 +326,15 @@ impl FsRoot {
             dir = dir.open_dir_nofollow(component).map_err(|e| self.fs_error("creating", path, e))?;
         }
         Ok(())
+    }
+
+    /// Refuse a lock file that exists and is a FIFO, socket or device (opening one could block).
+    pub fn refuse_special(&self, path: &str) -> Result<(), PluginError> {
+        let (dir, name) = self.parent_of(path)?;
+        match self.lstat(&dir, name, path)? {
+            Some(m) if special_kind(m.file_type()).is_some() => Err(not_a_regular_file(path, m.file_type())),
+            _ => Ok(()),
+        }
     }
 
     /// Take an exclusive flock on `path` (created 0600 if missing), waiting at most `wait`.
@@ -404,12 +440,15 @@ impl FsRoot {
         }
     }
 
+    /// Refuse an existing entry that is not a regular file: a symlink, a
+    /// directory, or a FIFO, socket or device.
     fn refuse_symlink_or_dir(&self, dir: &Dir, name: &str, path: &str) -> Result<(), PluginError> {
         match self.lstat(dir, name, path)? {
             Some(m) if m.file_type().is_symlink() => Err(symlink_denied(path)),
             Some(m) if m.is_dir() => {
                 Err(PluginError::Invalid(format!("{path:?} is a directory where a file was expected")))
             }
+            Some(m) if !m.is_file() => Err(not_a_regular_file(path, m.file_type())),
             _ => Ok(()),
         }
     }
@@ -494,6 +533,34 @@ fn symlink_denied(path: &str) -> PluginError {
     PluginError::Denied(format!(
         "{path:?} passes through a symbolic link; links are never followed inside a store root"
     ))
+}
+
+/// What a FIFO, socket or device is, for messages; `None` for files, directories and links.
+fn special_kind(t: cap_std::fs::FileType) -> Option<&'static str> {
+    use cap_std::fs::FileTypeExt as _;
+    if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else {
+        None
+    }
+}
+
+/// Store roots serve regular files and directories only: a FIFO would block
+/// the host, a device would run its driver.
+fn not_a_regular_file(path: &str, t: cap_std::fs::FileType) -> PluginError {
+    match special_kind(t) {
+        Some(kind) => PluginError::Denied(format!(
+            "{path:?} is {kind}; store roots serve only regular files and directories, so it is never opened"
+        )),
+        None if t.is_symlink() => symlink_denied(path),
+        None => PluginError::Invalid(format!("{path:?} is not a regular file")),
+    }
 }
 
 fn entry_kind(t: cap_std::fs::FileType) -> EntryKind {
@@ -592,7 +659,10 @@ mod wit {
 
         fn acquire_lock(&mut self, path: String, wait_ms: u32) -> Result<Resource<FsLock>, PluginError> {
             let wait = Duration::from_millis(wait_ms.into());
-            let lock = self.with_root("lock", &path, |root| root.lock(&path, wait))?;
+            let lock = self.with_root("lock", &path, |root| {
+                root.refuse_special(&path)?;
+                root.lock(&path, wait)
+            })?;
             self.table.push(lock).map_err(|e| PluginError::Io(format!("holding the lock: {e}")))
         }
     }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use warden_permissions::{EnvGrant, ProgramGrant, RequestLimits};
 
 use crate::config::{Config, PluginConfig};
+use crate::config_paths::validate_root;
 use crate::runtime::role::Role;
 
 /// Variables the default agent grant passes on from Warden's environment
@@ -44,8 +45,15 @@ pub struct Grant {
 
 /// The grant for `role` under `config`; `embedded` selects the defaults.
 pub fn grant(role: Role, config: &Config, embedded: bool) -> anyhow::Result<Grant> {
-    let pc = config.plugin(role);
+    let mut pc = config.plugin(role);
     refuse_misplaced(role, &pc)?;
+    let section = format!("under [plugins.{role}]");
+    pc.root = pc.root.map(|root| validate_root(&format!("root {section}"), &root)).transpose()?;
+    if let Some(roots) = &mut pc.cwd_roots {
+        for root in roots {
+            *root = validate_root(&format!("cwd-roots {section}"), root)?;
+        }
+    }
     let memory_mib = (pc.memory_bytes() >> 20) as u32;
     let mut grant = Grant { memory_mib, ..Grant::default() };
     match role {

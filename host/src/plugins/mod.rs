@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::capabilities::store_fs::FsRoot;
 use crate::config::Config;
+use crate::config_paths::validate_root;
 use crate::runtime::embedded::default_plugin;
 use crate::runtime::manifest::Manifest;
 use crate::runtime::plugin::describe;
@@ -40,7 +41,7 @@ pub fn engine_limits(config: &Config) -> EngineLimits {
 
 /// Build the runtime for `config`, with its compiled-component cache.
 pub fn runtime(config: &Config) -> anyhow::Result<Runtime> {
-    Runtime::new(engine_limits(config), config.cache_dir().as_deref())
+    Runtime::new(engine_limits(config), config.cache_dir()?.as_deref())
 }
 
 pub fn load_all(runtime: &Runtime, config: &Config) -> anyhow::Result<PluginSet> {
@@ -72,6 +73,7 @@ pub fn plugin_info(role: Role, config: &Config) -> anyhow::Result<(PluginInfo, V
     let pc = config.plugin(role);
     let (name, source, wasm) = match &pc.path {
         Some(path) => {
+            let path = &validate_root(&format!("path under [plugins.{role}]"), path)?;
             let wasm = std::fs::read(path)
                 .with_context(|| format!("cannot read the {role} plugin {}", path.display()))?;
             (file_plugin_name(path), PluginSource::File(path.clone()), wasm)

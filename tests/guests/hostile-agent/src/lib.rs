@@ -1,10 +1,13 @@
 //! An agent-driver plugin for the sandbox tests. The plan's prompt is a
 //! command: `spawn:<cwd>|<program> <args…>` runs it and returns its output,
 //! `spawn-env:<NAME>=<value>|<program> <args…>` sets a variable, `loop` spins,
-//! `spawn-then-loop:<program> <args…>` starts a child and then spins.
+//! `spawn-then-loop:<program> <args…>` starts a child and then spins; see
+//! `fs_verbs` for the log and read-only-root verbs.
 //! Words are separated by spaces, or by tabs if the command contains one.
 
 wit_bindgen::generate!({ world: "agent-driver", path: "../../../wit" });
+
+mod fs_verbs;
 
 use exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutcome};
 use warden::plugin::process::{self, ReadResult, SpawnRequest, StdinSource};
@@ -70,7 +73,7 @@ impl Guest for Hostile {
             "loop" => loop {
                 std::hint::black_box(());
             },
-            _ => "harmless".into(),
+            _ => fs_verbs::run(verb, arg).unwrap_or_else(|| Ok("harmless".into()))?,
         };
         Ok(TurnOutcome {
             thread_id: "0199a5e4-2f7c-7d10-9c3e-4b5a6c7d8e9f".into(),
