@@ -6,6 +6,11 @@
 //! `write-kib:P`, `remove:P`,
 //! `rmdir:P`, `rename:A|B`, `list:P`, `mkdir:P`, `meta:P`, `lock:P`, and
 //! `bad-utf8`, which returns a session whose id is not valid UTF-8.
+//!
+//! Resource attacks: `lock-hang:P` takes the lock P and then waits for it
+//! again with the longest wait the contract allows (a host call that never
+//! returns by itself); `save` of a session whose id starts with `conflict`
+//! always answers `conflict`.
 
 wit_bindgen::generate!({ world: "storage-backend", path: "../../../wit" });
 
@@ -81,12 +86,21 @@ impl Guest for Hostile {
             "mkdir" => store_fs::create_dir(arg).map(|()| "created".into()),
             "meta" => store_fs::metadata(arg).map(|m| format!("{m:?}")),
             "lock" => store_fs::acquire_lock(arg, 0).map(|_lock| "locked".into()),
+            // --- resource attacks ---
+            "lock-hang" => store_fs::acquire_lock(arg, 0)
+                .and_then(|_held| store_fs::acquire_lock(arg, u32::MAX).map(|_again| "locked twice".into())),
+            // --- end of resource attacks ---
             _ => Ok("harmless".into()),
         };
         outcome.map(|text| session(&command, text))
     }
 
-    fn save(_session: Session, _expected: Option<u64>) -> Result<u64, PluginError> {
+    fn save(session: Session, _expected: Option<u64>) -> Result<u64, PluginError> {
+        // --- resource attacks ---
+        if session.id.starts_with("conflict") {
+            return Err(PluginError::Conflict("another writer saved first (always, on purpose)".into()));
+        }
+        // --- end of resource attacks ---
         Ok(1)
     }
 
