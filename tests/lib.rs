@@ -18,6 +18,10 @@ use warden_permissions::{
 
 pub const TEST_MEMORY: usize = 32 << 20;
 pub const TEST_CPU_BUDGET: Duration = Duration::from_millis(300);
+/// Deadline of a test plugin's calls (an agent's turn sets its own).
+pub const TEST_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Calls of one test plugin at once: half the test runtime's pool.
+pub const TEST_CONCURRENT_CALLS: usize = 8;
 
 /// The wasm of a guest built by the host's build script.
 pub fn guest_wasm(file: &str) -> Vec<u8> {
@@ -39,11 +43,36 @@ pub fn info(role: Role, wasm: &[u8], fs_root: Option<FsRoot>, process: Option<Pr
         source: PluginSource::Embedded("test"),
         sha256: String::new(),
         manifest: Manifest::from_wasm(wasm).expect("test plugins carry a manifest"),
-        limits: PluginLimits { memory_bytes: TEST_MEMORY, cpu_budget: TEST_CPU_BUDGET, output_cap: 1 << 20 },
+        limits: PluginLimits {
+            memory_bytes: TEST_MEMORY,
+            cpu_budget: TEST_CPU_BUDGET,
+            output_cap: 1 << 20,
+            call_timeout: TEST_CALL_TIMEOUT,
+            max_concurrent_calls: TEST_CONCURRENT_CALLS,
+        },
         fs_root,
         process,
         settings_json: "{}".into(),
         audit: false,
+    }
+}
+
+/// Whether some process holds a flock on `path` (read from /proc/locks, so
+/// looking does not take the lock from its holder).
+pub fn is_locked(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::metadata(path) else { return false };
+    let inode = format!(":{}", meta.ino());
+    std::fs::read_to_string("/proc/locks")
+        .expect("reading /proc/locks")
+        .lines()
+        .any(|line| line.contains("FLOCK") && line.split_whitespace().any(|field| field.ends_with(&inode)))
+}
+
+/// Block until some process (a plugin's call) holds a flock on `path`.
+pub fn wait_until_locked(path: &Path) {
+    while !is_locked(path) {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -29,6 +29,8 @@ fn storage_info(wasm: &[u8], root: &Path) -> PluginInfo {
             // The live-instance benchmark reuses one Store, whose budget clock keeps running.
             cpu_budget: Duration::from_secs(3600),
             output_cap: 1 << 20,
+            call_timeout: Duration::from_secs(3600),
+            max_concurrent_calls: 16,
         },
         fs_root: Some(FsRoot::open(root, true, 1 << 20).unwrap()),
         process: None,

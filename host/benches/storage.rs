@@ -84,6 +84,8 @@ fn load(runtime: &Runtime, (name, wasm): (&'static str, &'static [u8]), root: &P
             memory_bytes: 512 << 20,
             cpu_budget: Duration::from_secs(30),
             output_cap: 1 << 20,
+            call_timeout: Duration::from_secs(600),
+            max_concurrent_calls: 16,
         },
         fs_root: Some(FsRoot::open(root, true, 1 << 30).unwrap()),
         process: None,

@@ -12,6 +12,8 @@
 //! path = "/opt/plugins/my-agent.wasm"    # default: the embedded plugin
 //! memory-mib = 128
 //! cpu-budget-ms = 1000
+//! call-timeout-ms = 10000                # every call but a turn
+//! max-concurrent-calls = 8               # calls of this plugin at once
 //! turn-timeout-secs = 1800
 //! root = "/home/me/.codex"               # read-only for agent drivers
 //! env = ["HOME", "PATH", "CODEX_HOME"]   # passed on from Warden's environment
@@ -42,6 +44,8 @@ pub const DEFAULT_MEMORY_MIB: u32 = 128;
 pub const DEFAULT_CPU_BUDGET_MS: u64 = 1000;
 pub const DEFAULT_TURN_TIMEOUT_SECS: u64 = 30 * 60;
 pub const DEFAULT_OUTPUT_CAP_MIB: u32 = 64;
+pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 8;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -50,7 +54,8 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     #[serde(default)]
     pub audit: bool,
-    /// Plugin calls that may run at once (the pooling allocator's size).
+    /// Plugin calls that may run at once, all plugins together (the pooling
+    /// allocator's size); default and minimum: the sum of the plugins' own limits.
     pub max_concurrent_calls: Option<u32>,
     /// Longest answer returned to an MCP client, in bytes; longer ones are cut with a note.
     pub max_response_bytes: Option<usize>,
@@ -70,6 +75,10 @@ pub struct PluginConfig {
     pub cpu_budget_ms: Option<u64>,
     /// Wall-clock limit of one agent turn (agent-driver only).
     pub turn_timeout_secs: Option<u64>,
+    /// Wall-clock limit of every other call (and of waiting for a free call slot).
+    pub call_timeout_ms: Option<u64>,
+    /// Calls of this plugin that may run at once.
+    pub max_concurrent_calls: Option<u32>,
     /// Bytes kept from each child's stdout and stderr, in MiB.
     pub output_cap_mib: Option<u32>,
     /// The directory granted to `store-fs` (storage) or `store-fs-readonly` (agent).
@@ -170,6 +179,14 @@ impl PluginConfig {
 
     pub fn turn_timeout(&self) -> Duration {
         Duration::from_secs(self.turn_timeout_secs.unwrap_or(DEFAULT_TURN_TIMEOUT_SECS))
+    }
+
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS))
+    }
+
+    pub fn max_concurrent_calls(&self) -> u32 {
+        self.max_concurrent_calls.unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS)
     }
 
     pub fn output_cap(&self) -> usize {

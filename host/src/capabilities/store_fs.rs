@@ -17,6 +17,7 @@ use cap_std::fs::{Dir, DirBuilder, File, Metadata, OpenOptions, OpenOptionsExt};
 use cap_std::fs::{DirBuilderExt, MetadataExt};
 
 use super::reserved::Reserved;
+use crate::runtime::control::Waiter;
 use crate::types::{DirEntry, EntryKind, EntryMetadata, PluginError};
 
 /// Prefix of the temporary files `write_atomic` creates; listings hide them.
@@ -25,8 +26,11 @@ pub const TEMP_PREFIX: &str = ".warden-tmp.";
 /// A temporary file older than this was left by a writer that died.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
 
-/// How often a waiting `lock` retries.
+/// How often a waiting `lock` retries (a cancellation ends the wait at once).
 const LOCK_RETRY: Duration = Duration::from_millis(5);
+
+/// Times a transient lock is retaken because its file was replaced meanwhile.
+const TRANSIENT_LOCK_ATTEMPTS: usize = 100;
 
 /// One directory an operator granted to a plugin.
 pub struct FsRoot {
@@ -337,11 +341,12 @@ impl FsRoot {
         }
     }
 
-    /// Take an exclusive flock on `path` (created 0600 if missing), waiting at most `wait`.
-    pub fn lock(&self, path: &str, wait: Duration) -> Result<FsLock, PluginError> {
+    /// Take an exclusive flock on `path` (created 0600 if missing), waiting at
+    /// most `wait`, and never past the call's deadline or its cancellation.
+    pub fn lock(&self, path: &str, wait: Duration, call: &Waiter) -> Result<FsLock, PluginError> {
         self.require_writable("lock", path)?;
         let (dir, name) = self.parent_of(path)?;
-        let file = self.locked_file(&dir, name, path, wait)?;
+        let file = self.locked_file(&dir, name, path, wait, Some(call))?;
         Ok(FsLock { remove_on_release: None, _file: file })
     }
 
@@ -352,8 +357,8 @@ impl FsRoot {
     pub fn lock_transient(&self, path: &str) -> Result<FsLock, PluginError> {
         self.require_writable("lock", path)?;
         let (dir, name) = self.parent_of(path)?;
-        loop {
-            let file = self.locked_file(&dir, name, path, Duration::ZERO)?;
+        for _ in 0..TRANSIENT_LOCK_ATTEMPTS {
+            let file = self.locked_file(&dir, name, path, Duration::ZERO, None)?;
             let held = std::os::unix::fs::MetadataExt::ino(
                 &file.metadata().map_err(|e| self.fs_error("locking", path, e))?,
             );
@@ -363,15 +368,20 @@ impl FsRoot {
                 return Ok(FsLock { remove_on_release: Some((dir, name.to_string())), _file: file });
             }
         }
+        Err(PluginError::Busy(format!(
+            "{path:?} kept changing hands; gave up after {TRANSIENT_LOCK_ATTEMPTS} attempts"
+        )))
     }
 
-    /// Open (creating, 0600, no-follow) `name` in `dir` and flock it, retrying for up to `wait`.
+    /// Open (creating, 0600, no-follow) `name` in `dir` and flock it, retrying
+    /// for up to `wait`; a call's `Waiter` ends the wait on its deadline or cancellation.
     fn locked_file(
         &self,
         dir: &Dir,
         name: &str,
         path: &str,
         wait: Duration,
+        call: Option<&Waiter>,
     ) -> Result<std::fs::File, PluginError> {
         let file = dir
             .open_with(
@@ -384,9 +394,10 @@ impl FsRoot {
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(file),
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
-                    std::thread::sleep(LOCK_RETRY);
-                }
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => match call {
+                    Some(call) => call.pause(LOCK_RETRY.min(wait.saturating_sub(started.elapsed())))?,
+                    None => std::thread::sleep(LOCK_RETRY),
+                },
                 Err(std::fs::TryLockError::WouldBlock) => {
                     return Err(PluginError::Busy(format!(
                         "{path:?} is locked by another holder; gave up after {} ms",
@@ -659,9 +670,10 @@ mod wit {
 
         fn acquire_lock(&mut self, path: String, wait_ms: u32) -> Result<Resource<FsLock>, PluginError> {
             let wait = Duration::from_millis(wait_ms.into());
+            let call = self.control.waiter().clone();
             let lock = self.with_root("lock", &path, |root| {
                 root.refuse_special(&path)?;
-                root.lock(&path, wait)
+                root.lock(&path, wait, &call)
             })?;
             self.table.push(lock).map_err(|e| PluginError::Io(format!("holding the lock: {e}")))
         }

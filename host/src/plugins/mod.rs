@@ -33,15 +33,28 @@ pub struct PluginSet {
     pub agent: AgentPlugin,
 }
 
-/// The engine limits that fit every configured plugin.
-pub fn engine_limits(config: &Config) -> EngineLimits {
+/// The engine limits that fit every configured plugin: a pool that holds
+/// every plugin's call slots at once, so no plugin's hung calls can take the
+/// instances another plugin needs.
+pub fn engine_limits(config: &Config) -> anyhow::Result<EngineLimits> {
     let max_memory_bytes = Role::ALL.iter().map(|r| config.plugin(*r).memory_bytes()).max().unwrap_or(0);
-    EngineLimits { concurrent_instances: config.max_concurrent_calls.unwrap_or(32), max_memory_bytes }
+    let slots: u32 = Role::ALL.iter().map(|r| config.plugin(*r).max_concurrent_calls()).sum();
+    let concurrent_instances = match config.max_concurrent_calls {
+        None => slots,
+        Some(pool) if pool >= slots => pool,
+        Some(pool) => anyhow::bail!(
+            "max-concurrent-calls = {pool} is smaller than the plugins' own limits together ({slots}, \
+             the sum of `max-concurrent-calls` under each [plugins.<role>], 8 each by default): \
+             one plugin's hung calls could then take the instances the others need; raise it to {slots} \
+             or lower a plugin's limit"
+        ),
+    };
+    Ok(EngineLimits { concurrent_instances, max_memory_bytes })
 }
 
 /// Build the runtime for `config`, with its compiled-component cache.
 pub fn runtime(config: &Config) -> anyhow::Result<Runtime> {
-    Runtime::new(engine_limits(config), config.cache_dir()?.as_deref())
+    Runtime::new(engine_limits(config)?, config.cache_dir()?.as_deref())
 }
 
 pub fn load_all(runtime: &Runtime, config: &Config) -> anyhow::Result<PluginSet> {
@@ -121,6 +134,8 @@ pub fn resolve(
             memory_bytes: pc.memory_bytes(),
             cpu_budget: pc.cpu_budget(),
             output_cap: pc.output_cap(),
+            call_timeout: pc.call_timeout(),
+            max_concurrent_calls: pc.max_concurrent_calls() as usize,
         },
         fs_root: fs_root(&grant, &manifest, config).with_context(|| format!("plugin `{name}` ({role})"))?,
         process: process_policy(role, &grant, &manifest, &name)?,

@@ -3,16 +3,28 @@
 //! of the guest's own CPU time (the calling thread's CPU time, minus what the
 //! host's functions used), so neither waiting in a host call nor being
 //! descheduled on a loaded machine uses up a plugin's budget.
+//!
+//! Host functions that wait (a lock, a free call slot) wait through a
+//! [`Waiter`]: in steps no longer than the time left, woken at once by a
+//! cancellation, so no wait outlives the call's deadline or its caller.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::types::PluginError;
 
-/// A flag the caller (e.g. an MCP `notifications/cancelled`) raises to stop a call.
+/// A flag the caller (e.g. an MCP `notifications/cancelled`) raises to stop a
+/// call; raising it wakes every wait in [`CancelFlag::wait`].
 #[derive(Clone, Debug, Default)]
-pub struct CancelFlag(Arc<AtomicBool>);
+pub struct CancelFlag(Arc<CancelState>);
+
+#[derive(Debug, Default)]
+struct CancelState {
+    cancelled: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
 
 impl CancelFlag {
     pub fn new() -> Self {
@@ -20,11 +32,24 @@ impl CancelFlag {
     }
 
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        let _held = self.0.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.0.wake.notify_all();
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Sleep for at most `duration`, returning early (with `true`) if the flag is raised.
+    pub fn wait(&self, duration: Duration) -> bool {
+        let held = self.0.lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (_held, _) = self
+            .0
+            .wake
+            .wait_timeout_while(held, duration, |_| !self.is_cancelled())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.is_cancelled()
     }
 }
 
@@ -33,6 +58,56 @@ impl CancelFlag {
 pub enum Interruption {
     Cancelled,
     DeadlinePassed(Duration),
+}
+
+/// A call's deadline and cancellation, for host code that waits on its behalf.
+#[derive(Clone, Debug)]
+pub struct Waiter {
+    deadline: Option<(Instant, Duration)>,
+    cancel: CancelFlag,
+}
+
+impl Waiter {
+    pub fn new(timeout: Option<Duration>, cancel: CancelFlag) -> Self {
+        Self { deadline: timeout.map(|t| (Instant::now() + t, t)), cancel }
+    }
+
+    pub fn interrupted(&self) -> Option<Interruption> {
+        if self.cancel.is_cancelled() {
+            return Some(Interruption::Cancelled);
+        }
+        match self.deadline {
+            Some((at, limit)) if Instant::now() >= at => Some(Interruption::DeadlinePassed(limit)),
+            _ => None,
+        }
+    }
+
+    /// Time left before the deadline (`None`: the call has none).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Wait for at most `step`, never past the deadline, waking at once on a
+    /// cancellation; then the interruption's error, if the call is interrupted.
+    pub fn pause(&self, step: Duration) -> Result<(), PluginError> {
+        self.check()?;
+        self.cancel.wait(self.remaining().map_or(step, |left| left.min(step)));
+        self.check()
+    }
+
+    /// The error a host call returns once the call is interrupted.
+    pub fn check(&self) -> Result<(), PluginError> {
+        match self.interrupted() {
+            None => Ok(()),
+            Some(Interruption::Cancelled) => {
+                Err(PluginError::Cancelled("the call was cancelled by the client".into()))
+            }
+            Some(Interruption::DeadlinePassed(limit)) => Err(PluginError::Timeout(format!(
+                "the call exceeded its wall-clock limit of {} s",
+                limit.as_secs_f64()
+            ))),
+        }
+    }
 }
 
 /// CPU time the current thread has used. A call runs entirely on the thread
@@ -45,8 +120,7 @@ pub fn thread_cpu_time() -> Duration {
 #[derive(Debug)]
 pub struct CallControl {
     started_cpu: Duration,
-    deadline: Option<(Instant, Duration)>,
-    cancel: CancelFlag,
+    waiter: Waiter,
     /// CPU time the host's functions used during this call.
     host_cpu: Duration,
     /// Guest time at which the guest was first seen running after an interruption.
@@ -59,14 +133,13 @@ pub const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
 
 impl CallControl {
     pub fn new(timeout: Option<Duration>, cancel: CancelFlag) -> Self {
-        let started = Instant::now();
-        Self {
-            started_cpu: thread_cpu_time(),
-            deadline: timeout.map(|t| (started + t, t)),
-            cancel,
-            host_cpu: Duration::ZERO,
-            interrupt_seen_at: None,
-        }
+        Self::with_waiter(Waiter::new(timeout, cancel))
+    }
+
+    /// Control for a call whose deadline and cancellation `waiter` already carries
+    /// (e.g. a call that first waited for a free slot).
+    pub fn with_waiter(waiter: Waiter) -> Self {
+        Self { started_cpu: thread_cpu_time(), waiter, host_cpu: Duration::ZERO, interrupt_seen_at: None }
     }
 
     /// CPU time the guest has spent running its own code in this call.
@@ -79,13 +152,12 @@ impl CallControl {
     }
 
     pub fn interrupted(&self) -> Option<Interruption> {
-        if self.cancel.is_cancelled() {
-            return Some(Interruption::Cancelled);
-        }
-        match self.deadline {
-            Some((at, limit)) if Instant::now() >= at => Some(Interruption::DeadlinePassed(limit)),
-            _ => None,
-        }
+        self.waiter.interrupted()
+    }
+
+    /// The call's deadline and cancellation, for host code that waits.
+    pub fn waiter(&self) -> &Waiter {
+        &self.waiter
     }
 
     /// Whether a guest still running after an interruption has used up its
@@ -99,19 +171,34 @@ impl CallControl {
 
     /// The error a host call returns once the call is interrupted.
     pub fn interruption(&self) -> Option<PluginError> {
-        self.interrupted().map(|i| match i {
-            Interruption::Cancelled => PluginError::Cancelled("the call was cancelled by the client".into()),
-            Interruption::DeadlinePassed(limit) => PluginError::Timeout(format!(
-                "the call exceeded its wall-clock limit of {} s",
-                limit.as_secs_f64()
-            )),
-        })
+        self.waiter.check().err()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cancellation_wakes_a_pause_at_once() {
+        let cancel = CancelFlag::new();
+        let waiter = Waiter::new(None, cancel.clone());
+        std::thread::scope(|scope| {
+            scope.spawn(|| cancel.cancel());
+            let outcome = waiter.pause(Duration::from_secs(24 * 3600));
+            assert!(matches!(outcome, Err(PluginError::Cancelled(_))), "{outcome:?}");
+        });
+    }
+
+    #[test]
+    fn a_pause_never_outlives_the_deadline() {
+        let waiter = Waiter::new(Some(Duration::from_millis(20)), CancelFlag::new());
+        let mut outcome = Ok(());
+        while outcome.is_ok() {
+            outcome = waiter.pause(Duration::from_secs(24 * 3600));
+        }
+        assert!(matches!(&outcome, Err(PluginError::Timeout(m)) if m.contains("0.02 s")), "{outcome:?}");
+    }
 
     #[test]
     fn time_the_thread_does_not_run_is_not_guest_time() {

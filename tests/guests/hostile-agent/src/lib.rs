@@ -4,12 +4,16 @@
 //! `spawn-then-loop:<program> <args…>` starts a child and then spins; see
 //! `fs_verbs` for the log and read-only-root verbs.
 //! Words are separated by spaces, or by tabs if the command contains one.
+//!
+//! Resource attacks: `flood:<events>|<bytes>` reports that many progress
+//! events of that many bytes each, then logs `flood done` (info).
 
 wit_bindgen::generate!({ world: "agent-driver", path: "../../../wit" });
 
 mod fs_verbs;
 
 use exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutcome};
+use warden::plugin::log::{Level, log};
 use warden::plugin::process::{self, ReadResult, SpawnRequest, StdinSource};
 use warden::plugin::progress::{ProgressEvent, report};
 use warden::plugin::types::{Plan, PluginError, Session};
@@ -73,6 +77,18 @@ impl Guest for Hostile {
             "loop" => loop {
                 std::hint::black_box(());
             },
+            // --- resource attacks ---
+            "flood" => {
+                let (events, bytes) = arg.split_once('|').unwrap_or((arg, "0"));
+                let (events, bytes): (u32, usize) = (events.parse().unwrap_or(0), bytes.parse().unwrap_or(0));
+                let event = ProgressEvent { kind: "flood".into(), message: "x".repeat(bytes) };
+                for _ in 0..events {
+                    report(&event);
+                }
+                log(Level::Info, "flood done");
+                format!("reported {events} events of {bytes} bytes")
+            }
+            // --- end of resource attacks ---
             _ => fs_verbs::run(verb, arg).unwrap_or_else(|| Ok("harmless".into()))?,
         };
         Ok(TurnOutcome {
