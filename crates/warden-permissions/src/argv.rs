@@ -215,12 +215,10 @@ impl Command {
                 }
             })
             .collect();
-        let separator = if self.positionals_after_separator && !positionals.is_empty() { " --" } else { "" };
-        lines.push(
-            format!("{path} [{}]{separator} {}", options.join(", "), positionals.join(" "))
-                .trim_end()
-                .to_string(),
-        );
+        let separator = if self.positionals_after_separator && !positionals.is_empty() { "--" } else { "" };
+        let options = if options.is_empty() { String::new() } else { format!("[{}]", options.join(", ")) };
+        let parts = [path.to_string(), options, separator.to_string(), positionals.join(" ")];
+        lines.push(parts.iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>().join(" "));
         for sub in &self.subcommands {
             sub.describe_into(&format!("{path} {}", sub.name), lines);
         }
