@@ -38,6 +38,11 @@ pub struct PluginSet {
 /// instances another plugin needs.
 pub fn engine_limits(config: &Config) -> anyhow::Result<EngineLimits> {
     let max_memory_bytes = Role::ALL.iter().map(|r| config.plugin(*r).memory_bytes()).max().unwrap_or(0);
+    if let Some(role) = Role::ALL.into_iter().find(|r| config.plugin(*r).max_concurrent_calls() == 0) {
+        anyhow::bail!(
+            "max-concurrent-calls = 0 under [plugins.{role}] would refuse every call; set at least 1"
+        );
+    }
     let slots: u32 = Role::ALL.iter().map(|r| config.plugin(*r).max_concurrent_calls()).sum();
     let concurrent_instances = match config.max_concurrent_calls {
         None => slots,
@@ -215,4 +220,21 @@ fn process_policy(
         cwd_roots,
         requests: grant.requests.clone(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_holds_every_plugins_call_slots() {
+        let limits = |text: &str| engine_limits(&Config::parse(text).unwrap());
+        assert_eq!(limits("").unwrap().concurrent_instances, 4 * crate::config::DEFAULT_MAX_CONCURRENT_CALLS);
+        let wider = "max-concurrent-calls = 40\n[plugins.agent-driver]\nmax-concurrent-calls = 2\n";
+        assert_eq!(limits(wider).unwrap().concurrent_instances, 40);
+        let err = limits("max-concurrent-calls = 16\n").unwrap_err().to_string();
+        assert!(err.contains("max-concurrent-calls = 16") && err.contains("(32"), "{err}");
+        let err = limits("[plugins.session-policy]\nmax-concurrent-calls = 0\n").unwrap_err().to_string();
+        assert!(err.contains("[plugins.session-policy]"), "{err}");
+    }
 }

@@ -87,9 +87,9 @@ pub enum CallError {
     /// Every one of the plugin's call slots stayed busy; the call never started.
     #[error(
         "plugin `{plugin}` ({role}) could not start `{function}`: its {limit} concurrent calls were all busy \
-         for {} s; try again when they finish, or raise `max-concurrent-calls` under [plugins.{role}] \
+         for {} ms; try again when they finish, or raise `max-concurrent-calls` under [plugins.{role}] \
          (and the pool, the top-level `max-concurrent-calls`) if the load is legitimate",
-        waited.as_secs_f64()
+        waited.as_millis()
     )]
     AtCapacity { plugin: String, role: Role, function: &'static str, limit: usize, waited: Duration },
 }
