@@ -209,9 +209,11 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
         println!("  sha256:   {}", info.sha256);
         println!("  contract: {}", contract.join(", "));
         println!(
-            "  limits:   memory {} MiB, cpu budget {} ms per call",
+            "  limits:   memory {} MiB, cpu budget {} ms per call, call timeout {} ms, {} calls at once",
             info.limits.memory_bytes >> 20,
-            info.limits.cpu_budget.as_millis()
+            info.limits.cpu_budget.as_millis(),
+            info.limits.call_timeout.as_millis(),
+            info.limits.max_concurrent_calls
         );
         match (&info.fs_root, &info.manifest.root) {
             (Some(root), _) => {
