@@ -6,16 +6,22 @@ pub mod fake_provider;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use warden::capabilities::process_grant::ProcessPolicy;
 use warden::capabilities::store_fs::FsRoot;
 use warden::runtime::embedded::GUEST_DIR;
 use warden::runtime::manifest::Manifest;
 use warden::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
 use warden::runtime::role::Role;
 use warden::runtime::{EngineLimits, Runtime};
+use warden_permissions::{
+    ArgPattern, EnvDeclaration, EnvGrant, ProcessPolicy, ProgramGrant, RequestLimits, ResolvedProgram,
+};
 
 pub const TEST_MEMORY: usize = 32 << 20;
 pub const TEST_CPU_BUDGET: Duration = Duration::from_millis(300);
+/// Deadline of a test plugin's calls (an agent's turn sets its own).
+pub const TEST_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Calls of one test plugin at once: half the test runtime's pool.
+pub const TEST_CONCURRENT_CALLS: usize = 8;
 
 /// The wasm of a guest built by the host's build script.
 pub fn guest_wasm(file: &str) -> Vec<u8> {
@@ -43,12 +49,33 @@ pub fn info(role: Role, wasm: &[u8], fs_root: Option<FsRoot>, process: Option<Pr
             output_cap: 1 << 20,
             max_children_per_call: 4,
             max_children: 16,
+            call_timeout: TEST_CALL_TIMEOUT,
+            max_concurrent_calls: TEST_CONCURRENT_CALLS,
         },
         fs_root,
         process,
         settings_json: "{}".into(),
         audit: false,
         live_children: Default::default(),
+    }
+}
+
+/// Whether some process holds a flock on `path` (read from /proc/locks, so
+/// looking does not take the lock from its holder).
+pub fn is_locked(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::metadata(path) else { return false };
+    let inode = format!(":{}", meta.ino());
+    std::fs::read_to_string("/proc/locks")
+        .expect("reading /proc/locks")
+        .lines()
+        .any(|line| line.contains("FLOCK") && line.split_whitespace().any(|field| field.ends_with(&inode)))
+}
+
+/// Block until some process (a plugin's call) holds a flock on `path`.
+pub fn wait_until_locked(path: &Path) {
+    while !is_locked(path) {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -145,4 +172,37 @@ pub fn patch_bytes(wasm: &[u8], from: &str, to: &str) -> Vec<u8> {
     }
     assert!(found > 0, "{:?} not found", String::from_utf8_lossy(from));
     out
+}
+
+/// A program grant as an operator would write it: `args` patterns, marked
+/// `unrestricted` when they use a wildcard (as the configuration requires).
+pub fn program(name: &str, path: &str, args: &[&str]) -> ResolvedProgram {
+    let args = ArgPattern(args.iter().map(|s| s.to_string()).collect());
+    let grant = ProgramGrant {
+        name: name.into(),
+        path: Some(path.into()),
+        unrestricted: args.has_wildcard(),
+        args: Some(args),
+        ..ProgramGrant::default()
+    };
+    grant.resolve(&RequestLimits::default(), None).expect("a valid test grant")
+}
+
+/// The process policy of `info`'s plugin: `granted` programs, variables in
+/// `inherit` passed on from the test's environment, one working root.
+pub fn process_policy(
+    info: &PluginInfo,
+    granted: Vec<ResolvedProgram>,
+    inherit: &[&str],
+    cwd_root: &Path,
+) -> ProcessPolicy {
+    ProcessPolicy {
+        plugin: info.name.clone(),
+        granted,
+        declared: info.manifest.programs.clone(),
+        env: EnvGrant { inherit: inherit.iter().map(|s| s.to_string()).collect(), ..EnvGrant::default() },
+        env_declared: EnvDeclaration(info.manifest.env.clone()),
+        cwd_roots: vec![cwd_root.canonicalize().expect("the working root exists")],
+        requests: RequestLimits::default(),
+    }
 }

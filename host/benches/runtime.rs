@@ -31,6 +31,8 @@ fn storage_info(wasm: &[u8], root: &Path) -> PluginInfo {
             output_cap: 1 << 20,
             max_children_per_call: 4,
             max_children: 16,
+            call_timeout: Duration::from_secs(3600),
+            max_concurrent_calls: 16,
         },
         fs_root: Some(FsRoot::open(root, true, 1 << 20).unwrap()),
         process: None,

@@ -86,6 +86,8 @@ fn load(runtime: &Runtime, (name, wasm): (&'static str, &'static [u8]), root: &P
             output_cap: 1 << 20,
             max_children_per_call: 4,
             max_children: 16,
+            call_timeout: Duration::from_secs(600),
+            max_concurrent_calls: 16,
         },
         fs_root: Some(FsRoot::open(root, true, 1 << 30).unwrap()),
         process: None,

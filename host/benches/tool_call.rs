@@ -7,13 +7,16 @@
 //! difference is the fsyncs of the save. Every call resets its session so
 //! the session does not grow across iterations.
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "support/mcp_stdio.rs"]
+mod mcp_stdio;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::{Value, json};
+use mcp_stdio::McpServer;
+use serde_json::json;
 use warden::config::Config;
 use warden::runtime::embedded::GUEST_DIR;
 use warden::runtime::plugin::CallOptions;
@@ -28,58 +31,10 @@ fn config_text(state: &Path) -> String {
     )
 }
 
-struct Server {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    next_id: u64,
-}
-
-impl Server {
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env("WARDEN_LOG", "error")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut server = Self { child, stdin, stdout, next_id: 0 };
-        server.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}));
-        writeln!(server.stdin, "{}", json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .unwrap();
-        server
-    }
-
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        writeln!(
-            self.stdin,
-            "{}",
-            json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
-        )
-        .unwrap();
-        let mut line = String::new();
-        loop {
-            line.clear();
-            self.stdout.read_line(&mut line).unwrap();
-            let message: Value = serde_json::from_str(&line).unwrap();
-            if message["id"] == self.next_id {
-                return message;
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
+fn start_server(config: &Path) -> McpServer {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
+    command.arg("--config").arg(config).arg("serve").env("WARDEN_LOG", "error");
+    McpServer::start(command)
 }
 
 fn in_process(state: &Path) -> Sessions {
@@ -115,16 +70,17 @@ fn tool_call(c: &mut Criterion) {
     let shm = tempfile::tempdir_in("/dev/shm").unwrap();
     let mut group = c.benchmark_group("codex-tool-call-instant-agent");
 
-    let mut server = Server::start(&write_config(&disk.path().join("served")));
+    let mut server = start_server(&write_config(&disk.path().join("served")));
     group.bench_function("MCP tools/call round trip (stdio, disk store)", |b| {
         b.iter(|| {
-            let reply = server.request("tools/call", json!({"name": "codex", "arguments": {"prompt": "harmless", "sessionId": "bench", "resetSession": true}}));
+            let reply = server.call_tool(
+                "codex",
+                json!({"prompt": "harmless", "sessionId": "bench", "resetSession": true}),
+            );
             assert_eq!(reply["result"]["structuredContent"]["content"], "harmless", "{reply}");
         })
     });
-    group.bench_function("MCP ping round trip (stdio)", |b| {
-        b.iter(|| server.request("tools/call", json!({"name": "ping", "arguments": {}})))
-    });
+    group.bench_function("MCP ping round trip (stdio)", |b| b.iter(|| server.call_tool("ping", json!({}))));
     drop(server);
 
     let sessions = in_process(&disk.path().join("in-process"));

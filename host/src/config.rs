@@ -1,6 +1,7 @@
 //! The operator's configuration (TOML): where state lives, and for each
 //! plugin role which wasm to run, its limits, its settings, and what it is
-//! granted. Everything has a safe default, so no file is needed.
+//! granted. Everything has a safe default, so no file is needed. Every path
+//! must be absolute; a leading `~/` is expanded to `$HOME` (see `config_paths`).
 //!
 //! ```toml
 //! state-dir = "/var/lib/warden"          # default: the platform state dir
@@ -11,17 +12,24 @@
 //! path = "/opt/plugins/my-agent.wasm"    # default: the embedded plugin
 //! memory-mib = 128
 //! cpu-budget-ms = 1000
+//! call-timeout-ms = 10000                # every call but a turn
+//! max-concurrent-calls = 8               # calls of this plugin at once
 //! turn-timeout-secs = 1800
 //! max-children-per-call = 4              # live child processes per call
 //! max-children = 16                      # … and over all the plugin's calls
 //! root = "/home/me/.codex"               # read-only for agent drivers
-//! env = ["HOME", "PATH", "CODEX_HOME"]
+//! env = ["HOME", "PATH", "CODEX_HOME"]   # passed on from Warden's environment
+//! env-values = { LANG = "C.UTF-8" }       # fixed by the operator
+//! env-patterns = { RUST_LOG = "[a-z]+" }  # plugins may set these, matching values only
 //! cwd-roots = ["/home/me/src"]
+//! max-sandbox = "workspace-write"
+//! approval-policies = ["never", "on-request"]
+//! config-keys = { model_verbosity = '"(low|medium|high)"' }
 //! settings = { program = "codex" }
 //! [[plugins.agent-driver.programs]]
 //! name = "codex"
 //! path = "/usr/local/bin/codex"          # default: looked up on PATH
-//! args = ["exec", "**"]
+//! policy = "codex"                       # typed argument policy
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,13 +39,16 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::capabilities::process;
-use crate::capabilities::process_grant::ProgramGrant;
+use crate::config_paths::validate_root;
 use crate::runtime::role::Role;
+use warden_permissions::{ProgramGrant, Sandbox};
 
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
 pub const DEFAULT_CPU_BUDGET_MS: u64 = 1000;
 pub const DEFAULT_TURN_TIMEOUT_SECS: u64 = 30 * 60;
 pub const DEFAULT_OUTPUT_CAP_MIB: u32 = 64;
+pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 8;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -46,7 +57,8 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     #[serde(default)]
     pub audit: bool,
-    /// Plugin calls that may run at once (the pooling allocator's size).
+    /// Plugin calls that may run at once, all plugins together (the pooling
+    /// allocator's size); default and minimum: the sum of the plugins' own limits.
     pub max_concurrent_calls: Option<u32>,
     /// Longest answer returned to an MCP client, in bytes; longer ones are cut with a note.
     pub max_response_bytes: Option<usize>,
@@ -66,6 +78,10 @@ pub struct PluginConfig {
     pub cpu_budget_ms: Option<u64>,
     /// Wall-clock limit of one agent turn (agent-driver only).
     pub turn_timeout_secs: Option<u64>,
+    /// Wall-clock limit of every other call (and of waiting for a free call slot).
+    pub call_timeout_ms: Option<u64>,
+    /// Calls of this plugin that may run at once.
+    pub max_concurrent_calls: Option<u32>,
     /// Bytes kept from each child's stdout and stderr, in MiB.
     pub output_cap_mib: Option<u32>,
     /// Live children one plugin call may hold.
@@ -76,8 +92,18 @@ pub struct PluginConfig {
     pub root: Option<PathBuf>,
     #[serde(default)]
     pub programs: Vec<ProgramGrant>,
-    /// Environment variables children may receive.
+    /// Environment variables children receive from Warden's environment.
     pub env: Option<Vec<String>>,
+    /// Environment variables the operator sets to fixed values.
+    pub env_values: Option<BTreeMap<String, String>>,
+    /// Environment variables plugins may set, each with its value pattern.
+    pub env_patterns: Option<BTreeMap<String, String>>,
+    /// The widest sandbox a turn may use, whoever asks (agent-driver only).
+    pub max_sandbox: Option<Sandbox>,
+    /// Approval policies a turn may use (agent-driver only).
+    pub approval_policies: Option<Vec<String>>,
+    /// Configuration overrides a turn may pass: key → value pattern (agent-driver only).
+    pub config_keys: Option<BTreeMap<String, String>>,
     /// Directories a child's working directory must lie in.
     pub cwd_roots: Option<Vec<PathBuf>>,
     /// Handed to the plugin as JSON through the `config` interface.
@@ -106,7 +132,7 @@ impl Config {
     /// Where sessions are stored: the file, then `$XDG_STATE_HOME/warden`, then `~/.local/state/warden`.
     pub fn state_dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.state_dir {
-            return Ok(dir.clone());
+            return validate_root("state-dir", dir);
         }
         platform_dir("XDG_STATE_HOME", ".local/state")
             .ok_or_else(|| anyhow::anyhow!("no state directory: set --state-dir, WARDEN_STATE_DIR or HOME"))
@@ -126,25 +152,26 @@ impl Config {
         if let Ok(dir) = self.turn_lock_dir() {
             paths.push((dir, "turn-lock directory".to_string()));
         }
-        if let Some(dir) = self.cache_dir() {
+        if let Ok(Some(dir)) = self.cache_dir() {
             paths.push((dir, "compiled-component cache".to_string()));
         }
         if let Some(file) = &self.source {
             paths.push((file.clone(), "configuration file".to_string()));
         }
         for (role, plugin) in &self.plugins {
-            if let Some(wasm) = &plugin.path {
-                paths.push((wasm.clone(), format!("{role} plugin")));
+            if let Some(Ok(wasm)) = plugin.path.as_deref().map(|p| validate_root("path", p)) {
+                paths.push((wasm, format!("{role} plugin")));
             }
         }
         paths
     }
 
     /// Where compiled plugins are cached: the file, then `$XDG_CACHE_HOME/warden`, then `~/.cache/warden`.
-    pub fn cache_dir(&self) -> Option<PathBuf> {
-        self.cache_dir
-            .clone()
-            .or_else(|| platform_dir("XDG_CACHE_HOME", ".cache").map(|d| d.join("components")))
+    pub fn cache_dir(&self) -> anyhow::Result<Option<PathBuf>> {
+        match &self.cache_dir {
+            Some(dir) => validate_root("cache-dir", dir).map(Some),
+            None => Ok(platform_dir("XDG_CACHE_HOME", ".cache").map(|d| d.join("components"))),
+        }
     }
 }
 
@@ -159,6 +186,14 @@ impl PluginConfig {
 
     pub fn turn_timeout(&self) -> Duration {
         Duration::from_secs(self.turn_timeout_secs.unwrap_or(DEFAULT_TURN_TIMEOUT_SECS))
+    }
+
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms.unwrap_or(DEFAULT_CALL_TIMEOUT_MS))
+    }
+
+    pub fn max_concurrent_calls(&self) -> u32 {
+        self.max_concurrent_calls.unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS)
     }
 
     pub fn output_cap(&self) -> usize {
@@ -196,7 +231,7 @@ mod tests {
             cpu-budget-ms = 200
             [[plugins.agent-driver.programs]]
             name = "codex"
-            args = ["exec", "**"]
+            policy = "codex"
             "#,
         )
         .unwrap();

@@ -103,13 +103,7 @@ enum SessionsCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    warden::logging::init();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -217,9 +211,11 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
         println!("  sha256:   {}", info.sha256);
         println!("  contract: {}", contract.join(", "));
         println!(
-            "  limits:   memory {} MiB, cpu budget {} ms per call",
+            "  limits:   memory {} MiB, cpu budget {} ms per call, call timeout {} ms, {} calls at once",
             info.limits.memory_bytes >> 20,
-            info.limits.cpu_budget.as_millis()
+            info.limits.cpu_budget.as_millis(),
+            info.limits.call_timeout.as_millis(),
+            info.limits.max_concurrent_calls
         );
         match (&info.fs_root, &info.manifest.root) {
             (Some(root), _) => {
@@ -238,27 +234,40 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
         if let Some(process) = &info.process {
             for grant in &process.granted {
                 let declared = process.declared.iter().any(|d| d.name == grant.name);
-                println!(
-                    "  may run:  {} {}{}",
-                    grant.name,
-                    grant.args.0.join(" "),
-                    if declared { "" } else { " (granted, but the plugin does not declare it)" }
-                );
+                for (i, line) in grant.describe().iter().enumerate() {
+                    println!("  {}{line}", if i == 0 { "may run:  " } else { "          " });
+                }
+                if !declared {
+                    println!("            (granted, but the plugin does not declare it)");
+                }
             }
-            let env: Vec<&String> = process
+            let env = &process.env;
+            let inherited: Vec<&String> = process
                 .env_declared
+                .0
                 .iter()
-                .filter(|v| {
-                    process
-                        .env_granted
-                        .iter()
-                        .any(|g| g == *v || warden::capabilities::process_grant::wildcard_match(g, v))
-                })
+                .filter(|v| env.inherit.iter().any(|g| warden_permissions::name_matches(g, v)))
                 .collect();
-            println!("  env:      {}", env.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "));
+            println!(
+                "  env:      {} (from Warden's environment)",
+                inherited.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            );
+            for (name, value) in &env.fixed {
+                println!("  env:      {name}={value} (fixed)");
+            }
+            for (name, pattern) in &env.patterns {
+                println!("  env:      {name} settable by the plugin, matching /{pattern}/");
+            }
             println!(
                 "  cwd in:   {}",
                 process.cwd_roots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
+            let requests = &process.requests;
+            println!(
+                "  requests: max sandbox {}, approval policies {}, config keys {}",
+                requests.max_sandbox.as_str(),
+                requests.approval_policies.join(", "),
+                requests.config_keys.keys().cloned().collect::<Vec<_>>().join(", ")
             );
         }
     }

@@ -6,7 +6,9 @@
 //! ```
 //!
 //! Every step gets what it needs as arguments and returns a value. Plugin
-//! calls are blocking; callers run these methods on a blocking thread.
+//! calls are blocking; callers run these methods on a blocking thread. Every
+//! call has a deadline (the turn's for the agent, the plugin's `call-timeout-ms`
+//! for the others) and the caller's cancellation reaches each of them.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -19,10 +21,15 @@ use crate::capabilities::store_fs::{FsLock, FsRoot};
 use crate::plugins::PluginSet;
 use crate::runtime::bindings::agent::exports::warden::plugin::agent::{TurnOptions, Usage};
 use crate::runtime::plugin::{AbortReason, CallError, CallOptions, describe};
+use crate::turn_checks::{TurnLimits, check_plan, check_thread};
 use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
 
 /// Answers longer than this are cut (clients cap a tool result near 25k tokens).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 80_000;
+
+/// Saves of one turn that may meet a `conflict` (another writer saved first)
+/// before the turn gives up: honest writers converge in one or two.
+const MAX_SAVE_ATTEMPTS: usize = 5;
 
 /// Which session a turn continues.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,8 +87,11 @@ pub enum TurnError {
     Busy(String),
     #[error("the call was cancelled; the turn was not recorded")]
     Cancelled,
-    #[error("{0}; the agent was stopped and the turn was not recorded")]
+    #[error("{0}")]
     Timeout(String),
+    /// The storage plugin kept refusing the save as a conflict.
+    #[error("{0}")]
+    Conflict(String),
     /// The agent ran and failed (its own message).
     #[error("{0}")]
     Agent(String),
@@ -91,16 +101,27 @@ pub enum TurnError {
 
 impl From<CallError> for TurnError {
     fn from(error: CallError) -> Self {
+        let a_turn = error.function() == "run-turn";
         match error.abort_reason() {
             Some(AbortReason::Cancelled) => return TurnError::Cancelled,
-            Some(AbortReason::Timeout(limit)) => {
-                return TurnError::Timeout(format!("the turn exceeded its limit of {} s", limit.as_secs()));
+            Some(AbortReason::Timeout(limit)) if a_turn => {
+                return TurnError::Timeout(format!(
+                    "the turn exceeded its limit of {} s (`turn-timeout-secs`); the agent was stopped and the turn was not recorded",
+                    limit.as_secs()
+                ));
             }
+            Some(AbortReason::Timeout(_)) => return TurnError::Timeout(error.to_string()),
             _ => {}
+        }
+        if let CallError::AtCapacity { .. } = error {
+            return TurnError::Busy(error.to_string());
         }
         match error.plugin_error() {
             Some(PluginError::Cancelled(_)) => TurnError::Cancelled,
-            Some(PluginError::Timeout(m)) => TurnError::Timeout(m.clone()),
+            Some(PluginError::Timeout(m)) if a_turn => {
+                TurnError::Timeout(format!("{m}; the agent was stopped and the turn was not recorded"))
+            }
+            Some(PluginError::Timeout(_)) => TurnError::Timeout(error.to_string()),
             Some(PluginError::NotFound(m)) => TurnError::NotFound(m.clone()),
             Some(PluginError::Invalid(m)) => TurnError::Invalid(m.clone()),
             Some(PluginError::Busy(m)) => TurnError::Busy(m.clone()),
@@ -147,17 +168,34 @@ impl Sessions {
         &self.plugins
     }
 
+    /// What the operator lets a turn ask for, from the agent's grant.
+    fn turn_limits(&self) -> TurnLimits {
+        match &self.plugins.agent.info.process {
+            Some(policy) => {
+                TurnLimits { requests: policy.requests.clone(), cwd_roots: policy.cwd_roots.clone() }
+            }
+            None => TurnLimits::default(),
+        }
+    }
+
     /// Run one turn. `call` carries cancellation and progress; its timeout is
     /// this service's turn timeout.
     pub fn run_turn(&self, request: TurnRequest, mut call: CallOptions) -> Result<TurnResult, TurnError> {
         let p = &self.plugins;
         let now = now_ms();
-        let (id, existing) = self.resolve(&request.target, &call, now)?;
+        let limits = self.turn_limits();
+        limits.check_caller(&request.settings)?;
+        // Storage, policy and context calls: the caller's cancellation, each plugin's own deadline.
+        let step = CallOptions { timeout: None, cancel: call.cancel.clone(), progress: None };
+        let (id, existing) = self.resolve(&request.target, &call, &step, now)?;
         let _running = self.mark_running(&id)?;
         let existing = match existing {
             Some(session) => Some(session),
-            None => self.load_live(&id, now)?,
+            None => self.load_live(&id, &step, now)?,
         };
+        if let Some(session) = &existing {
+            limits.check_session(session, &format!("storage plugin `{}`", p.storage.info.name))?;
+        }
         if existing.is_none() {
             if matches!(request.target, Target::Session { create: false, .. }) {
                 return Err(TurnError::NotFound(format!(
@@ -167,11 +205,11 @@ impl Sessions {
             // A client-chosen key is validated when it creates a session; an
             // existing session's key was accepted then.
             if matches!(request.target, Target::Session { .. }) {
-                p.policy.validate_id(&id)?;
+                p.policy.with(&step).validate_id(&id)?;
             }
-            for evicted in p.policy.admit(&id, &p.storage.list()?, now)? {
+            for evicted in p.policy.with(&step).admit(&id, &p.storage.with(&step).list()?, now)? {
                 tracing::info!(session = %evicted, "evicting to admit a new session");
-                p.storage.delete(&evicted)?;
+                p.storage.with(&step).delete(&evicted)?;
             }
         }
         let mut session = existing.unwrap_or_else(|| new_session(&id, now));
@@ -190,11 +228,12 @@ impl Sessions {
                 .and_then(|policy| policy.cwd_roots.first())
                 .map(|root| root.display().to_string());
         }
-        let plan = p.context.build(
+        let plan = p.context.with(&step).build(
             Some(&session).filter(|s| !s.turns.is_empty() || s.agent_thread_id.is_some()),
             &request.prompt,
             request.reset,
         )?;
+        check_plan(&plan, &p.context.info.name)?;
         let recorded_prompt = match &plan {
             Plan::Resume(r) => r.recorded_prompt.clone(),
             Plan::Fresh(f) => f.recorded_prompt.clone(),
@@ -202,9 +241,10 @@ impl Sessions {
         call.timeout = Some(self.turn_timeout);
         let options = turn_options(&session, &request.settings);
         let outcome = p.agent.run_turn(&plan, &options, call)?;
+        check_thread(&outcome.thread_id, &format!("agent plugin `{}`", p.agent.info.name))?;
         let turn =
             Turn { prompt: recorded_prompt, response: outcome.response.clone(), timestamp_ms: now_ms() };
-        self.record(session, turn, &outcome.thread_id)?;
+        self.record(session, turn, &outcome.thread_id, &step)?;
         let transcript = outcome
             .transcript_path
             .as_ref()
@@ -223,34 +263,34 @@ impl Sessions {
     }
 
     /// Live sessions, after removing the expired ones.
-    pub fn list(&self) -> Result<Vec<SessionSummary>, TurnError> {
-        let (all, expired) = self.sweep()?;
+    pub fn list(&self, call: &CallOptions) -> Result<Vec<SessionSummary>, TurnError> {
+        let (all, expired) = self.sweep(call)?;
         Ok(all.into_iter().filter(|s| !expired.contains(&s.id)).collect())
     }
 
     /// Remove expired sessions; returns how many went.
-    pub fn expire(&self) -> Result<usize, TurnError> {
-        Ok(self.sweep()?.1.len())
+    pub fn expire(&self, call: &CallOptions) -> Result<usize, TurnError> {
+        Ok(self.sweep(call)?.1.len())
     }
 
     /// Every stored summary, and the ids the policy expired (now deleted).
-    fn sweep(&self) -> Result<(Vec<SessionSummary>, Vec<String>), TurnError> {
-        let all = self.plugins.storage.list()?;
-        let expired = self.plugins.policy.expired(&all, now_ms())?;
+    fn sweep(&self, call: &CallOptions) -> Result<(Vec<SessionSummary>, Vec<String>), TurnError> {
+        let all = self.plugins.storage.with(call).list()?;
+        let expired = self.plugins.policy.with(call).expired(&all, now_ms())?;
         for id in &expired {
-            self.plugins.storage.delete(id)?;
+            self.plugins.storage.with(call).delete(id)?;
         }
         Ok((all, expired))
     }
 
     /// Remove one session; the agent's own transcript is left alone.
-    pub fn end(&self, id: &str) -> Result<bool, TurnError> {
+    pub fn end(&self, id: &str, call: &CallOptions) -> Result<bool, TurnError> {
         if self.running.lock().expect("running-set lock").contains(id) {
             return Err(TurnError::Busy(format!(
                 "session {id:?} has a turn running; end it when the turn is over"
             )));
         }
-        Ok(self.plugins.storage.delete(id)?)
+        Ok(self.plugins.storage.with(call).delete(id)?)
     }
 
     /// The session key for a target, and the session if resolving loaded it.
@@ -258,6 +298,7 @@ impl Sessions {
         &self,
         target: &Target,
         call: &CallOptions,
+        step: &CallOptions,
         now: u64,
     ) -> Result<(String, Option<Session>), TurnError> {
         let p = &self.plugins;
@@ -265,16 +306,26 @@ impl Sessions {
             Target::New => Ok((uuid::Uuid::new_v4().to_string(), None)),
             Target::Session { id, .. } => Ok((id.clone(), None)),
             Target::Thread(thread) => {
-                if let Some(session) = p.storage.find_by_thread(thread)? {
+                check_thread(thread, "the caller")?;
+                let storage = p.storage.with(step);
+                if let Some(session) = storage.find_by_thread(thread)? {
+                    if session.agent_thread_id.as_deref() != Some(thread.as_str()) {
+                        return Err(TurnError::Invalid(format!(
+                            "storage plugin `{}` answered the thread {thread} with session {:?}, which holds another thread",
+                            p.storage.info.name, session.id
+                        )));
+                    }
                     return Ok((session.id.clone(), Some(session)));
                 }
-                let mut session = p.agent.rehydrate(thread, call.clone())?;
+                let mut session = p.agent.rehydrate(thread, CallOptions { timeout: None, ..call.clone() })?;
+                self.turn_limits()
+                    .check_session(&session, &format!("agent plugin `{}`", p.agent.info.name))?;
                 session.last_accessed_ms = now;
                 session.revision = 0;
-                match p.storage.save(&session, Some(0)) {
+                match storage.save(&session, Some(0)) {
                     Ok(revision) => session.revision = revision,
                     Err(e) if matches!(e.plugin_error(), Some(PluginError::Conflict(_))) => {
-                        session = p.storage.load(&session.id)?;
+                        session = storage.load(&session.id)?;
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -286,16 +337,18 @@ impl Sessions {
     }
 
     /// Load a session unless it is absent or expired (an expired one is removed).
-    fn load_live(&self, id: &str, now: u64) -> Result<Option<Session>, TurnError> {
-        let session = match self.plugins.storage.load(id) {
+    fn load_live(&self, id: &str, step: &CallOptions, now: u64) -> Result<Option<Session>, TurnError> {
+        let storage = self.plugins.storage.with(step);
+        let session = match storage.load(id) {
             Ok(session) => session,
             Err(e) if matches!(e.plugin_error(), Some(PluginError::NotFound(_))) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         let summary = summary_of(&session);
-        if self.plugins.policy.expired(std::slice::from_ref(&summary), now)?.contains(&session.id) {
+        if self.plugins.policy.with(step).expired(std::slice::from_ref(&summary), now)?.contains(&session.id)
+        {
             tracing::info!(session = %id, "session expired; starting over");
-            self.plugins.storage.delete(id)?;
+            storage.delete(id)?;
             return Ok(None);
         }
         Ok(Some(session))
@@ -323,16 +376,38 @@ impl Sessions {
         Ok(guard)
     }
 
-    /// Append the turn and save, reloading and re-applying on a conflict.
-    fn record(&self, mut session: Session, turn: Turn, thread_id: &str) -> Result<(), TurnError> {
-        let storage = &self.plugins.storage;
+    /// Append the turn and save, reloading and re-applying on a conflict, at
+    /// most [`MAX_SAVE_ATTEMPTS`] times: a store that always answers `conflict`
+    /// ends the turn with an error instead of holding its session forever.
+    fn record(
+        &self,
+        mut session: Session,
+        turn: Turn,
+        thread_id: &str,
+        step: &CallOptions,
+    ) -> Result<(), TurnError> {
+        let storage = self.plugins.storage.with(step);
         let settings = session.clone();
+        let mut attempt = 0;
         loop {
+            attempt += 1;
             session.turns.push(turn.clone());
             session.agent_thread_id = Some(thread_id.to_string());
             session.last_accessed_ms = turn.timestamp_ms;
             match storage.save(&session, Some(session.revision)) {
                 Ok(_) => return Ok(()),
+                Err(e)
+                    if matches!(e.plugin_error(), Some(PluginError::Conflict(_)))
+                        && attempt >= MAX_SAVE_ATTEMPTS =>
+                {
+                    return Err(TurnError::Conflict(format!(
+                        "the turn ran but was not recorded: {e} (the last of {attempt} saves of session {:?}, each \
+                         reloaded and re-applied after a conflict); the agent's own transcript keeps the answer. \
+                         Another writer keeps changing this session, or the storage plugin `{}` answers `conflict` \
+                         to every save",
+                        session.id, self.plugins.storage.info.name
+                    )));
+                }
                 Err(e) if matches!(e.plugin_error(), Some(PluginError::Conflict(_))) => {
                     tracing::info!(session = %session.id, "another writer saved this session; re-applying the turn");
                     session = match storage.load(&session.id) {

@@ -67,11 +67,7 @@ turn-timeout-secs = {turn_timeout_secs}
 [[plugins.agent-driver.programs]]
 name = "codex"
 path = {codex:?}
-args = ["exec", "**"]
-[[plugins.agent-driver.programs]]
-name = "codex"
-path = {codex:?}
-args = ["-a", "*", "exec", "**"]
+policy = "codex"
 {extra}
 "#,
             cache = crate::cache_dir(),
@@ -91,11 +87,16 @@ args = ["-a", "*", "exec", "**"]
     /// Serve with extra configuration lines (e.g. another plugin for a role).
     async fn serve_with(&self, turn_timeout_secs: u64, extra: &str) -> (Connection, Client) {
         let config = self.config(turn_timeout_secs, extra);
+        // Codex snapshots the user's login shell; an empty home keeps the
+        // machine's own shell start-up files out of the test.
+        let home = self.path("home");
+        std::fs::create_dir_all(&home).unwrap();
         let transport = TokioChildProcess::new(tokio::process::Command::new(warden_bin()).configure(|cmd| {
             cmd.arg("--config")
                 .arg(&config)
                 .arg("serve")
                 .env("CODEX_HOME", self.path("codex-home"))
+                .env("HOME", &home)
                 .env("MOCK_API_KEY", "test-key")
                 .env("WARDEN_LOG", "warn");
         }))

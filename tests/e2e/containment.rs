@@ -7,13 +7,12 @@
 //! 30 MB of empty lines under a 1 MiB output cap leave Warden's memory flat.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use warden::capabilities::process_grant::{ArgPattern, ProcessPolicy, ProgramGrant};
 use warden::runtime::bindings::agent::exports::warden::plugin::agent::TurnOptions;
 use warden::runtime::control::CancelFlag;
 use warden::runtime::host_state::ProgressEvent;
@@ -21,7 +20,7 @@ use warden::runtime::plugin::{AbortReason, CallError, CallOptions};
 use warden::runtime::role::Role;
 use warden::runtime::roles::AgentPlugin;
 use warden::types::{FreshPlan, Plan, PluginError};
-use warden_tests::{guest_wasm, info, runtime, warden_bin};
+use warden_tests::{guest_wasm, info, process_policy, program, runtime, warden_bin};
 
 /// A shell that starts a `setsid` grandchild and a double-forked one, each
 /// writing a file once running, then says `ready` and sleeps. Every process
@@ -45,28 +44,13 @@ fn tree_dir() -> (tempfile::TempDir, String) {
     (dir, "sh\t-c\t/bin/sh tree.sh".to_string())
 }
 
-fn sh_grant() -> ProgramGrant {
-    ProgramGrant {
-        name: "sh".into(),
-        path: Some(PathBuf::from("/bin/sh")),
-        args: ArgPattern(vec!["-c".into(), "*".into()]),
-    }
-}
-
 fn agent(cwd_root: &Path, per_call: usize, per_plugin: usize) -> (warden::runtime::Runtime, AgentPlugin) {
     let runtime = runtime(&crate::cache_dir());
     let wasm = guest_wasm("hostile_agent.wasm");
     let mut info = info(Role::AgentDriver, &wasm, None, None);
     info.limits.max_children_per_call = per_call;
     info.limits.max_children = per_plugin;
-    info.process = Some(ProcessPolicy {
-        plugin: info.name.clone(),
-        granted: vec![sh_grant()],
-        declared: info.manifest.programs.clone(),
-        env_granted: Vec::new(),
-        env_declared: info.manifest.env.clone(),
-        cwd_roots: vec![cwd_root.canonicalize().unwrap()],
-    });
+    info.process = Some(process_policy(&info, vec![program("sh", "/bin/sh", &["-c", "*"])], &[], cwd_root));
     let plugin = runtime.load_agent(info, &wasm).unwrap();
     (runtime, plugin)
 }
@@ -221,6 +205,7 @@ cwd-roots = [{dir:?}]
 name = "sh"
 path = "/bin/sh"
 args = ["-c", "*"]
+unrestricted = true
 "#,
         cache = crate::cache_dir(),
         state = dir.join("state"),

@@ -1,18 +1,24 @@
 //! End-to-end tests: hostile plugins against the real runtime and
 //! capabilities, and the `warden` binary over stdio.
 
+mod argument_policy;
 mod cache;
 mod codex_mcp;
+mod config_paths;
 mod containment;
 mod fs_attacks;
 mod host_paths;
+mod hung_calls;
 mod limits;
+mod log_lines;
 mod mcp_stdio;
 mod plugin_check;
 mod policy_context;
 mod process_attacks;
 mod redaction;
 mod scaffold;
+mod serve_limits;
+mod special_files;
 mod storage;
 mod storage_migrate;
 mod storage_processes;

@@ -16,7 +16,7 @@ fn exchange_with(requests: &[Value], extra_config: &str) -> Vec<Value> {
 }
 
 /// The responses, and what the server logged to stderr.
-fn exchange_logged(requests: &[Value], extra_config: &str) -> (Vec<Value>, String) {
+pub(crate) fn exchange_logged(requests: &[Value], extra_config: &str) -> (Vec<Value>, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("warden.toml");
     std::fs::write(&config, format!("cache-dir = {:?}\n{extra_config}", crate::cache_dir())).unwrap();
@@ -96,7 +96,10 @@ fn a_configured_plugin_replaces_the_embedded_default() {
     );
     assert_eq!(responses[1]["result"]["structuredContent"]["plugins"]["agent-driver"], "hostile_agent");
     assert_eq!(responses[2]["result"]["structuredContent"]["content"], "harmless", "{}", responses[2]);
-    assert_eq!(responses[2]["result"]["structuredContent"]["threadId"], "test-thread");
+    assert_eq!(
+        responses[2]["result"]["structuredContent"]["threadId"],
+        "0199a5e4-2f7c-7d10-9c3e-4b5a6c7d8e9f"
+    );
 }
 
 /// Run `warden serve` with `plugin` configured for `role`; it must fail to
@@ -161,7 +164,7 @@ fn refused_capability_calls_are_logged_with_the_missing_grant() {
     );
     assert_eq!(responses[1]["result"]["isError"], true);
     assert!(
-        responses[1]["result"]["structuredContent"]["content"].as_str().unwrap().contains("no grant matches")
+        responses[1]["result"]["structuredContent"]["content"].as_str().unwrap().contains("is not granted")
     );
     let refusal = log
         .lines()
@@ -172,7 +175,7 @@ fn refused_capability_calls_are_logged_with_the_missing_grant() {
         "role=agent-driver",
         "operation=\"spawn\"",
         "target=\"sh -c id\"",
-        "no grant matches",
+        "is not granted",
     ] {
         assert!(refusal.contains(field), "{field} missing from {refusal}");
     }

@@ -118,29 +118,58 @@ fn spawns_must_be_declared_and_granted() {
         [[plugins.agent-driver.programs]]
         name = "echo"
         path = "/bin/echo"
-        args = ["hello", "**"]
+        args = ["hello", "world"]
     "#;
     let report = c.run("beyond-grant", &agent, None, config);
     refused(&report, "it declares `sh -c *`, which the configuration does not grant");
-    refused(&report, "it declares `echo **`, which the configuration does not grant");
-    assert!(!report.problems.iter().any(|p| p.contains("LANG")), "granted variables are not problems");
+    assert!(
+        !report.problems.iter().any(|p| p.contains("LANG")),
+        "granted variables are not problems: {:?}",
+        report.problems
+    );
+    assert!(
+        report.granted.iter().any(|g| g.contains("echo at /bin/echo, exactly: echo hello world")),
+        "{:?}",
+        report.granted
+    );
+
+    let wildcard = r#"
+        [[plugins.agent-driver.programs]]
+        name = "echo"
+        path = "/bin/echo"
+        args = ["**"]
+    "#;
+    let report = c.run("wildcard", &agent, None, &format!("[plugins.agent-driver]{wildcard}"));
+    refused(&report, "uses a wildcard, which lets a plugin pass any option");
 
     let full = r#"
         [plugins.agent-driver]
-        env = ["LANG", "WARDEN_TEST_VALUE"]
+        env = ["LANG", "WARDEN_TEST_VALUE", "PATH", "HOME", "CODEX_HOME", "OPENAI_BASE_URL", "OPENAI_API_KEY"]
         [[plugins.agent-driver.programs]]
         name = "sh"
         args = ["-c", "*"]
+        unrestricted = true
         [[plugins.agent-driver.programs]]
         name = "echo"
         args = ["**"]
+        unrestricted = true
         [[plugins.agent-driver.programs]]
         name = "sleep"
         args = ["*"]
+        unrestricted = true
+        [[plugins.agent-driver.programs]]
+        name = "codex"
+        policy = "codex"
     "#;
     let report = c.run("granted", &agent, None, full);
     assert!(report.ok(), "{:?}", report.problems);
-    assert!(report.granted.contains(&"program `sh -c *`".to_string()), "{:?}", report.granted);
+    assert!(report.granted.iter().any(|g| g.starts_with("program UNRESTRICTED: sh")), "{:?}", report.granted);
+    assert!(report.warnings.iter().any(|w| w.contains("`sh` is UNRESTRICTED")), "{:?}", report.warnings);
+    assert!(
+        report.granted.iter().any(|g| g.contains("codex exec [--json, --skip-git-repo-check")),
+        "{:?}",
+        report.granted
+    );
 }
 
 #[test]

@@ -3,11 +3,10 @@
 //! directory are confined; a deadline, a cancellation or a trapped guest
 //! kills the child's whole process group.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use warden::capabilities::process_grant::{ArgPattern, ProcessPolicy, ProgramGrant};
 use warden::runtime::bindings::agent::exports::warden::plugin::agent::TurnOptions;
 use warden::runtime::control::CancelFlag;
 use warden::runtime::host_state::ProgressEvent;
@@ -15,14 +14,11 @@ use warden::runtime::plugin::{AbortReason, CallError, CallOptions};
 use warden::runtime::role::Role;
 use warden::runtime::roles::AgentPlugin;
 use warden::types::{FreshPlan, Plan, PluginError};
-use warden_tests::{guest_wasm, info, runtime};
+use warden_permissions::ResolvedProgram;
+use warden_tests::{guest_wasm, info, process_policy, program, runtime};
 
-fn grant(name: &str, path: &str, args: &[&str]) -> ProgramGrant {
-    ProgramGrant {
-        name: name.into(),
-        path: Some(PathBuf::from(path)),
-        args: ArgPattern(args.iter().map(|s| s.to_string()).collect()),
-    }
+fn grant(name: &str, path: &str, args: &[&str]) -> ResolvedProgram {
+    program(name, path, args)
 }
 
 /// The hostile agent declares `sh -c *`, `echo **` and `sleep *`; the
@@ -34,18 +30,11 @@ fn agent(cwd_root: &Path) -> (warden::runtime::Runtime, AgentPlugin) {
     )
 }
 
-fn agent_granted(cwd_root: &Path, granted: Vec<ProgramGrant>) -> (warden::runtime::Runtime, AgentPlugin) {
+fn agent_granted(cwd_root: &Path, granted: Vec<ResolvedProgram>) -> (warden::runtime::Runtime, AgentPlugin) {
     let runtime = runtime(&crate::cache_dir());
     let wasm = guest_wasm("hostile_agent.wasm");
     let mut info = info(Role::AgentDriver, &wasm, None, None);
-    info.process = Some(ProcessPolicy {
-        plugin: info.name.clone(),
-        granted,
-        declared: info.manifest.programs.clone(),
-        env_granted: vec!["LANG".into()],
-        env_declared: info.manifest.env.clone(),
-        cwd_roots: vec![cwd_root.canonicalize().unwrap()],
-    });
+    info.process = Some(process_policy(&info, granted, &["LANG"], cwd_root));
     let plugin = runtime.load_agent(info, &wasm).unwrap();
     (runtime, plugin)
 }
@@ -119,12 +108,9 @@ fn a_declared_but_ungranted_program_is_refused_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let (_rt, plugin) = agent(dir.path());
     let message = denied(turn(&plugin, "spawn:|sh -c id", CallOptions::default()));
-    assert!(
-        message.contains("no grant matches") && message.contains("[[plugins.<role>.programs]]"),
-        "{message}"
-    );
+    assert!(message.contains("not granted") && message.contains("[[plugins.<role>.programs]]"), "{message}");
     let message = denied(turn(&plugin, "spawn:|echo goodbye", CallOptions::default()));
-    assert!(message.contains("no grant matches"), "arguments beyond the pattern: {message}");
+    assert!(message.contains("do not match the granted"), "arguments beyond the pattern: {message}");
 }
 
 #[test]
@@ -133,14 +119,7 @@ fn an_undeclared_program_is_refused_even_if_granted() {
     let runtime = runtime(&crate::cache_dir());
     let wasm = guest_wasm("hostile_agent.wasm");
     let mut info = info(Role::AgentDriver, &wasm, None, None);
-    info.process = Some(ProcessPolicy {
-        plugin: info.name.clone(),
-        granted: vec![grant("true", "/bin/true", &["**"])],
-        declared: info.manifest.programs.clone(),
-        env_granted: Vec::new(),
-        env_declared: Vec::new(),
-        cwd_roots: vec![dir.path().canonicalize().unwrap()],
-    });
+    info.process = Some(process_policy(&info, vec![grant("true", "/bin/true", &["**"])], &[], dir.path()));
     let plugin = runtime.load_agent(info, &wasm).unwrap();
     let message = denied(turn(&plugin, "spawn:|true", CallOptions::default()));
     assert!(message.contains("does not declare"), "{message}");
@@ -151,9 +130,9 @@ fn environment_and_working_directory_are_confined() {
     let dir = tempfile::tempdir().unwrap();
     let (_rt, plugin) = agent(dir.path());
     let message = denied(turn(&plugin, "spawn-env:WARDEN_TEST_VALUE=x|echo hello", CallOptions::default()));
-    assert!(message.contains("WARDEN_TEST_VALUE") && message.contains("allow-listed"), "{message}");
+    assert!(message.contains("WARDEN_TEST_VALUE") && message.contains("env-patterns"), "{message}");
     let message = denied(turn(&plugin, "spawn:/|echo hello", CallOptions::default()));
-    assert!(message.contains("outside the granted roots"), "{message}");
+    assert!(message.contains("outside the granted working-directory roots"), "{message}");
     let inner = dir.path().join("project");
     std::fs::create_dir(&inner).unwrap();
     let ok = turn(&plugin, &format!("spawn:{}|echo hello inside", inner.display()), CallOptions::default())

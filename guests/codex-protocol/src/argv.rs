@@ -1,6 +1,8 @@
 //! `codex exec` argument lists. Per-turn flags go BEFORE `resume` (`-C`
 //! after it is a usage error), `-a/--ask-for-approval` is a top-level flag
-//! and goes before `exec`, and the prompt follows `--`.
+//! and goes before `exec`, and every positional (the thread id and the
+//! prompt) follows `--`, so none can be read as an option. This is the shape
+//! Warden's built-in `codex` argument policy accepts.
 
 /// One turn's request, independent of the plugin contract's types.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,11 +49,14 @@ pub fn exec_args(spec: &TurnSpec) -> Vec<String> {
     if let Some(text) = &spec.developer_instructions {
         args.extend(["-c".to_string(), format!("developer_instructions={}", toml_string(text))]);
     }
-    if let Some(thread) = &spec.thread_id {
-        args.extend(["resume".to_string(), thread.clone()]);
+    if spec.thread_id.is_some() {
+        args.push("resume".to_string());
     }
-    // `--` keeps a prompt such as "-x", "help" or "resume" from being parsed as syntax.
-    args.extend(["--".to_string(), spec.prompt.clone()]);
+    // `--` keeps a thread id such as "--last", or a prompt such as "-x",
+    // "help" or "resume", from being parsed as syntax.
+    args.push("--".to_string());
+    args.extend(spec.thread_id.iter().cloned());
+    args.push(spec.prompt.clone());
     args
 }
 
@@ -126,8 +131,8 @@ mod tests {
                 "-c",
                 "developer_instructions=\"say \\\"x\\\"\"",
                 "resume",
-                "019a-thread",
                 "--",
+                "019a-thread",
                 "again"
             ]
         );

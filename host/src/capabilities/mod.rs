@@ -3,7 +3,6 @@
 
 pub mod log;
 pub mod process;
-pub mod process_grant;
 pub mod progress;
 pub mod reserved;
 pub mod settings;

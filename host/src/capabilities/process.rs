@@ -28,9 +28,20 @@ use rustix::process::Signal;
 
 pub use self::contain::{Containment, containment};
 pub use self::slots::{LiveChildren, Slot};
-use crate::capabilities::process_grant::ApprovedSpawn;
 use crate::runtime::control::CallControl;
 use crate::types::PluginError;
+use warden_permissions::ApprovedSpawn;
+
+impl From<warden_permissions::Denial> for PluginError {
+    fn from(denial: warden_permissions::Denial) -> Self {
+        use warden_permissions::Denial;
+        match denial {
+            Denial::Denied(m) => PluginError::Denied(m),
+            Denial::Invalid(m) => PluginError::Invalid(m),
+            Denial::NotFound(m) => PluginError::NotFound(m),
+        }
+    }
+}
 
 pub use self::output::MAX_LINE;
 /// How long an interrupted child may take to exit before it is killed.
@@ -235,8 +246,14 @@ mod wit {
                     ));
                 };
                 let approved = policy
-                    .approve(&request.program, &request.args, &request.env, request.cwd.as_deref())
-                    .map_err(|e| state.refused("spawn", &shown, e))?;
+                    .approve(
+                        &request.program,
+                        &request.args,
+                        &request.env,
+                        request.cwd.as_deref(),
+                        std::env::vars(),
+                    )
+                    .map_err(|e| state.refused("spawn", &shown, e.into()))?;
                 if state.plugin.audit {
                     tracing::info!(plugin = %state.plugin.name, program = %approved.executable.display(),
                         args = ?approved.args, cwd = %approved.cwd.display(), "audit: spawn");

@@ -17,6 +17,7 @@ use cap_std::fs::{Dir, DirBuilder, File, Metadata, OpenOptions, OpenOptionsExt};
 use cap_std::fs::{DirBuilderExt, MetadataExt};
 
 use super::reserved::Reserved;
+use crate::runtime::control::Waiter;
 use crate::types::{DirEntry, EntryKind, EntryMetadata, PluginError};
 
 /// Prefix of the temporary files `write_atomic` creates; listings hide them.
@@ -25,8 +26,11 @@ pub const TEMP_PREFIX: &str = ".warden-tmp.";
 /// A temporary file older than this was left by a writer that died.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
 
-/// How often a waiting `lock` retries.
+/// How often a waiting `lock` retries (a cancellation ends the wait at once).
 const LOCK_RETRY: Duration = Duration::from_millis(5);
+
+/// Times a transient lock is retaken because its file was replaced meanwhile.
+const TRANSIENT_LOCK_ATTEMPTS: usize = 100;
 
 /// One directory an operator granted to a plugin.
 pub struct FsRoot {
@@ -134,14 +138,35 @@ impl FsRoot {
     }
 
     /// Open a regular file for reading without following a final symlink; returns it and its length.
+    ///
+    /// The entry's type is checked before it is opened: opening a FIFO blocks
+    /// until a writer appears, and opening a device runs its driver. The open
+    /// itself is non-blocking, and the opened file must be the regular file
+    /// that was checked, so an entry swapped in between cannot hang the host.
     fn open_regular(&self, path: &str) -> Result<(File, u64), PluginError> {
         let (dir, name) = self.parent_of(path)?;
+        let checked = match self.lstat(&dir, name, path)? {
+            Some(m) if m.is_file() => m,
+            Some(m) => return Err(not_a_regular_file(path, m.file_type())),
+            None => return Err(PluginError::NotFound(format!("reading {path:?}: it does not exist"))),
+        };
         let file = dir
-            .open_with(name, OpenOptions::new().read(true).follow(FollowSymlinks::No))
+            .open_with(
+                name,
+                OpenOptions::new()
+                    .read(true)
+                    .follow(FollowSymlinks::No)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
+            )
             .map_err(|e| self.fs_error("reading", path, e))?;
         let meta = file.metadata().map_err(|e| self.fs_error("reading", path, e))?;
         if !meta.is_file() {
-            return Err(PluginError::Invalid(format!("{path:?} is not a regular file")));
+            return Err(not_a_regular_file(path, meta.file_type()));
+        }
+        if (meta.dev(), meta.ino()) != (checked.dev(), checked.ino()) {
+            return Err(PluginError::Busy(format!(
+                "{path:?} was replaced while it was being opened; try again"
+            )));
         }
         Ok((file, meta.len()))
     }
@@ -200,6 +225,9 @@ impl FsRoot {
         match self.lstat(&from_dir, from_name, from)? {
             None => return Err(PluginError::NotFound(format!("{from:?} does not exist"))),
             Some(m) if m.file_type().is_symlink() => return Err(symlink_denied(from)),
+            Some(m) if special_kind(m.file_type()).is_some() => {
+                return Err(not_a_regular_file(from, m.file_type()));
+            }
             Some(_) => {}
         }
         if let Some(m) = self.lstat(&to_dir, to_name, to)?
@@ -237,6 +265,9 @@ impl FsRoot {
                 continue;
             }
             let kind = entry.file_type().map_err(|e| self.fs_error("listing", path, e))?;
+            if special_kind(kind).is_some() {
+                continue;
+            }
             out.push(DirEntry { name, kind: entry_kind(kind) });
         }
         Ok(out)
@@ -301,11 +332,21 @@ impl FsRoot {
         Ok(())
     }
 
-    /// Take an exclusive flock on `path` (created 0600 if missing), waiting at most `wait`.
-    pub fn lock(&self, path: &str, wait: Duration) -> Result<FsLock, PluginError> {
+    /// Refuse a lock file that exists and is a FIFO, socket or device (opening one could block).
+    pub fn refuse_special(&self, path: &str) -> Result<(), PluginError> {
+        let (dir, name) = self.parent_of(path)?;
+        match self.lstat(&dir, name, path)? {
+            Some(m) if special_kind(m.file_type()).is_some() => Err(not_a_regular_file(path, m.file_type())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Take an exclusive flock on `path` (created 0600 if missing), waiting at
+    /// most `wait`, and never past the call's deadline or its cancellation.
+    pub fn lock(&self, path: &str, wait: Duration, call: &Waiter) -> Result<FsLock, PluginError> {
         self.require_writable("lock", path)?;
         let (dir, name) = self.parent_of(path)?;
-        let file = self.locked_file(&dir, name, path, wait)?;
+        let file = self.locked_file(&dir, name, path, wait, Some(call))?;
         Ok(FsLock { remove_on_release: None, _file: file })
     }
 
@@ -316,8 +357,8 @@ impl FsRoot {
     pub fn lock_transient(&self, path: &str) -> Result<FsLock, PluginError> {
         self.require_writable("lock", path)?;
         let (dir, name) = self.parent_of(path)?;
-        loop {
-            let file = self.locked_file(&dir, name, path, Duration::ZERO)?;
+        for _ in 0..TRANSIENT_LOCK_ATTEMPTS {
+            let file = self.locked_file(&dir, name, path, Duration::ZERO, None)?;
             let held = std::os::unix::fs::MetadataExt::ino(
                 &file.metadata().map_err(|e| self.fs_error("locking", path, e))?,
             );
@@ -327,15 +368,20 @@ impl FsRoot {
                 return Ok(FsLock { remove_on_release: Some((dir, name.to_string())), _file: file });
             }
         }
+        Err(PluginError::Busy(format!(
+            "{path:?} kept changing hands; gave up after {TRANSIENT_LOCK_ATTEMPTS} attempts"
+        )))
     }
 
-    /// Open (creating, 0600, no-follow) `name` in `dir` and flock it, retrying for up to `wait`.
+    /// Open (creating, 0600, no-follow) `name` in `dir` and flock it, retrying
+    /// for up to `wait`; a call's `Waiter` ends the wait on its deadline or cancellation.
     fn locked_file(
         &self,
         dir: &Dir,
         name: &str,
         path: &str,
         wait: Duration,
+        call: Option<&Waiter>,
     ) -> Result<std::fs::File, PluginError> {
         let file = dir
             .open_with(
@@ -348,9 +394,10 @@ impl FsRoot {
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(file),
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
-                    std::thread::sleep(LOCK_RETRY);
-                }
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => match call {
+                    Some(call) => call.pause(LOCK_RETRY.min(wait.saturating_sub(started.elapsed())))?,
+                    None => std::thread::sleep(LOCK_RETRY),
+                },
                 Err(std::fs::TryLockError::WouldBlock) => {
                     return Err(PluginError::Busy(format!(
                         "{path:?} is locked by another holder; gave up after {} ms",
@@ -404,12 +451,15 @@ impl FsRoot {
         }
     }
 
+    /// Refuse an existing entry that is not a regular file: a symlink, a
+    /// directory, or a FIFO, socket or device.
     fn refuse_symlink_or_dir(&self, dir: &Dir, name: &str, path: &str) -> Result<(), PluginError> {
         match self.lstat(dir, name, path)? {
             Some(m) if m.file_type().is_symlink() => Err(symlink_denied(path)),
             Some(m) if m.is_dir() => {
                 Err(PluginError::Invalid(format!("{path:?} is a directory where a file was expected")))
             }
+            Some(m) if !m.is_file() => Err(not_a_regular_file(path, m.file_type())),
             _ => Ok(()),
         }
     }
@@ -494,6 +544,34 @@ fn symlink_denied(path: &str) -> PluginError {
     PluginError::Denied(format!(
         "{path:?} passes through a symbolic link; links are never followed inside a store root"
     ))
+}
+
+/// What a FIFO, socket or device is, for messages; `None` for files, directories and links.
+fn special_kind(t: cap_std::fs::FileType) -> Option<&'static str> {
+    use cap_std::fs::FileTypeExt as _;
+    if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else {
+        None
+    }
+}
+
+/// Store roots serve regular files and directories only: a FIFO would block
+/// the host, a device would run its driver.
+fn not_a_regular_file(path: &str, t: cap_std::fs::FileType) -> PluginError {
+    match special_kind(t) {
+        Some(kind) => PluginError::Denied(format!(
+            "{path:?} is {kind}; store roots serve only regular files and directories, so it is never opened"
+        )),
+        None if t.is_symlink() => symlink_denied(path),
+        None => PluginError::Invalid(format!("{path:?} is not a regular file")),
+    }
 }
 
 fn entry_kind(t: cap_std::fs::FileType) -> EntryKind {
@@ -592,7 +670,11 @@ mod wit {
 
         fn acquire_lock(&mut self, path: String, wait_ms: u32) -> Result<Resource<FsLock>, PluginError> {
             let wait = Duration::from_millis(wait_ms.into());
-            let lock = self.with_root("lock", &path, |root| root.lock(&path, wait))?;
+            let call = self.control.waiter().clone();
+            let lock = self.with_root("lock", &path, |root| {
+                root.refuse_special(&path)?;
+                root.lock(&path, wait, &call)
+            })?;
             self.table.push(lock).map_err(|e| PluginError::Io(format!("holding the lock: {e}")))
         }
     }

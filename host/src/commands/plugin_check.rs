@@ -8,7 +8,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::wasmparser::Parser;
 
-use crate::capabilities::process_grant::{ArgPattern, DeclaredProgram, ProgramGrant, wildcard_match};
 use crate::config::Config;
 use crate::plugins::{self, grants};
 use crate::runtime::Runtime;
@@ -16,6 +15,7 @@ use crate::runtime::manifest::Manifest;
 use crate::runtime::plugin::PluginSource;
 use crate::runtime::role::{CONTRACT_VERSION, Role};
 use crate::runtime::world_check;
+use warden_permissions::{ArgPattern, EnvDeclaration};
 
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -34,6 +34,8 @@ pub struct Report {
     pub granted: Vec<String>,
     /// Each problem, with its fix.
     pub problems: Vec<String>,
+    /// What is granted but risky (an unrestricted program grant).
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -120,7 +122,7 @@ pub fn check(runtime: &Runtime, config: &Config, file: &Path, role: Option<Role>
     }
     match grants::grant(role, config, false) {
         Ok(grant) => {
-            compare(&manifest, &grant, role, &report.imports, &mut report.granted, &mut report.problems);
+            compare(&manifest, &grant, role, &mut report);
             report.grants = Some(grant);
         }
         Err(e) => report.problems.push(format!("the configuration is invalid: {e:#}")),
@@ -135,14 +137,8 @@ pub fn check(runtime: &Runtime, config: &Config, file: &Path, role: Option<Role>
 }
 
 /// Set what the plugin asked for against what the configuration grants.
-fn compare(
-    manifest: &Manifest,
-    grant: &grants::Grant,
-    role: Role,
-    imports: &[String],
-    granted: &mut Vec<String>,
-    problems: &mut Vec<String>,
-) {
+fn compare(manifest: &Manifest, grant: &grants::Grant, role: Role, report: &mut Report) {
+    let Report { imports, granted, problems, warnings, .. } = report;
     let section = format!("[plugins.{role}]");
     match (&manifest.root, &grant.root) {
         (Some(name), Some(path)) => granted.push(format!("directory `{name}` at {}", path.display())),
@@ -160,24 +156,40 @@ fn compare(
         );
     }
     for program in &manifest.programs {
-        if grant.programs.iter().any(|g| covers(g, program)) {
-            granted.push(format!("program `{}`", show(&program.name, &program.args)));
-        } else {
+        let grants: Vec<_> = grant.programs.iter().filter(|g| g.name == program.name).collect();
+        if grants.is_empty() {
             problems.push(format!(
                 "it declares `{}`, which the configuration does not grant: add [[plugins.{role}.programs]] \
-                 name = {:?}, args = {:?}",
+                 name = {:?} with a typed argument policy (`policy = \"codex\"` or an `arguments` table)",
                 show(&program.name, &program.args),
                 program.name,
-                program.args.0
             ));
+            continue;
+        }
+        for g in grants {
+            match g.resolve(&grant.requests, std::env::var_os("PATH").as_deref()) {
+                Err(e) => problems.push(e),
+                Ok(resolved) => {
+                    if resolved.is_unrestricted() {
+                        warnings.push(format!(
+                            "the grant of `{}` is UNRESTRICTED: the plugin may pass any argument, including \
+                             ones that load code or start other programs",
+                            program.name
+                        ));
+                    }
+                    granted.extend(resolved.describe().into_iter().map(|line| format!("program {line}")));
+                }
+            }
         }
     }
+    let declared = EnvDeclaration(manifest.env.clone());
     for var in &manifest.env {
-        if grant.env.iter().any(|g| wildcard_match(g, var) || g == var) {
+        if grant.env.reaches(&declared, var) || grant.env.inherit.iter().any(|g| g == var) {
             granted.push(format!("environment variable {var}"));
         } else {
             problems.push(format!(
-                "it declares the environment variable {var}, which the configuration does not grant: add it to `env` under {section}"
+                "it declares the environment variable {var}, which the configuration does not grant: add it to \
+                 `env` (passed on from Warden's environment), `env-values` or `env-patterns` under {section}"
             ));
         }
     }
@@ -191,23 +203,6 @@ fn compare(
             ));
         }
     }
-}
-
-/// Whether a grant allows every argument list the declaration allows.
-fn covers(grant: &ProgramGrant, declared: &DeclaredProgram) -> bool {
-    if grant.name != declared.name {
-        return false;
-    }
-    let (g, d) = (&grant.args.0, &declared.args.0);
-    for (i, item) in d.iter().enumerate() {
-        match g.get(i).map(String::as_str) {
-            Some("**") if i + 1 == g.len() => return true,
-            Some("*") if item != "**" => {}
-            Some(literal) if literal == item && item != "*" && item != "**" => {}
-            _ => return false,
-        }
-    }
-    g.len() == d.len() || (g.len() == d.len() + 1 && g.last().is_some_and(|x| x == "**"))
 }
 
 fn show(name: &str, args: &ArgPattern) -> String {
@@ -257,31 +252,11 @@ pub fn print(report: &Report) {
     for item in &report.granted {
         println!("granted:  {item}");
     }
+    for warning in &report.warnings {
+        println!("WARNING:  {warning}");
+    }
     for problem in &report.problems {
         println!("problem:  {problem}");
     }
     println!("result:   {}", if report.ok() { "ok" } else { "refused" });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pattern(items: &[&str]) -> ArgPattern {
-        ArgPattern(items.iter().map(|s| s.to_string()).collect())
-    }
-
-    #[test]
-    fn coverage_of_declared_patterns() {
-        let grant = |args: &[&str]| ProgramGrant { name: "codex".into(), path: None, args: pattern(args) };
-        let declared = |args: &[&str]| DeclaredProgram { name: "codex".into(), args: pattern(args) };
-        assert!(covers(&grant(&["exec", "**"]), &declared(&["exec", "**"])));
-        assert!(covers(&grant(&["exec", "**"]), &declared(&["exec", "*", "x"])));
-        assert!(covers(&grant(&["*", "**"]), &declared(&["exec", "**"])));
-        assert!(covers(&grant(&["exec", "**"]), &declared(&["exec"])));
-        assert!(!covers(&grant(&["exec", "*"]), &declared(&["exec", "**"])));
-        assert!(!covers(&grant(&["exec"]), &declared(&["exec", "*"])));
-        assert!(!covers(&grant(&["exec", "x"]), &declared(&["exec", "*"])));
-        assert!(!covers(&grant(&["run", "**"]), &declared(&["exec", "**"])));
-    }
 }

@@ -83,7 +83,7 @@ fn needs(role: Role) -> (&'static str, &'static str) {
         ),
         Role::AgentDriver => (
             "# Programs it may run, and variables they may receive, e.g.:\n# env = [\"HOME\", \"PATH\"]\n# [[programs]]\n# name = \"my-agent\"\n# args = [\"run\", \"**\"]",
-            "# grant what warden.toml declares, e.g.:\n# env = [\"HOME\", \"PATH\"]\n# cwd-roots = [\"/home/me/src\"]\n# [[plugins.agent-driver.programs]]\n# name = \"my-agent\"\n# args = [\"run\", \"**\"]",
+            "# grant what warden.toml declares, with a typed argument policy, e.g.:\n# env = [\"HOME\", \"PATH\"]\n# cwd-roots = [\"/home/me/src\"]\n# [[plugins.agent-driver.programs]]\n# name = \"my-agent\"\n# [plugins.agent-driver.programs.arguments]\n# subcommands = [{ name = \"run\", positionals-after-separator = true, positionals = [{ name = \"prompt\", value = \"text\" }] }]",
         ),
         Role::SessionPolicy | Role::ContextBuilder => {
             ("# Nothing: this role works on its arguments alone.", "# nothing to grant")

@@ -2,6 +2,7 @@
 //! session logic lives elsewhere.
 
 mod args;
+pub mod progress;
 mod server;
 mod tools;
 

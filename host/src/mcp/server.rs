@@ -1,13 +1,14 @@
 //! The rmcp `ServerHandler`: reads tool arguments, runs the session logic on
-//! a blocking thread, forwards progress, honours cancellation, and shapes
-//! every result as text plus `structuredContent`.
+//! a blocking thread, forwards progress (bounded, see [`super::progress`]),
+//! passes the client's cancellation to every plugin call, and shapes every
+//! result as text plus `structuredContent`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
@@ -17,7 +18,6 @@ use super::args::Args;
 use super::tools::{self, APPROVAL_POLICIES, CODEX_ARGS, REASONING_EFFORTS, REPLY_ARGS, SANDBOXES};
 use crate::commands::sessions::summary_json;
 use crate::runtime::control::CancelFlag;
-use crate::runtime::host_state::{ProgressEvent, ProgressSink};
 use crate::runtime::plugin::CallOptions;
 use crate::sessions::{Sessions, Target, TurnError, TurnRequest, TurnResult, TurnSettings};
 
@@ -37,60 +37,50 @@ impl WardenServer {
     }
 
     async fn turn(&self, request: TurnRequest, context: RequestContext<RoleServer>) -> CallToolResult {
-        let cancel = CancelFlag::new();
-        let (progress, forwarder) = match context.meta.get_progress_token() {
+        let (progress, forwarding) = match context.meta.get_progress_token() {
             Some(token) => {
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressEvent>();
-                let peer = context.peer.clone();
-                let forwarder = tokio::spawn(async move {
-                    let mut count = 0u32;
-                    while let Some(event) = rx.recv().await {
-                        count += 1;
-                        let note = ProgressNotificationParam::new(token.clone(), f64::from(count))
-                            .with_message(format!("{}: {}", event.kind, event.message));
-                        if let Err(e) = peer.notify_progress(note).await {
-                            tracing::warn!(error = %e, "could not send a progress notification");
-                        }
-                    }
-                });
-                let sink: ProgressSink = Arc::new(move |event| {
-                    // The receiver lives until the turn ends; a send error means the client left.
-                    tx.send(event).ok();
-                });
-                (Some(sink), Some(forwarder))
+                let (sink, queue, forwarder) = super::progress::forward(context.peer.clone(), token);
+                (Some(sink), Some((queue, forwarder)))
             }
             None => (None, None),
         };
-        let call = CallOptions { timeout: None, cancel: cancel.clone(), progress };
-        let sessions = self.sessions.clone();
-        let mut worker = tokio::task::spawn_blocking(move || sessions.run_turn(request, call));
-        let joined = tokio::select! {
-            joined = &mut worker => joined,
-            _ = context.ct.cancelled() => {
-                tracing::info!("the client cancelled a turn; stopping the agent");
-                cancel.cancel();
-                worker.await
+        let call = CallOptions { timeout: None, cancel: CancelFlag::new(), progress };
+        let joined =
+            self.blocking(&context, call, move |sessions, call| sessions.run_turn(request, call)).await;
+        if let Some((queue, forwarder)) = forwarding {
+            queue.close();
+            if let Err(e) = forwarder.await {
+                tracing::warn!(error = %e, "the progress forwarder failed");
             }
-        };
-        if let Some(forwarder) = forwarder
-            && let Err(e) = forwarder.await
-        {
-            tracing::warn!(error = %e, "the progress forwarder failed");
         }
         match joined {
             Ok(outcome) => turn_result(outcome),
-            Err(e) => error_result("internal", &format!("the turn's worker thread failed: {e}"), None),
+            Err(e) => error_result("internal", &e.message, None),
         }
     }
 
+    /// Run `op` on a blocking thread; the client's cancellation of the request
+    /// raises `call`'s cancel flag, which every plugin call of `op` honours.
     async fn blocking<T: Send + 'static>(
         &self,
-        op: impl FnOnce(&Sessions) -> Result<T, TurnError> + Send + 'static,
+        context: &RequestContext<RoleServer>,
+        call: CallOptions,
+        op: impl FnOnce(&Sessions, CallOptions) -> Result<T, TurnError> + Send + 'static,
     ) -> Result<Result<T, TurnError>, McpError> {
         let sessions = self.sessions.clone();
-        tokio::task::spawn_blocking(move || op(&sessions))
-            .await
-            .map_err(|e| McpError::internal_error(format!("worker thread failed: {e}"), None))
+        let cancel = call.cancel.clone();
+        let mut worker = tokio::task::spawn_blocking(move || op(&sessions, call));
+        let joined = tokio::select! {
+            joined = &mut worker => joined,
+            _ = context.ct.cancelled() => {
+                tracing::info!("the client cancelled a call; stopping its plugin calls");
+                cancel.cancel();
+                let ended = worker.await;
+                tracing::info!("the cancelled call has ended");
+                ended
+            }
+        };
+        joined.map_err(|e| McpError::internal_error(format!("worker thread failed: {e}"), None))
     }
 }
 
@@ -143,18 +133,7 @@ fn reply_request(args: &Args) -> Result<TurnRequest, McpError> {
 fn turn_result(outcome: Result<TurnResult, TurnError>) -> CallToolResult {
     let turn = match outcome {
         Ok(turn) => turn,
-        Err(error) => {
-            let kind = match &error {
-                TurnError::Invalid(_) => "invalid",
-                TurnError::NotFound(_) => "not-found",
-                TurnError::Busy(_) => "busy",
-                TurnError::Cancelled => "cancelled",
-                TurnError::Timeout(_) => "timeout",
-                TurnError::Agent(_) => "agent",
-                TurnError::Plugin(_) => "plugin",
-            };
-            return error_result(kind, &error.to_string(), None);
-        }
+        Err(error) => return error_result(kind_of(&error), &error.to_string(), None),
     };
     let mut structured = json!({
         "threadId": turn.thread_id,
@@ -177,6 +156,20 @@ fn turn_result(outcome: Result<TurnResult, TurnError>) -> CallToolResult {
     let mut result = CallToolResult::success(vec![ContentBlock::text(turn.content)]);
     result.structured_content = Some(structured);
     result
+}
+
+/// The `error.kind` a client sees for a failed call.
+fn kind_of(error: &TurnError) -> &'static str {
+    match error {
+        TurnError::Invalid(_) => "invalid",
+        TurnError::NotFound(_) => "not-found",
+        TurnError::Busy(_) => "busy",
+        TurnError::Cancelled => "cancelled",
+        TurnError::Timeout(_) => "timeout",
+        TurnError::Conflict(_) => "conflict",
+        TurnError::Agent(_) => "agent",
+        TurnError::Plugin(_) => "plugin",
+    }
 }
 
 fn error_result(kind: &str, message: &str, extra: Option<Value>) -> CallToolResult {
@@ -230,20 +223,23 @@ impl ServerHandler for WardenServer {
             }
             "listSessions" => {
                 Args::new(name, request.arguments, &[])?;
-                match self.blocking(|s| s.list()).await? {
+                match self.blocking(&context, CallOptions::default(), |s, call| s.list(&call)).await? {
                     Ok(list) => {
                         let items: Vec<Value> = list.iter().map(summary_json).collect();
                         let text = serde_json::to_string_pretty(&items).expect("JSON values serialise");
                         structured(json!({ "sessions": items }), text)
                     }
-                    Err(e) => error_result("plugin", &e.to_string(), None),
+                    Err(e) => error_result(kind_of(&e), &e.to_string(), None),
                 }
             }
             "endSession" => {
                 let args = Args::new(name, request.arguments, &["sessionId"])?;
                 let id = args.required_string("sessionId")?;
                 let key = id.clone();
-                match self.blocking(move |s| s.end(&key)).await? {
+                match self
+                    .blocking(&context, CallOptions::default(), move |s, call| s.end(&key, &call))
+                    .await?
+                {
                     Ok(removed) => {
                         let text = if removed {
                             format!("session {id:?} removed")
@@ -253,7 +249,7 @@ impl ServerHandler for WardenServer {
                         structured(json!({ "sessionId": id, "removed": removed }), text)
                     }
                     Err(e) => error_result(
-                        "plugin",
+                        kind_of(&e),
                         &e.to_string(),
                         Some(json!({ "sessionId": id, "removed": false })),
                     ),
@@ -289,7 +285,7 @@ pub async fn serve_stdio(server: WardenServer) -> anyhow::Result<()> {
         loop {
             interval.tick().await;
             let sessions = sessions.clone();
-            match tokio::task::spawn_blocking(move || sessions.expire()).await {
+            match tokio::task::spawn_blocking(move || sessions.expire(&CallOptions::default())).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => tracing::info!(expired = n, "removed expired sessions"),
                 Ok(Err(e)) => tracing::error!(error = %e, "sweeping expired sessions failed"),

@@ -1,18 +1,21 @@
 //! What the operator's configuration grants a role's plugin, before it is
 //! intersected with what the plugin declares. The embedded default plugins
-//! get working defaults (the state directory, `codex`, CODEX_HOME, the home
-//! directory as working root); a plugin loaded from a file gets nothing the
-//! configuration does not name.
+//! get working defaults (the state directory, `codex` under its typed
+//! policy, CODEX_HOME, the home directory as working root); a plugin loaded
+//! from a file gets nothing the configuration does not name. The types and
+//! checks themselves live in `warden-permissions`.
 
 use std::path::PathBuf;
 
 use serde::Serialize;
+use warden_permissions::{EnvGrant, ProgramGrant, RequestLimits};
 
-use crate::capabilities::process_grant::{ArgPattern, ProgramGrant};
 use crate::config::{Config, PluginConfig};
+use crate::config_paths::validate_root;
 use crate::runtime::role::Role;
 
-/// Variables the default agent grant passes to children (the plugin must declare them too).
+/// Variables the default agent grant passes on from Warden's environment
+/// (the plugin must declare them too); plugins cannot choose their values.
 const DEFAULT_AGENT_ENV: &[&str] = &[
     "HOME",
     "PATH",
@@ -33,15 +36,24 @@ pub struct Grant {
     pub root: Option<PathBuf>,
     pub root_writable: bool,
     pub programs: Vec<ProgramGrant>,
-    pub env: Vec<String>,
+    pub env: EnvGrant,
     pub cwd_roots: Vec<PathBuf>,
     pub memory_mib: u32,
+    #[serde(skip)]
+    pub requests: RequestLimits,
 }
 
 /// The grant for `role` under `config`; `embedded` selects the defaults.
 pub fn grant(role: Role, config: &Config, embedded: bool) -> anyhow::Result<Grant> {
-    let pc = config.plugin(role);
+    let mut pc = config.plugin(role);
     refuse_misplaced(role, &pc)?;
+    let section = format!("under [plugins.{role}]");
+    pc.root = pc.root.map(|root| validate_root(&format!("root {section}"), &root)).transpose()?;
+    if let Some(roots) = &mut pc.cwd_roots {
+        for root in roots {
+            *root = validate_root(&format!("cwd-roots {section}"), root)?;
+        }
+    }
     let memory_mib = (pc.memory_bytes() >> 20) as u32;
     let mut grant = Grant { memory_mib, ..Grant::default() };
     match role {
@@ -56,23 +68,45 @@ pub fn grant(role: Role, config: &Config, embedded: bool) -> anyhow::Result<Gran
         Role::AgentDriver => {
             grant.root = pc.root.clone().or_else(|| if embedded { codex_home() } else { None });
             grant.programs = match (pc.programs.is_empty(), embedded) {
-                (true, true) => default_codex_grants(),
+                (true, true) => vec![default_codex_grant()],
                 _ => pc.programs.clone(),
             };
-            grant.env = match (&pc.env, embedded) {
-                (Some(env), _) => env.clone(),
-                (None, true) => DEFAULT_AGENT_ENV.iter().map(|s| s.to_string()).collect(),
-                (None, false) => Vec::new(),
+            grant.env = EnvGrant {
+                inherit: match (&pc.env, embedded) {
+                    (Some(env), _) => env.clone(),
+                    (None, true) => DEFAULT_AGENT_ENV.iter().map(|s| s.to_string()).collect(),
+                    (None, false) => Vec::new(),
+                },
+                fixed: pc.env_values.clone().unwrap_or_default(),
+                patterns: pc.env_patterns.clone().unwrap_or_default(),
             };
+            grant.env.validate().map_err(|e| anyhow::anyhow!("[plugins.{role}]: {e}"))?;
             grant.cwd_roots = match (&pc.cwd_roots, embedded) {
                 (Some(roots), _) => roots.clone(),
                 (None, true) => std::env::var_os("HOME").map(PathBuf::from).into_iter().collect(),
                 (None, false) => Vec::new(),
             };
+            grant.requests = request_limits(&pc)?;
         }
         Role::SessionPolicy | Role::ContextBuilder => {}
     }
     Ok(grant)
+}
+
+/// The operator's bounds on what a turn may ask for, over the safe defaults.
+fn request_limits(pc: &PluginConfig) -> anyhow::Result<RequestLimits> {
+    let mut limits = RequestLimits::default();
+    if let Some(max) = pc.max_sandbox {
+        limits.max_sandbox = max;
+    }
+    if let Some(policies) = &pc.approval_policies {
+        limits.approval_policies = policies.clone();
+    }
+    if let Some(keys) = &pc.config_keys {
+        limits.config_keys = keys.clone();
+    }
+    limits.validate().map_err(|e| anyhow::anyhow!("[plugins.agent-driver]: {e}"))?;
+    Ok(limits)
 }
 
 /// Grants a role cannot use are a configuration error, not something to ignore.
@@ -82,18 +116,24 @@ fn refuse_misplaced(role: Role, pc: &PluginConfig) -> anyhow::Result<()> {
     {
         anyhow::bail!("a {role} plugin cannot be granted a directory (root = {})", root.display());
     }
-    if role != Role::AgentDriver && (!pc.programs.is_empty() || pc.env.is_some() || pc.cwd_roots.is_some()) {
-        anyhow::bail!("a {role} plugin cannot be granted programs, environment or working directories");
+    let agent_only = !pc.programs.is_empty()
+        || pc.env.is_some()
+        || pc.env_values.is_some()
+        || pc.env_patterns.is_some()
+        || pc.cwd_roots.is_some()
+        || pc.max_sandbox.is_some()
+        || pc.approval_policies.is_some()
+        || pc.config_keys.is_some();
+    if role != Role::AgentDriver && agent_only {
+        anyhow::bail!(
+            "a {role} plugin cannot be granted programs, environment, working directories or request limits"
+        );
     }
     Ok(())
 }
 
-fn default_codex_grants() -> Vec<ProgramGrant> {
-    let pattern = |items: &[&str]| ArgPattern(items.iter().map(|s| s.to_string()).collect());
-    vec![
-        ProgramGrant { name: "codex".into(), path: None, args: pattern(&["exec", "**"]) },
-        ProgramGrant { name: "codex".into(), path: None, args: pattern(&["-a", "*", "exec", "**"]) },
-    ]
+fn default_codex_grant() -> ProgramGrant {
+    ProgramGrant { name: "codex".into(), policy: Some("codex".into()), ..ProgramGrant::default() }
 }
 
 fn codex_home() -> Option<PathBuf> {

@@ -8,9 +8,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
-use crate::capabilities::process_grant::ProcessPolicy;
 use crate::capabilities::store_fs::FsRoot;
 use crate::config::Config;
+use crate::config_paths::validate_root;
 use crate::runtime::embedded::default_plugin;
 use crate::runtime::manifest::Manifest;
 use crate::runtime::plugin::describe;
@@ -20,6 +20,7 @@ use crate::runtime::roles::{AgentPlugin, ContextPlugin, PolicyPlugin, StoragePlu
 use crate::runtime::{EngineLimits, Runtime};
 use crate::types::PluginError;
 use grants::Grant;
+use warden_permissions::{EnvDeclaration, ProcessPolicy};
 
 /// Largest file a plugin may read in one call.
 const MAX_READ_BYTES: u64 = 256 << 20;
@@ -32,15 +33,33 @@ pub struct PluginSet {
     pub agent: AgentPlugin,
 }
 
-/// The engine limits that fit every configured plugin.
-pub fn engine_limits(config: &Config) -> EngineLimits {
+/// The engine limits that fit every configured plugin: a pool that holds
+/// every plugin's call slots at once, so no plugin's hung calls can take the
+/// instances another plugin needs.
+pub fn engine_limits(config: &Config) -> anyhow::Result<EngineLimits> {
     let max_memory_bytes = Role::ALL.iter().map(|r| config.plugin(*r).memory_bytes()).max().unwrap_or(0);
-    EngineLimits { concurrent_instances: config.max_concurrent_calls.unwrap_or(32), max_memory_bytes }
+    if let Some(role) = Role::ALL.into_iter().find(|r| config.plugin(*r).max_concurrent_calls() == 0) {
+        anyhow::bail!(
+            "max-concurrent-calls = 0 under [plugins.{role}] would refuse every call; set at least 1"
+        );
+    }
+    let slots: u32 = Role::ALL.iter().map(|r| config.plugin(*r).max_concurrent_calls()).sum();
+    let concurrent_instances = match config.max_concurrent_calls {
+        None => slots,
+        Some(pool) if pool >= slots => pool,
+        Some(pool) => anyhow::bail!(
+            "max-concurrent-calls = {pool} is smaller than the plugins' own limits together ({slots}, \
+             the sum of `max-concurrent-calls` under each [plugins.<role>], 8 each by default): \
+             one plugin's hung calls could then take the instances the others need; raise it to {slots} \
+             or lower a plugin's limit"
+        ),
+    };
+    Ok(EngineLimits { concurrent_instances, max_memory_bytes })
 }
 
 /// Build the runtime for `config`, with its compiled-component cache.
 pub fn runtime(config: &Config) -> anyhow::Result<Runtime> {
-    Runtime::new(engine_limits(config), config.cache_dir().as_deref())
+    Runtime::new(engine_limits(config)?, config.cache_dir()?.as_deref())
 }
 
 pub fn load_all(runtime: &Runtime, config: &Config) -> anyhow::Result<PluginSet> {
@@ -72,6 +91,7 @@ pub fn plugin_info(role: Role, config: &Config) -> anyhow::Result<(PluginInfo, V
     let pc = config.plugin(role);
     let (name, source, wasm) = match &pc.path {
         Some(path) => {
+            let path = &validate_root(&format!("path under [plugins.{role}]"), path)?;
             let wasm = std::fs::read(path)
                 .with_context(|| format!("cannot read the {role} plugin {}", path.display()))?;
             (file_plugin_name(path), PluginSource::File(path.clone()), wasm)
@@ -121,9 +141,11 @@ pub fn resolve(
             output_cap: pc.output_cap(),
             max_children_per_call: pc.max_children_per_call(),
             max_children: pc.max_children(),
+            call_timeout: pc.call_timeout(),
+            max_concurrent_calls: pc.max_concurrent_calls() as usize,
         },
         fs_root: fs_root(&grant, &manifest, config).with_context(|| format!("plugin `{name}` ({role})"))?,
-        process: process_policy(role, &grant, &manifest, &name),
+        process: process_policy(role, &grant, &manifest, &name)?,
         settings_json: serde_json::to_string(&pc.settings)?,
         audit: config.audit,
         live_children: Default::default(),
@@ -154,9 +176,17 @@ fn fs_root(grant: &Grant, manifest: &Manifest, config: &Config) -> anyhow::Resul
     Ok(Some(root))
 }
 
-fn process_policy(role: Role, grant: &Grant, manifest: &Manifest, name: &str) -> Option<ProcessPolicy> {
+/// The agent's effective process permissions: each granted program
+/// resolved to an absolute path and its argument policy, intersected with
+/// the manifest's declaration at call time.
+fn process_policy(
+    role: Role,
+    grant: &Grant,
+    manifest: &Manifest,
+    name: &str,
+) -> anyhow::Result<Option<ProcessPolicy>> {
     if role != Role::AgentDriver {
-        return None;
+        return Ok(None);
     }
     let cwd_roots = grant
         .cwd_roots
@@ -169,12 +199,45 @@ fn process_policy(role: Role, grant: &Grant, manifest: &Manifest, name: &str) ->
             }
         })
         .collect();
-    Some(ProcessPolicy {
+    let host_path = std::env::var_os("PATH");
+    let mut granted = Vec::new();
+    for program in &grant.programs {
+        let resolved = program
+            .resolve(&grant.requests, host_path.as_deref())
+            .map_err(|e| anyhow::anyhow!("plugin `{name}` ([plugins.{role}]): {e}"))?;
+        if resolved.is_unrestricted() {
+            tracing::warn!(plugin = name, program = %resolved.name,
+                "UNRESTRICTED program grant: the plugin may pass any argument, including ones that load code or start other programs");
+        }
+        if let Err(why) = &resolved.executable {
+            tracing::warn!(plugin = name, "{why}");
+        }
+        granted.push(resolved);
+    }
+    Ok(Some(ProcessPolicy {
         plugin: name.to_string(),
-        granted: grant.programs.clone(),
+        granted,
         declared: manifest.programs.clone(),
-        env_granted: grant.env.clone(),
-        env_declared: manifest.env.clone(),
+        env: grant.env.clone(),
+        env_declared: EnvDeclaration(manifest.env.clone()),
         cwd_roots,
-    })
+        requests: grant.requests.clone(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_holds_every_plugins_call_slots() {
+        let limits = |text: &str| engine_limits(&Config::parse(text).unwrap());
+        assert_eq!(limits("").unwrap().concurrent_instances, 4 * crate::config::DEFAULT_MAX_CONCURRENT_CALLS);
+        let wider = "max-concurrent-calls = 40\n[plugins.agent-driver]\nmax-concurrent-calls = 2\n";
+        assert_eq!(limits(wider).unwrap().concurrent_instances, 40);
+        let err = limits("max-concurrent-calls = 16\n").unwrap_err().to_string();
+        assert!(err.contains("max-concurrent-calls = 16") && err.contains("(32"), "{err}");
+        let err = limits("[plugins.session-policy]\nmax-concurrent-calls = 0\n").unwrap_err().to_string();
+        assert!(err.contains("[plugins.session-policy]"), "{err}");
+    }
 }

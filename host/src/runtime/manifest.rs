@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use wasmtime::wasmparser::{Parser, Payload};
 
-use crate::capabilities::process_grant::DeclaredProgram;
+use warden_permissions::DeclaredProgram;
 
 /// Name of the custom section holding the TOML manifest.
 pub const SECTION: &str = "warden-manifest";

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod plugin;
 pub mod role;
 pub mod roles;
+pub mod slots;
 pub mod world_check;
 
 use std::path::Path;
@@ -133,7 +134,8 @@ impl Runtime {
             .and_then(typed)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("plugin `{name}` does not fit the {role} world"))?;
-        Ok(Loaded { info: Arc::new(info), engine: self.engine.clone(), pre })
+        let slots = slots::CallSlots::new(info.limits.max_concurrent_calls);
+        Ok(Loaded { info: Arc::new(info), engine: self.engine.clone(), pre, slots })
     }
 }
 

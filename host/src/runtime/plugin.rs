@@ -1,20 +1,22 @@
 //! A loaded plugin: its identity and grants, its pre-instantiated
-//! component, and the one way to call it: a fresh Store per call with the
-//! plugin's memory cap and CPU budget, dropped afterwards (also after a trap).
+//! component, and the one way to call it: one of the plugin's call slots, then
+//! a fresh Store per call with the plugin's memory cap, CPU budget and
+//! wall-clock deadline, dropped afterwards (also after a trap).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
-use super::control::{CallControl, CancelFlag, Interruption};
+use super::control::{CallControl, CancelFlag, Interruption, Waiter};
 use super::host_state::{HostState, MemoryLimitExceeded, ProgressSink};
 use super::manifest::Manifest;
 use super::role::Role;
+use super::slots::{CallSlots, NoSlot};
 use crate::capabilities::process::LiveChildren;
-use crate::capabilities::process_grant::ProcessPolicy;
 use crate::capabilities::store_fs::FsRoot;
 use crate::types::PluginError;
+use warden_permissions::ProcessPolicy;
 
 /// Per-plugin limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +30,11 @@ pub struct PluginLimits {
     pub max_children_per_call: usize,
     /// Live children the plugin may hold over all its calls.
     pub max_children: usize,
+    /// Wall-clock limit of a call that sets none itself (every call but an
+    /// agent's turn), and the longest a call waits for a free slot.
+    pub call_timeout: Duration,
+    /// Calls of this plugin that may run at once.
+    pub max_concurrent_calls: usize,
 }
 
 /// Where a plugin's code came from.
@@ -69,6 +76,7 @@ pub struct PluginInfo {
 /// How one call runs: its wall-clock limit, cancellation and progress sink.
 #[derive(Clone, Default)]
 pub struct CallOptions {
+    /// `None`: the plugin's `call_timeout`. Every call has a deadline.
     pub timeout: Option<Duration>,
     pub cancel: CancelFlag,
     pub progress: Option<ProgressSink>,
@@ -78,11 +86,43 @@ pub struct CallOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The plugin ran and returned one of the contract's errors.
-    #[error("plugin `{plugin}` ({role}) failed in `{function}`: {}", describe(error))]
+    #[error("plugin `{plugin}` ({role}) failed in `{function}`: {}{hint}", describe(error), hint = deadline_hint(*role, function, error))]
     Plugin { plugin: String, role: Role, function: &'static str, error: PluginError },
     /// The plugin was stopped or broke; the host discarded its instance.
-    #[error("plugin `{plugin}` ({role}) was stopped in `{function}`: {reason}")]
+    #[error("plugin `{plugin}` ({role}) was stopped in `{function}`: {reason}{hint}", hint = limit_hint(*role, function, reason))]
     Aborted { plugin: String, role: Role, function: &'static str, reason: AbortReason },
+    /// Every one of the plugin's call slots stayed busy; the call never started.
+    #[error(
+        "plugin `{plugin}` ({role}) could not start `{function}`: its {limit} concurrent calls were all busy \
+         for {} ms; try again when they finish, or raise `max-concurrent-calls` under [plugins.{role}] \
+         (and the pool, the top-level `max-concurrent-calls`) if the load is legitimate",
+        waited.as_millis()
+    )]
+    AtCapacity { plugin: String, role: Role, function: &'static str, limit: usize, waited: Duration },
+}
+
+/// Outside an agent's turn, a `timeout` can only be the call's deadline, which
+/// the host's wait functions returned and the plugin passed on.
+fn deadline_hint(role: Role, function: &str, error: &PluginError) -> String {
+    match error {
+        PluginError::Timeout(_) if function != "run-turn" => {
+            format!("; raise `call-timeout-ms` under [plugins.{role}] if the work is legitimate")
+        }
+        _ => String::new(),
+    }
+}
+
+/// Which setting raises a limit the call ran into.
+fn limit_hint(role: Role, function: &str, reason: &AbortReason) -> String {
+    match reason {
+        AbortReason::Timeout(_) if function == "run-turn" => {
+            format!("; raise `turn-timeout-secs` under [plugins.{role}] if turns legitimately take longer")
+        }
+        AbortReason::Timeout(_) => {
+            format!("; raise `call-timeout-ms` under [plugins.{role}] if the work is legitimate")
+        }
+        _ => String::new(),
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -112,14 +152,32 @@ impl CallError {
     pub fn plugin_error(&self) -> Option<&PluginError> {
         match self {
             CallError::Plugin { error, .. } => Some(error),
-            CallError::Aborted { .. } => None,
+            CallError::Aborted { .. } | CallError::AtCapacity { .. } => None,
         }
     }
 
     pub fn abort_reason(&self) -> Option<&AbortReason> {
         match self {
             CallError::Aborted { reason, .. } => Some(reason),
-            CallError::Plugin { .. } => None,
+            CallError::Plugin { .. } | CallError::AtCapacity { .. } => None,
+        }
+    }
+
+    /// The role of the plugin that was called.
+    pub fn role(&self) -> Role {
+        match self {
+            CallError::Plugin { role, .. }
+            | CallError::Aborted { role, .. }
+            | CallError::AtCapacity { role, .. } => *role,
+        }
+    }
+
+    /// The plugin function that was called.
+    pub fn function(&self) -> &'static str {
+        match self {
+            CallError::Plugin { function, .. }
+            | CallError::Aborted { function, .. }
+            | CallError::AtCapacity { function, .. } => function,
         }
     }
 }
@@ -184,6 +242,7 @@ pub struct Loaded<P> {
     pub info: Arc<PluginInfo>,
     pub(crate) engine: Engine,
     pub(crate) pre: P,
+    pub(crate) slots: CallSlots,
 }
 
 impl<P: Instantiate> Loaded<P> {
@@ -195,7 +254,13 @@ impl<P: Instantiate> Loaded<P> {
         options: CallOptions,
         body: impl FnOnce(P::Instance, &mut Store<HostState>) -> wasmtime::Result<Result<R, PluginError>>,
     ) -> Result<R, CallError> {
-        let mut store = self.new_store(options);
+        let timeout = options.timeout.unwrap_or(self.info.limits.call_timeout);
+        let waiter = Waiter::new(Some(timeout), options.cancel);
+        let _slot = match self.slots.acquire(&waiter, self.info.limits.call_timeout) {
+            Ok(slot) => slot,
+            Err(refusal) => return Err(self.no_slot(function, refusal)),
+        };
+        let mut store = self.store_for(CallControl::with_waiter(waiter), options.progress);
         let outcome = match self.pre.instantiate_in(&mut store) {
             Ok(instance) => body(instance, &mut store),
             Err(error) => Err(InstantiationFailed(error).into()),
@@ -231,10 +296,32 @@ impl<P: Instantiate> Loaded<P> {
         &self.pre
     }
 
-    /// A fresh Store armed with this plugin's memory cap and CPU budget.
+    /// Why a call got no slot, as the error its caller sees.
+    fn no_slot(&self, function: &'static str, refusal: NoSlot) -> CallError {
+        let (plugin, role) = (self.info.name.clone(), self.info.role);
+        let error = match refusal {
+            NoSlot::Full { limit, waited } => CallError::AtCapacity { plugin, role, function, limit, waited },
+            NoSlot::Interrupted(interruption) => {
+                let reason = match interruption {
+                    Interruption::Cancelled => AbortReason::Cancelled,
+                    Interruption::DeadlinePassed(limit) => AbortReason::Timeout(limit),
+                };
+                CallError::Aborted { plugin, role, function, reason }
+            }
+        };
+        tracing::warn!(error = %error, "plugin call not started");
+        error
+    }
+
+    /// A fresh Store armed with this plugin's memory cap, CPU budget and the
+    /// call's deadline (the plugin's `call_timeout` unless `options` sets one).
     pub fn new_store(&self, options: CallOptions) -> Store<HostState> {
-        let control = CallControl::new(options.timeout, options.cancel);
-        let state = HostState::new(self.info.clone(), control, options.progress);
+        let timeout = options.timeout.unwrap_or(self.info.limits.call_timeout);
+        self.store_for(CallControl::new(Some(timeout), options.cancel), options.progress)
+    }
+
+    fn store_for(&self, control: CallControl, progress: Option<ProgressSink>) -> Store<HostState> {
+        let state = HostState::new(self.info.clone(), control, progress);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         let budget = self.info.limits.cpu_budget;

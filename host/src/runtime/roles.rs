@@ -1,5 +1,8 @@
 //! Typed entry points of each role: every plugin call the host makes goes
-//! through one of these, in a fresh Store (see [`Loaded::call`]).
+//! through one of these, in a fresh Store (see [`Loaded::call`]). A caller
+//! that can cancel binds its options first: `plugin.with(&call).load(id)`.
+
+use std::time::Duration;
 
 use super::bindings::agent::exports::warden::plugin::agent::{TurnOptions, TurnOutcome};
 use super::bindings::agent::{AgentDriver, AgentDriverPre};
@@ -34,47 +37,67 @@ instantiate!(
     AgentDriverPre => AgentDriver
 );
 
-impl StoragePlugin {
+/// A plugin bound to one caller's [`CallOptions`]: its cancellation, and its
+/// deadline if it sets one (else the plugin's `call_timeout`).
+pub struct With<'a, P> {
+    plugin: &'a Loaded<P>,
+    call: CallOptions,
+}
+
+impl<P> Loaded<P> {
+    /// Call this plugin on behalf of a caller that may cancel.
+    pub fn with(&self, call: &CallOptions) -> With<'_, P> {
+        With { plugin: self, call: call.clone() }
+    }
+}
+
+/// A migration imports a whole legacy store in one call: it may take longer
+/// than an ordinary call, never less.
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl With<'_, StorageBackendPre<HostState>> {
     pub fn load(&self, id: &str) -> Result<Session, CallError> {
-        self.call("load", CallOptions::default(), |instance, store| {
+        self.plugin.call("load", self.call.clone(), |instance, store| {
             instance.warden_plugin_storage().call_load(store, id)
         })
     }
 
     pub fn save(&self, session: &Session, expected_revision: Option<u64>) -> Result<u64, CallError> {
-        self.call("save", CallOptions::default(), |instance, store| {
+        self.plugin.call("save", self.call.clone(), |instance, store| {
             instance.warden_plugin_storage().call_save(store, session, expected_revision)
         })
     }
 
     pub fn delete(&self, id: &str) -> Result<bool, CallError> {
-        self.call("delete", CallOptions::default(), |instance, store| {
+        self.plugin.call("delete", self.call.clone(), |instance, store| {
             instance.warden_plugin_storage().call_delete(store, id)
         })
     }
 
     pub fn list(&self) -> Result<Vec<SessionSummary>, CallError> {
-        self.call("list", CallOptions::default(), |instance, store| {
+        self.plugin.call("list", self.call.clone(), |instance, store| {
             instance.warden_plugin_storage().call_list(store)
         })
     }
 
     pub fn find_by_thread(&self, thread_id: &str) -> Result<Option<Session>, CallError> {
-        self.call("find-by-thread", CallOptions::default(), |instance, store| {
+        self.plugin.call("find-by-thread", self.call.clone(), |instance, store| {
             instance.warden_plugin_storage().call_find_by_thread(store, thread_id)
         })
     }
 
     pub fn migrate(&self, options: &MigrateOptions) -> Result<MigrateReport, CallError> {
-        self.call("migrate", CallOptions::default(), |instance, store| {
+        let mut call = self.call.clone();
+        call.timeout.get_or_insert(self.plugin.info.limits.call_timeout.max(MIGRATE_TIMEOUT));
+        self.plugin.call("migrate", call, |instance, store| {
             instance.warden_plugin_storage().call_migrate(store, options)
         })
     }
 }
 
-impl PolicyPlugin {
+impl With<'_, SessionPolicyPre<HostState>> {
     pub fn validate_id(&self, id: &str) -> Result<(), CallError> {
-        self.call("validate-id", CallOptions::default(), |instance, store| {
+        self.plugin.call("validate-id", self.call.clone(), |instance, store| {
             instance.warden_plugin_policy().call_validate_id(store, id)
         })
     }
@@ -85,23 +108,76 @@ impl PolicyPlugin {
         existing: &[SessionSummary],
         now_ms: u64,
     ) -> Result<Vec<String>, CallError> {
-        self.call("admit", CallOptions::default(), |instance, store| {
+        self.plugin.call("admit", self.call.clone(), |instance, store| {
             instance.warden_plugin_policy().call_admit(store, id, existing, now_ms)
         })
     }
 
     pub fn expired(&self, sessions: &[SessionSummary], now_ms: u64) -> Result<Vec<String>, CallError> {
-        self.call("expired", CallOptions::default(), |instance, store| {
+        self.plugin.call("expired", self.call.clone(), |instance, store| {
             instance.warden_plugin_policy().call_expired(store, sessions, now_ms).map(Ok)
         })
     }
 }
 
-impl ContextPlugin {
+impl With<'_, ContextBuilderPre<HostState>> {
     pub fn build(&self, session: Option<&Session>, prompt: &str, reset: bool) -> Result<Plan, CallError> {
-        self.call("build", CallOptions::default(), |instance, store| {
+        self.plugin.call("build", self.call.clone(), |instance, store| {
             instance.warden_plugin_context().call_build(store, session, prompt, reset)
         })
+    }
+}
+
+/// Calls made on no caller's behalf (commands, tests): nothing cancels them,
+/// and each has the plugin's `call_timeout`.
+impl StoragePlugin {
+    pub fn load(&self, id: &str) -> Result<Session, CallError> {
+        self.with(&CallOptions::default()).load(id)
+    }
+
+    pub fn save(&self, session: &Session, expected_revision: Option<u64>) -> Result<u64, CallError> {
+        self.with(&CallOptions::default()).save(session, expected_revision)
+    }
+
+    pub fn delete(&self, id: &str) -> Result<bool, CallError> {
+        self.with(&CallOptions::default()).delete(id)
+    }
+
+    pub fn list(&self) -> Result<Vec<SessionSummary>, CallError> {
+        self.with(&CallOptions::default()).list()
+    }
+
+    pub fn find_by_thread(&self, thread_id: &str) -> Result<Option<Session>, CallError> {
+        self.with(&CallOptions::default()).find_by_thread(thread_id)
+    }
+
+    pub fn migrate(&self, options: &MigrateOptions) -> Result<MigrateReport, CallError> {
+        self.with(&CallOptions::default()).migrate(options)
+    }
+}
+
+impl PolicyPlugin {
+    pub fn validate_id(&self, id: &str) -> Result<(), CallError> {
+        self.with(&CallOptions::default()).validate_id(id)
+    }
+
+    pub fn admit(
+        &self,
+        id: &str,
+        existing: &[SessionSummary],
+        now_ms: u64,
+    ) -> Result<Vec<String>, CallError> {
+        self.with(&CallOptions::default()).admit(id, existing, now_ms)
+    }
+
+    pub fn expired(&self, sessions: &[SessionSummary], now_ms: u64) -> Result<Vec<String>, CallError> {
+        self.with(&CallOptions::default()).expired(sessions, now_ms)
+    }
+}
+
+impl ContextPlugin {
+    pub fn build(&self, session: Option<&Session>, prompt: &str, reset: bool) -> Result<Plan, CallError> {
+        self.with(&CallOptions::default()).build(session, prompt, reset)
     }
 }
 

@@ -1,16 +1,23 @@
 //! An agent-driver plugin for the sandbox tests. The plan's prompt is a
 //! command: `spawn:<cwd>|<program> <args…>` runs it and returns its output,
 //! `spawn-env:<NAME>=<value>|<program> <args…>` sets a variable, `loop` spins,
-//! `spawn-then-loop:<program> <args…>` starts a child and then spins.
+//! `spawn-then-loop:<program> <args…>` starts a child and then spins; see
+//! `fs_verbs` for the log and read-only-root verbs.
 //! Words are separated by spaces, or by tabs if the command contains one.
 //! Process-tree containment and child caps (see [`containment`]):
 //! `tree:<then>|<command>` starts a child, reads until it prints `ready`,
 //! then `drop`s it, `trap`s (spins until stopped) or `block`s on its output;
 //! `spawn-many:<n>|<command>` holds n children at once, then waits for each.
+//!
+//! Resource attacks: `flood:<events>|<bytes>` reports that many progress
+//! events of that many bytes each, then logs `flood done` (info).
 
 wit_bindgen::generate!({ world: "agent-driver", path: "../../../wit" });
 
+mod fs_verbs;
+
 use exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutcome};
+use warden::plugin::log::{Level, log};
 use warden::plugin::process::{self, ReadResult, SpawnRequest, StdinSource};
 use warden::plugin::progress::{ProgressEvent, report};
 use warden::plugin::types::{Plan, PluginError, Session};
@@ -75,10 +82,22 @@ impl Guest for Hostile {
             "loop" => loop {
                 std::hint::black_box(());
             },
-            _ => "harmless".into(),
+            // --- resource attacks ---
+            "flood" => {
+                let (events, bytes) = arg.split_once('|').unwrap_or((arg, "0"));
+                let (events, bytes): (u32, usize) = (events.parse().unwrap_or(0), bytes.parse().unwrap_or(0));
+                let event = ProgressEvent { kind: "flood".into(), message: "x".repeat(bytes) };
+                for _ in 0..events {
+                    report(&event);
+                }
+                log(Level::Info, "flood done");
+                format!("reported {events} events of {bytes} bytes")
+            }
+            // --- end of resource attacks ---
+            _ => fs_verbs::run(verb, arg).unwrap_or_else(|| Ok("harmless".into()))?,
         };
         Ok(TurnOutcome {
-            thread_id: "test-thread".into(),
+            thread_id: "0199a5e4-2f7c-7d10-9c3e-4b5a6c7d8e9f".into(),
             response,
             usage: None,
             warnings: Vec::new(),
