@@ -14,6 +14,7 @@
 //! cpu-budget-ms = 1000
 //! turn-timeout-secs = 1800
 //! root = "/home/me/.codex"               # read-only for agent drivers
+//! root-entries = ["sessions", "archived_sessions"]   # the default
 //! env = ["HOME", "PATH", "CODEX_HOME"]
 //! cwd-roots = ["/home/me/src"]
 //! settings = { program = "codex" }
@@ -69,6 +70,9 @@ pub struct PluginConfig {
     pub output_cap_mib: Option<u32>,
     /// The directory granted to `store-fs` (storage) or `store-fs-readonly` (agent).
     pub root: Option<PathBuf>,
+    /// The only top-level entries of `root` the plugin may reach (agent
+    /// default: `sessions`, `archived_sessions`; storage default: all).
+    pub root_entries: Option<Vec<String>>,
     #[serde(default)]
     pub programs: Vec<ProgramGrant>,
     /// Environment variables children may receive.

@@ -2,6 +2,7 @@
 //! capabilities, and the `warden` binary over stdio.
 
 mod cache;
+mod codex_home;
 mod codex_mcp;
 mod config_paths;
 mod fs_attacks;

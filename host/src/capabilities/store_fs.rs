@@ -35,6 +35,8 @@ pub struct FsRoot {
     writable: bool,
     max_read_bytes: u64,
     reserved: Reserved,
+    /// If set, the only top-level entries of the root the plugin may reach.
+    entries: Option<Vec<String>>,
 }
 
 /// An exclusive advisory lock (flock) held on a file inside a root.
@@ -84,7 +86,32 @@ impl FsRoot {
         }
         let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
             .map_err(|e| io_error(&format!("opening root {}", path.display()), e))?;
-        Ok(Self { dir, path: path.to_path_buf(), writable, max_read_bytes, reserved: Reserved::default() })
+        Ok(Self {
+            dir,
+            path: path.to_path_buf(),
+            writable,
+            max_read_bytes,
+            reserved: Reserved::default(),
+            entries: None,
+        })
+    }
+
+    /// Grant only these top-level entries of the root (each one plain name):
+    /// anything else is refused and not listed. A read-only CODEX_HOME, for
+    /// one, holds credentials beside the transcripts an agent driver reads.
+    pub fn limit_to(&mut self, entries: Vec<String>) -> Result<(), PluginError> {
+        if let Some(bad) = entries.iter().find(|e| split(e).map_or(true, |c| c.len() != 1)) {
+            return Err(PluginError::Invalid(format!(
+                "root-entries: {bad:?} is not the name of one entry directly inside the root"
+            )));
+        }
+        self.entries = Some(entries);
+        Ok(())
+    }
+
+    /// The top-level entries granted, if the root is limited to some.
+    pub fn entries(&self) -> Option<&[String]> {
+        self.entries.as_deref()
     }
 
     /// Keep the host's own `host_path` (a `what`) out of reach if it lies inside this root.
@@ -257,7 +284,7 @@ impl FsRoot {
                 self.remove_stale_temp(&dir, &name);
                 continue;
             }
-            if self.reserved.hides(path, &name) {
+            if self.reserved.hides(path, &name) || path.is_empty() && !self.grants_entry(&name) {
                 continue;
             }
             let kind = entry.file_type().map_err(|e| self.fs_error("listing", path, e))?;
@@ -420,11 +447,26 @@ impl FsRoot {
         Ok((dir, name))
     }
 
-    /// A guest path checked lexically and against the reserved paths, split into components.
+    /// A guest path checked lexically, against the granted entries and the
+    /// reserved paths, split into components.
     fn guest_path<'p>(&self, path: &'p str) -> Result<Vec<&'p str>, PluginError> {
         let components = split(path)?;
+        if !self.grants_entry(components[0]) {
+            let granted = self.entries.as_deref().unwrap_or_default().join(", ");
+            return Err(PluginError::Denied(format!(
+                "{path:?} is not granted: of {} only {granted} may be reached; an operator can widen \
+                 this with root-entries in the plugin's configuration",
+                self.path.display()
+            )));
+        }
         self.reserved.check(path)?;
         Ok(components)
+    }
+
+    /// Whether the top-level entry `name` is granted (by exact name: a case
+    /// variant of a granted name reaches only the granted entry, if anything).
+    fn grants_entry(&self, name: &str) -> bool {
+        self.entries.as_ref().is_none_or(|entries| entries.iter().any(|e| e == name))
     }
 
     fn open_dir(&self, path: &str) -> Result<Dir, PluginError> {
