@@ -139,8 +139,11 @@ fn create_secret(dir: &Path, path: &Path) -> anyhow::Result<()> {
         file.write_all(&secret)?;
         file.sync_all()?;
         match std::fs::hard_link(&temp, path) {
-            Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
-            _ => Ok(()),
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+            // No hard links (vfat, exFAT): replace. Losing a start-up race then
+            // only costs recompiling the entries written under the other key.
+            Err(_) => std::fs::rename(&temp, path),
         }
     })();
     let _ = std::fs::remove_file(&temp);
