@@ -18,6 +18,7 @@
 //! max-children-per-call = 4              # live child processes per call
 //! max-children = 16                      # … and over all the plugin's calls
 //! root = "/home/me/.codex"               # read-only for agent drivers
+//! root-entries = ["sessions", "archived_sessions"]   # the default
 //! env = ["HOME", "PATH", "CODEX_HOME"]   # passed on from Warden's environment
 //! env-values = { LANG = "C.UTF-8" }       # fixed by the operator
 //! env-patterns = { RUST_LOG = "[a-z]+" }  # plugins may set these, matching values only
@@ -90,6 +91,9 @@ pub struct PluginConfig {
     pub max_children: Option<usize>,
     /// The directory granted to `store-fs` (storage) or `store-fs-readonly` (agent).
     pub root: Option<PathBuf>,
+    /// The only top-level entries of `root` the plugin may reach (agent
+    /// default: `sessions`, `archived_sessions`; storage default: all).
+    pub root_entries: Option<Vec<String>>,
     #[serde(default)]
     pub programs: Vec<ProgramGrant>,
     /// Environment variables children receive from Warden's environment.

@@ -224,6 +224,9 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
                     root.path().display(),
                     if role == Role::AgentDriver { "read-only" } else { "read-write" }
                 );
+                if let Some(entries) = root.entries() {
+                    println!("  only:     {}", entries.join(", "));
+                }
                 for (path, what) in root.reserved().iter() {
                     println!("  except:   {path} ({what})");
                 }

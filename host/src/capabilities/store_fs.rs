@@ -16,7 +16,7 @@ use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::fs::{Dir, DirBuilder, File, Metadata, OpenOptions, OpenOptionsExt};
 use cap_std::fs::{DirBuilderExt, MetadataExt};
 
-use super::reserved::Reserved;
+use super::reserved::{Id, Reserved};
 use crate::runtime::control::Waiter;
 use crate::types::{DirEntry, EntryKind, EntryMetadata, PluginError};
 
@@ -39,6 +39,8 @@ pub struct FsRoot {
     writable: bool,
     max_read_bytes: u64,
     reserved: Reserved,
+    /// If set, the only top-level entries of the root the plugin may reach.
+    entries: Option<Vec<String>>,
 }
 
 /// An exclusive advisory lock (flock) held on a file inside a root.
@@ -88,7 +90,32 @@ impl FsRoot {
         }
         let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
             .map_err(|e| io_error(&format!("opening root {}", path.display()), e))?;
-        Ok(Self { dir, path: path.to_path_buf(), writable, max_read_bytes, reserved: Reserved::default() })
+        Ok(Self {
+            dir,
+            path: path.to_path_buf(),
+            writable,
+            max_read_bytes,
+            reserved: Reserved::default(),
+            entries: None,
+        })
+    }
+
+    /// Grant only these top-level entries of the root (each one plain name):
+    /// anything else is refused and not listed. A read-only CODEX_HOME, for
+    /// one, holds credentials beside the transcripts an agent driver reads.
+    pub fn limit_to(&mut self, entries: Vec<String>) -> Result<(), PluginError> {
+        if let Some(bad) = entries.iter().find(|e| split(e).map_or(true, |c| c.len() != 1)) {
+            return Err(PluginError::Invalid(format!(
+                "root-entries: {bad:?} is not the name of one entry directly inside the root"
+            )));
+        }
+        self.entries = Some(entries);
+        Ok(())
+    }
+
+    /// The top-level entries granted, if the root is limited to some.
+    pub fn entries(&self) -> Option<&[String]> {
+        self.entries.as_deref()
     }
 
     /// Keep the host's own `host_path` (a `what`) out of reach if it lies inside this root.
@@ -206,6 +233,7 @@ impl FsRoot {
         self.require_writable("remove", path)?;
         self.reserved.check_with_ancestors(path)?;
         let (dir, name) = self.parent_of(path)?;
+        self.refuse_reserved_below(&dir, name, path)?;
         let meta = self.lstat(&dir, name, path)?;
         match meta {
             Some(m) if m.is_dir() => {}
@@ -222,6 +250,8 @@ impl FsRoot {
         self.reserved.check_with_ancestors(to)?;
         let (from_dir, from_name) = self.parent_of(from)?;
         let (to_dir, to_name) = self.parent_of(to)?;
+        self.refuse_reserved_below(&from_dir, from_name, from)?;
+        self.refuse_reserved_below(&to_dir, to_name, to)?;
         match self.lstat(&from_dir, from_name, from)? {
             None => return Err(PluginError::NotFound(format!("{from:?} does not exist"))),
             Some(m) if m.file_type().is_symlink() => return Err(symlink_denied(from)),
@@ -250,6 +280,9 @@ impl FsRoot {
         } else {
             self.open_dir(path)?
         };
+        let fence = self.reserved.fence();
+        let (dev, ino) = if fence.is_empty() { (0, 0) } else { self.dir_id(&dir, path)? };
+        let filter = fence.holds_reserved((dev, ino));
         let mut out = Vec::new();
         for entry in dir.entries().map_err(|e| self.fs_error("listing", path, e))? {
             let entry = entry.map_err(|e| self.fs_error("listing", path, e))?;
@@ -261,7 +294,15 @@ impl FsRoot {
                 self.remove_stale_temp(&dir, &name);
                 continue;
             }
-            if self.reserved.hides(path, &name) {
+            if self.reserved.hides(path, &name) || path.is_empty() && !self.grants_entry(&name) {
+                continue;
+            }
+            // A reserved entry under another name (a hard link): the directory
+            // entry's inode, free to read; the parent of a reserved entry is
+            // checked entry by entry (a mount point's entry shows the inode below it).
+            if !fence.is_empty() && fence.hides((dev, std::os::unix::fs::DirEntryExt::ino(&entry)))
+                || filter && self.lstat(&dir, &name, path)?.is_some_and(|m| fence.hides(id(&m)))
+            {
                 continue;
             }
             let kind = entry.file_type().map_err(|e| self.fs_error("listing", path, e))?;
@@ -320,6 +361,7 @@ impl FsRoot {
     pub fn create_dir(&self, path: &str) -> Result<(), PluginError> {
         self.require_writable("create a directory", path)?;
         let components = self.guest_path(path)?;
+        let fence = self.reserved.fence();
         let mut dir = self.dir.try_clone().map_err(|e| self.fs_error("creating", path, e))?;
         for component in components {
             match dir.create_dir_with(component, DirBuilder::new().mode(0o700)) {
@@ -328,6 +370,9 @@ impl FsRoot {
                 Err(e) => return Err(self.fs_error("creating", path, e)),
             }
             dir = dir.open_dir_nofollow(component).map_err(|e| self.fs_error("creating", path, e))?;
+            if !fence.is_empty() {
+                fence.check(self.dir_id(&dir, path)?, path)?;
+            }
         }
         Ok(())
     }
@@ -420,22 +465,66 @@ impl FsRoot {
     }
 
     /// Open every directory above the last component without following
-    /// symlinks; return that directory and the last component.
+    /// symlinks; return that directory and the last component. Each opened
+    /// directory, and the last component if it exists, must not be one of
+    /// Warden's reserved entries by identity, whatever name reached it.
     fn parent_of<'p>(&self, path: &'p str) -> Result<(Dir, &'p str), PluginError> {
         let mut components = self.guest_path(path)?;
         let name = components.pop().expect("split returns at least one component");
+        let fence = self.reserved.fence();
         let mut dir = self.dir.try_clone().map_err(|e| self.fs_error("opening", path, e))?;
         for component in components {
             dir = dir.open_dir_nofollow(component).map_err(|e| self.fs_error("opening", path, e))?;
+            if !fence.is_empty() {
+                fence.check(self.dir_id(&dir, path)?, path)?;
+            }
+        }
+        if !fence.is_empty()
+            && let Some(m) = self.lstat(&dir, name, path)?
+        {
+            fence.check(id(&m), path)?;
         }
         Ok((dir, name))
     }
 
-    /// A guest path checked lexically and against the reserved paths, split into components.
+    /// The identity of an open directory.
+    fn dir_id(&self, dir: &Dir, path: &str) -> Result<Id, PluginError> {
+        dir.dir_metadata().map(|m| id(&m)).map_err(|e| self.fs_error("inspecting", path, e))
+    }
+
+    /// Refuse `path` (in `dir` as `name`) if it is a directory above one of
+    /// Warden's reserved entries, by identity: moving or removing it would
+    /// take the reserved entry along.
+    fn refuse_reserved_below(&self, dir: &Dir, name: &str, path: &str) -> Result<(), PluginError> {
+        let fence = self.reserved.fence();
+        if !fence.is_empty()
+            && let Some(m) = self.lstat(dir, name, path)?
+        {
+            fence.check_with_ancestors(id(&m), path)?;
+        }
+        Ok(())
+    }
+
+    /// A guest path checked lexically, against the granted entries and the
+    /// reserved paths, split into components.
     fn guest_path<'p>(&self, path: &'p str) -> Result<Vec<&'p str>, PluginError> {
         let components = split(path)?;
+        if !self.grants_entry(components[0]) {
+            let granted = self.entries.as_deref().unwrap_or_default().join(", ");
+            return Err(PluginError::Denied(format!(
+                "{path:?} is not granted: of {} only {granted} may be reached; an operator can widen \
+                 this with root-entries in the plugin's configuration",
+                self.path.display()
+            )));
+        }
         self.reserved.check(path)?;
         Ok(components)
+    }
+
+    /// Whether the top-level entry `name` is granted (by exact name: a case
+    /// variant of a granted name reaches only the granted entry, if anything).
+    fn grants_entry(&self, name: &str) -> bool {
+        self.entries.as_ref().is_none_or(|entries| entries.iter().any(|e| e == name))
     }
 
     fn open_dir(&self, path: &str) -> Result<Dir, PluginError> {
@@ -584,6 +673,11 @@ fn entry_kind(t: cap_std::fs::FileType) -> EntryKind {
     } else {
         EntryKind::Other
     }
+}
+
+/// An entry's identity: (device, inode).
+fn id(meta: &Metadata) -> Id {
+    (meta.dev(), meta.ino())
 }
 
 fn io_error(action: &str, e: std::io::Error) -> PluginError {

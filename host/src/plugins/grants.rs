@@ -29,12 +29,18 @@ const DEFAULT_AGENT_ENV: &[&str] = &[
     "SSL_CERT_FILE",
 ];
 
+/// What an agent driver may reach of its read-only root (CODEX_HOME): the
+/// transcripts agent-codex reads, not `auth.json`, `config.toml` or the rest.
+const DEFAULT_AGENT_ROOT_ENTRIES: &[&str] = &["sessions", "archived_sessions"];
+
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Grant {
     /// The directory for `store-fs` (writable) or `store-fs-readonly`.
     pub root: Option<PathBuf>,
     pub root_writable: bool,
+    /// The only top-level entries of `root` granted (`None`: all of it).
+    pub root_entries: Option<Vec<String>>,
     pub programs: Vec<ProgramGrant>,
     pub env: EnvGrant,
     pub cwd_roots: Vec<PathBuf>,
@@ -64,9 +70,15 @@ pub fn grant(role: Role, config: &Config, embedded: bool) -> anyhow::Result<Gran
                 (None, false) => None,
             };
             grant.root_writable = true;
+            grant.root_entries = pc.root_entries.clone();
         }
         Role::AgentDriver => {
             grant.root = pc.root.clone().or_else(|| if embedded { codex_home() } else { None });
+            grant.root_entries = Some(
+                pc.root_entries
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_AGENT_ROOT_ENTRIES.iter().map(|s| s.to_string()).collect()),
+            );
             grant.programs = match (pc.programs.is_empty(), embedded) {
                 (true, true) => vec![default_codex_grant()],
                 _ => pc.programs.clone(),
@@ -115,6 +127,9 @@ fn refuse_misplaced(role: Role, pc: &PluginConfig) -> anyhow::Result<()> {
         && let Some(root) = &pc.root
     {
         anyhow::bail!("a {role} plugin cannot be granted a directory (root = {})", root.display());
+    }
+    if matches!(role, Role::SessionPolicy | Role::ContextBuilder) && pc.root_entries.is_some() {
+        anyhow::bail!("a {role} plugin cannot be granted a directory (root-entries)");
     }
     let agent_only = !pc.programs.is_empty()
         || pc.env.is_some()

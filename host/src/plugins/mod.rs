@@ -168,6 +168,9 @@ fn fs_root(grant: &Grant, manifest: &Manifest, config: &Config) -> anyhow::Resul
     let failed =
         |e: PluginError| anyhow::anyhow!("directory `{declared}` at {}: {}", path.display(), describe(&e));
     let mut root = FsRoot::open(path, grant.root_writable, MAX_READ_BYTES).map_err(failed)?;
+    if let Some(entries) = &grant.root_entries {
+        root.limit_to(entries.clone()).map_err(failed)?;
+    }
     if grant.root_writable {
         for (host_path, what) in config.host_paths() {
             root.reserve(&host_path, &what).map_err(failed)?;

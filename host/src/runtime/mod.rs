@@ -4,6 +4,7 @@
 
 pub mod bindings;
 mod cache;
+mod cache_files;
 pub mod contract;
 pub mod control;
 pub mod embedded;
@@ -42,7 +43,7 @@ impl Runtime {
     /// `cache_dir` of `None` compiles every plugin at load time.
     pub fn new(limits: EngineLimits, cache_dir: Option<&Path>) -> anyhow::Result<Self> {
         let engine = engine::build_engine(limits)?;
-        let cache = cache_dir.map(ComponentCache::new).transpose()?;
+        let cache = cache_dir.map(|dir| ComponentCache::new(dir, &engine)).transpose()?;
         let _ticker = EpochTicker::start(&engine);
         Ok(Self { engine, cache, _ticker })
     }
