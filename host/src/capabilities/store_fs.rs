@@ -428,13 +428,25 @@ impl FsRoot {
         wait: Duration,
         call: Option<&Waiter>,
     ) -> Result<std::fs::File, PluginError> {
+        // Non-blocking, then checked: a FIFO or device swapped in after the
+        // caller's type check can neither block the open nor be locked.
         let file = dir
             .open_with(
                 name,
-                OpenOptions::new().read(true).write(true).create(true).mode(0o600).follow(FollowSymlinks::No),
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .mode(0o600)
+                    .follow(FollowSymlinks::No)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
             )
-            .map_err(|e| self.fs_error("locking", path, e))?
-            .into_std();
+            .map_err(|e| self.fs_error("locking", path, e))?;
+        let kind = file.metadata().map_err(|e| self.fs_error("locking", path, e))?.file_type();
+        if !kind.is_file() {
+            return Err(not_a_regular_file(path, kind));
+        }
+        let file = file.into_std();
         let started = Instant::now();
         loop {
             match file.try_lock() {
