@@ -416,3 +416,67 @@ async fn the_redacting_context_plugin_keeps_secrets_from_codex_and_the_store() {
     }
     server.cancel().await.unwrap();
 }
+
+/// Processes whose command line contains `token`.
+fn processes_with(token: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(token) && !cmdline.contains("cargo") {
+            found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+/// An MCP server from Codex's own configuration is started by codex in a
+/// process group of its own, outside its sandbox; this one also leaves a
+/// `setsid` double-forked sleeper behind, which neither codex's own clean-up
+/// nor a death signal reaches. Warden is killed with SIGKILL mid-turn, and
+/// the sleeper must still end with the turn.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcp_server_codex_starts_ends_when_warden_is_killed() {
+    let world = World::new();
+    let token = format!("86400.{}", std::process::id());
+    let mut config = std::fs::read_to_string(world.path("codex-home/config.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[mcp_servers.escapee]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"(setsid sleep {token} &); exec sleep 86401\"]\nstartup_timeout_sec = 2\n"
+    ));
+    std::fs::write(world.path("codex-home/config.toml"), config).unwrap();
+    let (server, _) = world.serve(120).await;
+    let params = CallToolRequestParams::new("codex").with_arguments(
+        json!({"prompt": "hold on [slow]", "cwd": world.project()}).as_object().unwrap().clone(),
+    );
+    let _pending = server
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    // Observation, bounded: codex starts its MCP servers before the model call.
+    for _ in 0..600 {
+        if !processes_with(&token).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!processes_with(&token).is_empty(), "codex started the configured MCP server");
+    let world_dir = world.dir.path().to_str().unwrap().to_string();
+    let wardens: Vec<i32> = processes_with(&world_dir)
+        .iter()
+        .filter(|p| p.contains(" serve") && !p.contains("codex"))
+        .map(|p| p.split(':').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(wardens.len(), 1, "one warden serves this world: {wardens:?}");
+    // SAFETY: kill(2) on a pid this test found and owns.
+    assert_eq!(unsafe { libc::kill(wardens[0], libc::SIGKILL) }, 0);
+    for _ in 0..200 {
+        if processes_with(&token).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the MCP server codex started outlived a SIGKILLed Warden: {:?}", processes_with(&token));
+}

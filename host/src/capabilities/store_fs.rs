@@ -170,12 +170,32 @@ impl FsRoot {
     /// until a writer appears, and opening a device runs its driver. The open
     /// itself is non-blocking, and the opened file must be the regular file
     /// that was checked, so an entry swapped in between cannot hang the host.
+    /// A file replaced in between (another writer's atomic rename) is checked
+    /// and opened again, a few times, before the reader is told to retry.
     fn open_regular(&self, path: &str) -> Result<(File, u64), PluginError> {
+        const ATTEMPTS: usize = 8;
+        for _ in 1..ATTEMPTS {
+            match self.open_checked(path) {
+                Err(OpenRace::Replaced) => continue,
+                Err(OpenRace::Failed(e)) => return Err(e),
+                Ok(opened) => return Ok(opened),
+            }
+        }
+        match self.open_checked(path) {
+            Err(OpenRace::Replaced) => Err(PluginError::Busy(format!(
+                "{path:?} was replaced {ATTEMPTS} times while it was being opened; try again"
+            ))),
+            Err(OpenRace::Failed(e)) => Err(e),
+            Ok(opened) => Ok(opened),
+        }
+    }
+
+    fn open_checked(&self, path: &str) -> Result<(File, u64), OpenRace> {
         let (dir, name) = self.parent_of(path)?;
         let checked = match self.lstat(&dir, name, path)? {
             Some(m) if m.is_file() => m,
-            Some(m) => return Err(not_a_regular_file(path, m.file_type())),
-            None => return Err(PluginError::NotFound(format!("reading {path:?}: it does not exist"))),
+            Some(m) => return Err(not_a_regular_file(path, m.file_type()).into()),
+            None => return Err(PluginError::NotFound(format!("reading {path:?}: it does not exist")).into()),
         };
         let file = dir
             .open_with(
@@ -188,12 +208,10 @@ impl FsRoot {
             .map_err(|e| self.fs_error("reading", path, e))?;
         let meta = file.metadata().map_err(|e| self.fs_error("reading", path, e))?;
         if !meta.is_file() {
-            return Err(not_a_regular_file(path, meta.file_type()));
+            return Err(not_a_regular_file(path, meta.file_type()).into());
         }
         if (meta.dev(), meta.ino()) != (checked.dev(), checked.ino()) {
-            return Err(PluginError::Busy(format!(
-                "{path:?} was replaced while it was being opened; try again"
-            )));
+            return Err(OpenRace::Replaced);
         }
         Ok((file, meta.len()))
     }
@@ -665,6 +683,19 @@ fn special_kind(t: cap_std::fs::FileType) -> Option<&'static str> {
 
 /// Store roots serve regular files and directories only: a FIFO would block
 /// the host, a device would run its driver.
+/// Why one attempt to open a checked regular file did not succeed.
+enum OpenRace {
+    /// The entry was replaced between the check and the open.
+    Replaced,
+    Failed(PluginError),
+}
+
+impl From<PluginError> for OpenRace {
+    fn from(error: PluginError) -> Self {
+        OpenRace::Failed(error)
+    }
+}
+
 fn not_a_regular_file(path: &str, t: cap_std::fs::FileType) -> PluginError {
     match special_kind(t) {
         Some(kind) => PluginError::Denied(format!(
