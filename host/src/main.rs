@@ -265,6 +265,13 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
                 "  cwd in:   {}",
                 process.cwd_roots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             );
+            println!(
+                "  children: {} per call, {} at once; output {} MiB per stream; contained by {}",
+                info.limits.max_children_per_call,
+                info.limits.max_children,
+                info.limits.output_cap >> 20,
+                warden::capabilities::process::containment().name()
+            );
             let requests = &process.requests;
             println!(
                 "  requests: max sandbox {}, approval policies {}, config keys {}",
