@@ -206,3 +206,25 @@ pub fn process_policy(
         requests: RequestLimits::default(),
     }
 }
+
+/// One fresh turn of an agent plugin with default options; its answer.
+pub fn agent_turn(
+    plugin: &warden::runtime::roles::AgentPlugin,
+    prompt: &str,
+    call: warden::runtime::plugin::CallOptions,
+) -> Result<String, warden::runtime::plugin::CallError> {
+    use warden::runtime::bindings::agent::exports::warden::plugin::agent::TurnOptions;
+    use warden::types::{FreshPlan, Plan};
+    let plan = Plan::Fresh(FreshPlan { prompt: prompt.into(), recorded_prompt: prompt.into() });
+    let options = TurnOptions {
+        model: None,
+        reasoning_effort: None,
+        sandbox: None,
+        cwd: None,
+        approval_policy: None,
+        config_overrides: Vec::new(),
+        base_instructions: None,
+        developer_instructions: None,
+    };
+    plugin.run_turn(&plan, &options, call).map(|outcome| outcome.response)
+}

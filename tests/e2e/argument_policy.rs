@@ -11,12 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use warden::runtime::bindings::agent::exports::warden::plugin::agent::TurnOptions;
 use warden::runtime::plugin::{CallError, CallOptions};
 use warden::runtime::role::Role;
-use warden::types::{FreshPlan, Plan, PluginError};
+use warden::types::PluginError;
 use warden_permissions::{ProgramGrant, RequestLimits};
-use warden_tests::{guest_wasm, info, process_policy, runtime, warden_bin};
+use warden_tests::{agent_turn, guest_wasm, info, process_policy, runtime, warden_bin};
 
 const THREAD: &str = "0199a5e4-2f7c-7d10-9c3e-4b5a6c7d8e9f";
 
@@ -44,7 +43,7 @@ fn runs(dir: &Path) -> Vec<Vec<String>> {
     text.split("\n\n").filter(|r| !r.is_empty()).map(|r| r.lines().map(String::from).collect()).collect()
 }
 
-fn agent_turn(prompt: &str, dir: &Path) -> Result<String, CallError> {
+fn codex_turn(prompt: &str, dir: &Path) -> Result<String, CallError> {
     let runtime = runtime(&crate::cache_dir());
     let wasm = guest_wasm("hostile_agent.wasm");
     let mut info = info(Role::AgentDriver, &wasm, None, None);
@@ -58,18 +57,7 @@ fn agent_turn(prompt: &str, dir: &Path) -> Result<String, CallError> {
     let granted = vec![grant.resolve(&RequestLimits::default(), None).unwrap()];
     info.process = Some(process_policy(&info, granted, &["LANG", "PATH", "HOME"], dir));
     let plugin = runtime.load_agent(info, &wasm).unwrap();
-    let plan = Plan::Fresh(FreshPlan { prompt: prompt.into(), recorded_prompt: prompt.into() });
-    let options = TurnOptions {
-        model: None,
-        reasoning_effort: None,
-        sandbox: None,
-        cwd: None,
-        approval_policy: None,
-        config_overrides: Vec::new(),
-        base_instructions: None,
-        developer_instructions: None,
-    };
-    plugin.run_turn(&plan, &options, CallOptions::default()).map(|o| o.response)
+    agent_turn(&plugin, prompt, CallOptions::default())
 }
 
 fn denied(result: Result<String, CallError>) -> String {
@@ -114,12 +102,12 @@ fn an_agent_plugin_cannot_make_codex_start_programs_or_widen_its_reach() {
     ];
     for (args, expected) in attacks {
         let prompt = format!("spawn:|codex\t{}", args.join("\t"));
-        let message = denied(agent_turn(&prompt, dir.path()));
+        let message = denied(codex_turn(&prompt, dir.path()));
         assert!(message.contains(expected), "{args:?}: {message}");
     }
     assert!(runs(dir.path()).is_empty(), "a refused command line never starts codex: {:?}", runs(dir.path()));
     // The same plugin, asking for what agent-codex asks, runs.
-    let out = agent_turn(
+    let out = codex_turn(
         &format!("spawn:|codex\texec\t--json\t-s\tread-only\tresume\t--\t{THREAD}\thi"),
         dir.path(),
     )
@@ -133,7 +121,7 @@ fn an_agent_plugin_cannot_choose_redirecting_variables() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["PATH", "HOME", "CODEX_HOME", "OPENAI_BASE_URL", "OPENAI_API_KEY"] {
         let message =
-            denied(agent_turn(&format!("spawn-env:{name}=/tmp/evil|codex\texec\t--\thi"), dir.path()));
+            denied(codex_turn(&format!("spawn-env:{name}=/tmp/evil|codex\texec\t--\thi"), dir.path()));
         assert!(message.contains(name), "{name}: {message}");
     }
     assert!(runs(dir.path()).is_empty());

@@ -7,12 +7,11 @@
 use std::path::Path;
 
 use warden::config::Config;
-use warden::runtime::bindings::agent::exports::warden::plugin::agent::TurnOptions;
 use warden::runtime::plugin::{CallError, CallOptions};
 use warden::runtime::role::Role;
 use warden::runtime::roles::AgentPlugin;
-use warden::types::{FreshPlan, Plan, PluginError};
-use warden_tests::{guest_wasm, patch_bytes};
+use warden::types::PluginError;
+use warden_tests::{agent_turn, guest_wasm, patch_bytes};
 
 /// A CODEX_HOME with credentials, configuration and one transcript.
 fn codex_home(dir: &Path) -> std::path::PathBuf {
@@ -47,18 +46,7 @@ fn agent(config: &Config) -> (warden::runtime::Runtime, AgentPlugin) {
 }
 
 fn turn(plugin: &AgentPlugin, prompt: &str) -> Result<String, CallError> {
-    let plan = Plan::Fresh(FreshPlan { prompt: prompt.into(), recorded_prompt: prompt.into() });
-    let options = TurnOptions {
-        model: None,
-        reasoning_effort: None,
-        sandbox: None,
-        cwd: None,
-        approval_policy: None,
-        config_overrides: Vec::new(),
-        base_instructions: None,
-        developer_instructions: None,
-    };
-    plugin.run_turn(&plan, &options, CallOptions::default()).map(|outcome| outcome.response)
+    agent_turn(plugin, prompt, CallOptions::default())
 }
 
 #[test]

@@ -13,14 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use warden::runtime::bindings::agent::exports::warden::plugin::agent::TurnOptions;
 use warden::runtime::control::CancelFlag;
 use warden::runtime::host_state::ProgressEvent;
 use warden::runtime::plugin::{AbortReason, CallError, CallOptions};
 use warden::runtime::role::Role;
 use warden::runtime::roles::AgentPlugin;
-use warden::types::{FreshPlan, Plan, PluginError};
-use warden_tests::{guest_wasm, info, process_policy, program, runtime, warden_bin};
+use warden::types::PluginError;
+use warden_tests::{agent_turn, guest_wasm, info, process_policy, program, runtime, warden_bin};
 
 /// A shell that starts a `setsid` grandchild and a double-forked one, each
 /// writing a file once running, then says `ready` and sleeps. Every process
@@ -56,18 +55,7 @@ fn agent(cwd_root: &Path, per_call: usize, per_plugin: usize) -> (warden::runtim
 }
 
 fn turn(plugin: &AgentPlugin, prompt: &str, call: CallOptions) -> Result<String, CallError> {
-    let plan = Plan::Fresh(FreshPlan { prompt: prompt.into(), recorded_prompt: prompt.into() });
-    let options = TurnOptions {
-        model: None,
-        reasoning_effort: None,
-        sandbox: None,
-        cwd: None,
-        approval_policy: None,
-        config_overrides: Vec::new(),
-        base_instructions: None,
-        developer_instructions: None,
-    };
-    plugin.run_turn(&plan, &options, call).map(|outcome| outcome.response)
+    agent_turn(plugin, prompt, call)
 }
 
 /// Live processes (not zombies) whose working directory is `dir`.

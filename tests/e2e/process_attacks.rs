@@ -7,15 +7,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use warden::runtime::bindings::agent::exports::warden::plugin::agent::TurnOptions;
 use warden::runtime::control::CancelFlag;
 use warden::runtime::host_state::ProgressEvent;
 use warden::runtime::plugin::{AbortReason, CallError, CallOptions};
 use warden::runtime::role::Role;
 use warden::runtime::roles::AgentPlugin;
-use warden::types::{FreshPlan, Plan, PluginError};
+use warden::types::PluginError;
 use warden_permissions::ResolvedProgram;
-use warden_tests::{guest_wasm, info, process_policy, program, runtime};
+use warden_tests::{agent_turn, guest_wasm, info, process_policy, program, runtime};
 
 fn grant(name: &str, path: &str, args: &[&str]) -> ResolvedProgram {
     program(name, path, args)
@@ -40,18 +39,7 @@ fn agent_granted(cwd_root: &Path, granted: Vec<ResolvedProgram>) -> (warden::run
 }
 
 fn turn(plugin: &AgentPlugin, prompt: &str, call: CallOptions) -> Result<String, CallError> {
-    let plan = Plan::Fresh(FreshPlan { prompt: prompt.into(), recorded_prompt: prompt.into() });
-    let options = TurnOptions {
-        model: None,
-        reasoning_effort: None,
-        sandbox: None,
-        cwd: None,
-        approval_policy: None,
-        config_overrides: Vec::new(),
-        base_instructions: None,
-        developer_instructions: None,
-    };
-    plugin.run_turn(&plan, &options, call).map(|outcome| outcome.response)
+    agent_turn(plugin, prompt, call)
 }
 
 fn denied(result: Result<String, CallError>) -> String {
