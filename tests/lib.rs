@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use warden::capabilities::store_fs::FsRoot;
 use warden::runtime::embedded::GUEST_DIR;
-use warden::runtime::manifest::Manifest;
+use warden::runtime::manifest::{FromWasm, Manifest};
 use warden::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
 use warden::runtime::role::Role;
 use warden::runtime::{EngineLimits, Runtime};

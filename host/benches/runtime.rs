@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use warden::capabilities::store_fs::FsRoot;
 use warden::config::Config;
 use warden::runtime::embedded::GUEST_DIR;
-use warden::runtime::manifest::Manifest;
+use warden::runtime::manifest::{FromWasm, Manifest};
 use warden::runtime::plugin::{CallOptions, PluginInfo, PluginLimits, PluginSource};
 use warden::runtime::role::Role;
 use warden::runtime::{EngineLimits, Runtime};

@@ -14,7 +14,7 @@ use store_codec::key;
 use store_codec::record::{FORMAT, StoredSession, StoredTurn};
 use warden::capabilities::store_fs::FsRoot;
 use warden::runtime::embedded::{default_plugin, legacy_storage};
-use warden::runtime::manifest::Manifest;
+use warden::runtime::manifest::{FromWasm, Manifest};
 use warden::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
 use warden::runtime::role::Role;
 use warden::runtime::roles::StoragePlugin;

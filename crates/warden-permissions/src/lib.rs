@@ -10,6 +10,7 @@
 
 pub mod argv;
 pub mod codex;
+pub mod declaration;
 pub mod denial;
 pub mod env;
 pub mod pattern;
@@ -19,6 +20,7 @@ pub mod requests;
 pub mod value;
 
 pub use argv::{ArgPolicy, Command, OptionRule, Positional};
+pub use declaration::Manifest;
 pub use denial::Denial;
 pub use env::{EnvDeclaration, EnvGrant};
 pub use pattern::{ArgPattern, name_matches};

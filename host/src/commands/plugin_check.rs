@@ -11,7 +11,7 @@ use wasmtime::wasmparser::Parser;
 use crate::config::Config;
 use crate::plugins::{self, grants};
 use crate::runtime::Runtime;
-use crate::runtime::manifest::Manifest;
+use crate::runtime::manifest::{FromWasm, Manifest};
 use crate::runtime::plugin::PluginSource;
 use crate::runtime::role::{CONTRACT_VERSION, Role};
 use crate::runtime::world_check;

@@ -12,7 +12,7 @@ use crate::capabilities::store_fs::FsRoot;
 use crate::config::Config;
 use crate::config_paths::validate_root;
 use crate::runtime::embedded::default_plugin;
-use crate::runtime::manifest::Manifest;
+use crate::runtime::manifest::{FromWasm, Manifest};
 use crate::runtime::plugin::describe;
 use crate::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
 use crate::runtime::role::Role;
