@@ -279,8 +279,12 @@ impl<P: Instantiate> Loaded<P> {
             }),
             Err(error) => {
                 let reason = self.classify(&store, &error, &stderr);
+                // The error chain carries the guest's own backtrace; the host's
+                // backtrace is for Warden's developers, at debug level.
                 tracing::error!(plugin = %self.info.name, role = %self.info.role, function,
-                    reason = %reason, detail = %format!("{error:?}"), "plugin call aborted");
+                    reason = %reason, detail = %format!("{error:#}"), "plugin call aborted");
+                tracing::debug!(plugin = %self.info.name, function, host_backtrace = %format!("{error:?}"),
+                    "plugin call aborted (host detail)");
                 Err(CallError::Aborted {
                     plugin: self.info.name.clone(),
                     role: self.info.role,
