@@ -34,7 +34,7 @@ fn main() {
         .unwrap_or_else(|| workspace.join("target"));
     let guest_target = target_root.join("wasm-guests");
 
-    for watched in ["wit", "guests", "tests/guests", "Cargo.lock", "Cargo.toml"] {
+    for watched in ["wit", "guests", "crates", "tests/guests", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
 
