@@ -10,17 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Guest packages built together; default plugins are embedded in the binary.
-const GUESTS: &[&str] = &[
-    "policy-default",
-    "context-default",
-    "storage-dir",
-    "storage-json",
-    "agent-codex",
-    "hostile-storage",
-    "hostile-agent",
-    "frozen-policy",
-];
+/// Where the guest packages live: every directory with a Cargo.toml below
+/// these is a plugin (the same rule as the workspace's `members`).
+const GUEST_ROOTS: &[&str] = &["guests", "tests/guests"];
 
 const PROFILE: &str = "guest";
 const TARGET: &str = "wasm32-wasip2";
@@ -33,6 +25,7 @@ fn main() {
         .map(|p| if p.is_absolute() { p } else { workspace.join(p) })
         .unwrap_or_else(|| workspace.join("target"));
     let guest_target = target_root.join("wasm-guests");
+    let guests = guest_packages(&workspace);
 
     for watched in ["wit", "guests", "crates", "tests/guests", "Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
@@ -44,7 +37,7 @@ fn main() {
         .current_dir(&workspace)
         .args(["build", "--target", TARGET, "--profile", PROFILE, "--target-dir"])
         .arg(&guest_target);
-    for package in GUESTS {
+    for package in &guests {
         command.args(["-p", package]);
     }
     for var in [
@@ -69,11 +62,31 @@ fn main() {
         );
     }
     let out = guest_target.join(TARGET).join(PROFILE);
-    for package in GUESTS {
+    for package in &guests {
         let wasm = out.join(format!("{}.wasm", package.replace('-', "_")));
         assert!(wasm.is_file(), "guest {} was not produced at {}", package, wasm.display());
     }
     println!("cargo:rustc-env=WARDEN_GUEST_DIR={}", display(&out));
+}
+
+/// The package names of the guests, sorted: each `GUEST_ROOTS/<dir>/Cargo.toml`'s `name`.
+fn guest_packages(workspace: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for root in GUEST_ROOTS {
+        let entries =
+            std::fs::read_dir(workspace.join(root)).unwrap_or_else(|e| panic!("reading {root}: {e}"));
+        for entry in entries {
+            let manifest = entry.expect("a directory entry").path().join("Cargo.toml");
+            let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+            let name = text
+                .lines()
+                .find_map(|line| line.strip_prefix("name = \"").and_then(|rest| rest.strip_suffix('"')))
+                .unwrap_or_else(|| panic!("{} has no package name", manifest.display()));
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    names
 }
 
 fn env(name: &str) -> String {
