@@ -228,3 +228,18 @@ pub fn agent_turn(
     };
     plugin.run_turn(&plan, &options, call).map(|outcome| outcome.response)
 }
+
+/// Call options that record every progress event; the hostile agent reports
+/// "pid N" after each spawn.
+pub fn progress_recorder() -> (
+    warden::runtime::plugin::CallOptions,
+    std::sync::Arc<std::sync::Mutex<Vec<warden::runtime::host_state::ProgressEvent>>>,
+) {
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let call = warden::runtime::plugin::CallOptions {
+        progress: Some(std::sync::Arc::new(move |event| sink.lock().unwrap().push(event))),
+        ..Default::default()
+    };
+    (call, events)
+}

@@ -139,6 +139,8 @@ pub struct Sessions {
     turn_locks: Option<FsRoot>,
     turn_timeout: Duration,
     max_response_bytes: usize,
+    /// What the operator lets a turn ask for, from the agent's grant.
+    limits: TurnLimits,
 }
 
 /// Marks a session busy in this process for as long as it lives.
@@ -161,21 +163,24 @@ impl Sessions {
         turn_timeout: Duration,
         max_response_bytes: usize,
     ) -> Self {
-        Self { plugins, running: Mutex::new(HashSet::new()), turn_locks, turn_timeout, max_response_bytes }
-    }
-
-    pub fn plugins(&self) -> &PluginSet {
-        &self.plugins
-    }
-
-    /// What the operator lets a turn ask for, from the agent's grant.
-    fn turn_limits(&self) -> TurnLimits {
-        match &self.plugins.agent.info.process {
+        let limits = match &plugins.agent.info.process {
             Some(policy) => {
                 TurnLimits { requests: policy.requests.clone(), cwd_roots: policy.cwd_roots.clone() }
             }
             None => TurnLimits::default(),
+        };
+        Self {
+            plugins,
+            running: Mutex::new(HashSet::new()),
+            turn_locks,
+            turn_timeout,
+            max_response_bytes,
+            limits,
         }
+    }
+
+    pub fn plugins(&self) -> &PluginSet {
+        &self.plugins
     }
 
     /// Run one turn. `call` carries cancellation and progress; its timeout is
@@ -183,7 +188,7 @@ impl Sessions {
     pub fn run_turn(&self, request: TurnRequest, mut call: CallOptions) -> Result<TurnResult, TurnError> {
         let p = &self.plugins;
         let now = now_ms();
-        let limits = self.turn_limits();
+        let limits = &self.limits;
         limits.check_caller(&request.settings)?;
         // Storage, policy and context calls: the caller's cancellation, each plugin's own deadline.
         let step = CallOptions { timeout: None, cancel: call.cancel.clone(), progress: None };
@@ -318,8 +323,7 @@ impl Sessions {
                     return Ok((session.id.clone(), Some(session)));
                 }
                 let mut session = p.agent.rehydrate(thread, CallOptions { timeout: None, ..call.clone() })?;
-                self.turn_limits()
-                    .check_session(&session, &format!("agent plugin `{}`", p.agent.info.name))?;
+                self.limits.check_session(&session, &format!("agent plugin `{}`", p.agent.info.name))?;
                 session.last_accessed_ms = now;
                 session.revision = 0;
                 match storage.save(&session, Some(0)) {

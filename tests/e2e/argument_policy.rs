@@ -185,8 +185,10 @@ impl Server {
         next(0);
         for (i, arguments) in calls.iter().enumerate() {
             let id = i as i64 + 1;
+            // A call naming a thread continues it; any other starts or continues a session.
+            let tool = if arguments.get("threadId").is_some() { "codex-reply" } else { "codex" };
             send(
-                json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"codex","arguments":arguments}}),
+                json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":tool,"arguments":arguments}}),
             );
             answers.push(next(id));
         }
@@ -223,8 +225,11 @@ fn a_storage_plugin_cannot_steer_the_agent() {
             json!({"prompt": "hi", "sessionId": "steer-sandbox"}),
             json!({"prompt": "hi", "sessionId": "steer-cwd"}),
             json!({"prompt": "hi", "sessionId": "harmless"}),
+            json!({"prompt": "hi", "threadId": "0199a5e4-0000-7000-8000-000000000001"}),
         ],
     );
+    let text = error_text(&answers[4]);
+    assert!(text.contains("answered the thread") && text.contains("which holds another thread"), "{text}");
     for (answer, field) in answers.iter().zip(["agent-thread-id", "sandbox", "cwd"]) {
         let text = error_text(answer);
         assert!(
@@ -276,4 +281,21 @@ fn an_operator_can_raise_the_limits() {
     assert!(answers[0]["result"]["isError"] != true, "{}", answers[0]);
     let runs = server.runs();
     assert!(runs[0].windows(2).any(|w| w == ["-s", "danger-full-access"]), "{runs:?}");
+}
+
+#[test]
+fn an_agent_plugin_cannot_hand_back_a_thread_id_that_is_not_one() {
+    let server = Server::new();
+    let agent = std::path::Path::new(warden::runtime::embedded::GUEST_DIR).join("hostile_agent.wasm");
+    let answers = server.calls(
+        "",
+        &format!("path = {agent:?}"),
+        &[
+            json!({"prompt": "steer-thread", "sessionId": "s"}),
+            json!({"prompt": "harmless", "sessionId": "s"}),
+        ],
+    );
+    let text = error_text(&answers[0]);
+    assert!(text.contains("agent plugin `hostile_agent` gave the thread id \"--last\""), "{text}");
+    assert_eq!(answers[1]["result"]["structuredContent"]["content"], "harmless", "{}", answers[1]);
 }

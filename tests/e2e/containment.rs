@@ -9,17 +9,17 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use warden::runtime::control::CancelFlag;
-use warden::runtime::host_state::ProgressEvent;
 use warden::runtime::plugin::{AbortReason, CallError, CallOptions};
 use warden::runtime::role::Role;
 use warden::runtime::roles::AgentPlugin;
 use warden::types::PluginError;
-use warden_tests::{agent_turn, guest_wasm, info, process_policy, program, runtime, warden_bin};
+use warden_tests::{
+    agent_turn, guest_wasm, info, process_policy, program, progress_recorder, runtime, warden_bin,
+};
 
 /// A shell that starts a `setsid` grandchild and a double-forked one, each
 /// writing a file once running, then says `ready` and sleeps. Every process
@@ -272,17 +272,6 @@ fn thirty_megabytes_of_empty_lines_under_a_one_mebibyte_cap_keep_warden_small() 
     assert!(peak < 256 << 10, "Warden's peak RSS was {} MiB", peak >> 10);
 }
 
-/// Records the pids the hostile agent reports as it spawns.
-fn spawn_recorder() -> (CallOptions, Arc<Mutex<Vec<ProgressEvent>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let call = CallOptions {
-        progress: Some(Arc::new(move |event| sink.lock().unwrap().push(event))),
-        ..CallOptions::default()
-    };
-    (call, events)
-}
-
 fn busy(result: Result<String, CallError>) -> String {
     match result {
         Err(CallError::Plugin { error: PluginError::Busy(message), .. }) => message,
@@ -306,7 +295,7 @@ fn one_call_cannot_hold_more_children_than_its_cap() {
 fn a_plugin_cannot_hold_more_children_than_its_cap_over_all_calls() {
     let dir = tempfile::tempdir().unwrap();
     let (_rt, plugin) = agent(dir.path(), 4, 2);
-    let (mut holding, events) = spawn_recorder();
+    let (mut holding, events) = progress_recorder();
     let cancel = CancelFlag::new();
     holding.cancel = cancel.clone();
     std::thread::scope(|scope| {

@@ -4,7 +4,7 @@
 //! kills the child's whole process group.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use warden::runtime::control::CancelFlag;
@@ -14,7 +14,7 @@ use warden::runtime::role::Role;
 use warden::runtime::roles::AgentPlugin;
 use warden::types::PluginError;
 use warden_permissions::ResolvedProgram;
-use warden_tests::{agent_turn, guest_wasm, info, process_policy, program, runtime};
+use warden_tests::{agent_turn, guest_wasm, info, process_policy, program, progress_recorder, runtime};
 
 fn grant(name: &str, path: &str, args: &[&str]) -> ResolvedProgram {
     program(name, path, args)
@@ -47,17 +47,6 @@ fn denied(result: Result<String, CallError>) -> String {
         Err(CallError::Plugin { error: PluginError::Denied(message), .. }) => message,
         other => panic!("expected denied, got {other:?}"),
     }
-}
-
-/// Records progress events; the hostile agent reports "pid N" after a spawn.
-fn pid_recorder() -> (CallOptions, Arc<Mutex<Vec<ProgressEvent>>>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let call = CallOptions {
-        progress: Some(Arc::new(move |event| sink.lock().unwrap().push(event))),
-        ..CallOptions::default()
-    };
-    (call, events)
 }
 
 fn spawned_pid(events: &Mutex<Vec<ProgressEvent>>) -> i32 {
@@ -141,7 +130,7 @@ fn waiting_in_a_host_call_does_not_use_the_cpu_budget() {
 fn the_wall_clock_limit_kills_the_child() {
     let dir = tempfile::tempdir().unwrap();
     let (_rt, plugin) = agent(dir.path());
-    let (mut call, events) = pid_recorder();
+    let (mut call, events) = progress_recorder();
     call.timeout = Some(Duration::from_millis(500));
     let err = turn(&plugin, "spawn:|sleep 30", call).unwrap_err();
     assert!(
@@ -155,7 +144,7 @@ fn the_wall_clock_limit_kills_the_child() {
 fn cancellation_kills_the_child() {
     let dir = tempfile::tempdir().unwrap();
     let (_rt, plugin) = agent(dir.path());
-    let (mut call, events) = pid_recorder();
+    let (mut call, events) = progress_recorder();
     let cancel = CancelFlag::new();
     call.cancel = cancel.clone();
     let result = std::thread::scope(|scope| {
@@ -173,7 +162,7 @@ fn cancellation_kills_the_child() {
 /// Cancel a shell script running in `dir` once `ready` exists there; return the call's result.
 fn cancel_script_when_ready(dir: &Path, script: &str) -> (Result<String, CallError>, i32) {
     let (_rt, plugin) = agent_granted(dir, vec![grant("sh", "/bin/sh", &["-c", "*"])]);
-    let (mut call, events) = pid_recorder();
+    let (mut call, events) = progress_recorder();
     let cancel = CancelFlag::new();
     call.cancel = cancel.clone();
     let prompt = format!("spawn:{}|sh\t-c\t{script}", dir.display());
@@ -224,7 +213,7 @@ fn a_child_ignoring_sigint_is_killed_after_the_grace() {
 fn a_trapped_guest_leaves_no_child_behind() {
     let dir = tempfile::tempdir().unwrap();
     let (_rt, plugin) = agent(dir.path());
-    let (call, events) = pid_recorder();
+    let (call, events) = progress_recorder();
     let err = turn(&plugin, "spawn-then-loop:sleep 30", call).unwrap_err();
     assert!(matches!(err.abort_reason(), Some(AbortReason::CpuBudget(_))), "{err}");
     assert_gone(spawned_pid(&events));

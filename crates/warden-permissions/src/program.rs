@@ -120,7 +120,7 @@ impl ProgramGrant {
             )),
             None => find_on_path(name, host_path).ok_or_else(|| {
                 format!(
-                    "program {name:?} is granted but not found on PATH; install it or set `path` in its grant"
+                    "program {name:?} is granted but was not found on PATH when Warden started; install it (or set `path` in its grant) and restart Warden"
                 )
             }),
         };

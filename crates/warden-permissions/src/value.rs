@@ -2,7 +2,9 @@
 //! checked against its kind. Patterns are regular expressions matched against
 //! the whole value (the `regex` crate: linear time, no backtracking).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -142,9 +144,21 @@ fn check_config(value: &str, rules: &[ConfigRule]) -> Result<(), String> {
     }
 }
 
-fn compile(pattern: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(&format!("^(?:{pattern})$"))
-        .map_err(|e| format!("the pattern {pattern:?} is not a valid regular expression: {e}"))
+/// The anchored regular expression of `pattern`, compiled once per process.
+/// Patterns come only from the operator's configuration and the built-in
+/// policies (values are matched, never compiled), so the cache stays small.
+/// Shared, not cloned: a cloned `Regex` starts with an empty matching cache.
+fn compile(pattern: &str) -> Result<Arc<regex::Regex>, String> {
+    static COMPILED: OnceLock<Mutex<HashMap<String, Arc<regex::Regex>>>> = OnceLock::new();
+    let cache = COMPILED.get_or_init(Default::default);
+    if let Some(regex) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(pattern) {
+        return Ok(regex.clone());
+    }
+    let regex = regex::Regex::new(&format!("^(?:{pattern})$"))
+        .map(Arc::new)
+        .map_err(|e| format!("the pattern {pattern:?} is not a valid regular expression: {e}"))?;
+    cache.lock().unwrap_or_else(|p| p.into_inner()).insert(pattern.to_string(), regex.clone());
+    Ok(regex)
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
 //! The `log` interface: guest messages go to the host's structured log,
-//! tagged with the plugin's name and role. A message is always one line:
-//! newlines and other control characters are escaped, so a plugin cannot
-//! forge a log line that looks like the host's (`capability refused
-//! plugin=…`) or move the terminal's cursor.
+//! tagged with the plugin's name and role. Warden's log writer
+//! (`crate::logging`) keeps every event on one line, escaping newlines and
+//! control characters, so a plugin cannot forge a log line that looks like
+//! the host's (`capability refused plugin=…`) or move the terminal's cursor.
 
-use crate::logging::one_line;
 use crate::runtime::bindings::agent::warden::plugin::log::{self, Level};
 use crate::runtime::host_state::HostState;
 
@@ -12,7 +11,6 @@ impl log::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         let plugin = self.plugin.name.as_str();
         let role = self.plugin.role.world();
-        let message = one_line(&message);
         match level {
             Level::Trace => tracing::trace!(plugin, role, "{message}"),
             Level::Debug => tracing::debug!(plugin, role, "{message}"),

@@ -174,19 +174,18 @@ impl FsRoot {
     /// and opened again, a few times, before the reader is told to retry.
     fn open_regular(&self, path: &str) -> Result<(File, u64), PluginError> {
         const ATTEMPTS: usize = 8;
-        for _ in 1..ATTEMPTS {
+        let mut attempt = 1;
+        loop {
             match self.open_checked(path) {
-                Err(OpenRace::Replaced) => continue,
+                Err(OpenRace::Replaced) if attempt < ATTEMPTS => attempt += 1,
+                Err(OpenRace::Replaced) => {
+                    return Err(PluginError::Busy(format!(
+                        "{path:?} was replaced {ATTEMPTS} times while it was being opened; try again"
+                    )));
+                }
                 Err(OpenRace::Failed(e)) => return Err(e),
                 Ok(opened) => return Ok(opened),
             }
-        }
-        match self.open_checked(path) {
-            Err(OpenRace::Replaced) => Err(PluginError::Busy(format!(
-                "{path:?} was replaced {ATTEMPTS} times while it was being opened; try again"
-            ))),
-            Err(OpenRace::Failed(e)) => Err(e),
-            Ok(opened) => Ok(opened),
         }
     }
 

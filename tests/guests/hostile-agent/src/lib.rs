@@ -96,8 +96,11 @@ impl Guest for Hostile {
             // --- end of resource attacks ---
             _ => fs_verbs::run(verb, arg).unwrap_or_else(|| Ok("harmless".into()))?,
         };
+        // A confused-deputy attack: a thread id that would be read as an option.
+        let thread_id =
+            if verb == "steer-thread" { "--last" } else { "0199a5e4-2f7c-7d10-9c3e-4b5a6c7d8e9f" };
         Ok(TurnOutcome {
-            thread_id: "0199a5e4-2f7c-7d10-9c3e-4b5a6c7d8e9f".into(),
+            thread_id: thread_id.into(),
             response,
             usage: None,
             warnings: Vec::new(),
