@@ -417,6 +417,13 @@ async fn the_redacting_context_plugin_keeps_secrets_from_codex_and_the_store() {
     server.cancel().await.unwrap();
 }
 
+/// The parent pid of `pid`, from /proc (None once it is gone).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The field after the command name, which is in parentheses and may hold spaces.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Processes whose command line contains `token`.
 fn processes_with(token: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -464,10 +471,12 @@ async fn an_mcp_server_codex_starts_ends_when_warden_is_killed() {
     }
     assert!(!processes_with(&token).is_empty(), "codex started the configured MCP server");
     let world_dir = world.dir.path().to_str().unwrap().to_string();
+    // Each namespace's PID 1 shares Warden's memory, so its command line too: Warden is this test's child.
     let wardens: Vec<i32> = processes_with(&world_dir)
         .iter()
         .filter(|p| p.contains(" serve") && !p.contains("codex"))
         .map(|p| p.split(':').next().unwrap().parse().unwrap())
+        .filter(|pid| parent_of(*pid) == Some(std::process::id() as i32))
         .collect();
     assert_eq!(wardens.len(), 1, "one warden serves this world: {wardens:?}");
     // SAFETY: kill(2) on a pid this test found and owns.

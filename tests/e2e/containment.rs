@@ -180,6 +180,11 @@ fn a_trapped_plugin_leaves_no_descendant_behind() {
 
 /// `warden serve` on stdio with the hostile agent, granted `sh -c *` in `dir`.
 fn serve(dir: &Path, extra: &str) -> Child {
+    serve_contained(dir, extra, None)
+}
+
+/// [`serve`], with `WARDEN_CONTAINMENT` set to `containment` if given.
+fn serve_contained(dir: &Path, extra: &str, containment: Option<&str>) -> Child {
     let agent = Path::new(warden::runtime::embedded::GUEST_DIR).join("hostile_agent.wasm");
     let config = dir.join("warden.toml");
     let text = format!(
@@ -199,7 +204,11 @@ unrestricted = true
         state = dir.join("state"),
     );
     std::fs::write(&config, text).unwrap();
-    Command::new(warden_bin())
+    let mut command = Command::new(warden_bin());
+    if let Some(containment) = containment {
+        command.env("WARDEN_CONTAINMENT", containment);
+    }
+    command
         .arg("--config")
         .arg(&config)
         .arg("serve")
@@ -270,6 +279,36 @@ fn thirty_megabytes_of_empty_lines_under_a_one_mebibyte_cap_keep_warden_small() 
     let content = answer["result"]["structuredContent"]["content"].as_str().unwrap_or_default();
     assert!(content.starts_with("exit=Some(0)\n"), "the flood ran to its end: {:.200}", answer.to_string());
     assert!(peak < 256 << 10, "Warden's peak RSS was {} MiB", peak >> 10);
+}
+
+/// A namespace's PID 1 shares Warden's memory. The program runs as Warden's
+/// user, so without more it could open `/proc/1/mem` (or ptrace PID 1) and
+/// write into Warden. In a user namespace it holds no capability over
+/// Warden's memory, and Warden is non-dumpable: every way in is refused.
+#[test]
+fn the_program_cannot_reach_warden_memory_through_its_pid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("probe.sh"),
+        r#"read -r name < /proc/1/comm; echo "pid1=$name"
+for file in mem environ maps; do
+    if (exec 3</proc/1/$file) 2>/dev/null; then echo "opened $file"; else echo "refused $file"; fi
+done
+if (exec 3<>/proc/1/mem) 2>/dev/null; then echo "opened mem for writing"; fi
+"#,
+    )
+    .unwrap();
+    let mut server = serve_contained(dir.path(), "", Some("user-pid-namespace"));
+    call_codex(&mut server, "spawn:|sh\t-c\t/bin/sh probe.sh");
+    let answer = response(&mut server, 2);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let content = answer["result"]["structuredContent"]["content"].as_str().unwrap_or_default();
+    assert!(content.contains("pid1=warden-init"), "the program ran under Warden's PID 1: {answer}");
+    for file in ["mem", "environ", "maps"] {
+        assert!(content.contains(&format!("refused {file}")), "/proc/1/{file} was not refused: {content}");
+    }
+    assert!(!content.contains("opened"), "{content}");
 }
 
 fn busy(result: Result<String, CallError>) -> String {

@@ -16,12 +16,12 @@
 //! only when the guest passes stdin bytes.
 
 mod contain;
+mod launch;
 mod output;
 mod pidfd;
 mod slots;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
@@ -82,35 +82,24 @@ impl HostChild {
         output_cap: usize,
         slots: Vec<Slot>,
     ) -> Result<Self, PluginError> {
-        let passes_pwd = approved.env.iter().any(|(name, _)| name == "PWD");
-        let configure = |command: &mut Command| {
-            command
-                .env_clear()
-                .envs(approved.env.iter().map(|(k, v)| (k, v)))
-                .current_dir(&approved.cwd)
-                .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-        };
-        let spawned = contain::spawn(&approved.executable, &approved.args, passes_pwd, configure);
-        let mut spawned = spawned.map_err(|e| {
+        let start = contain::Start { env: &approved.env, cwd: &approved.cwd, stdin: stdin.is_some() };
+        let spawned = contain::spawn(&approved.executable, &approved.args, start);
+        let spawned = spawned.map_err(|e| {
             PluginError::Failed(format!("could not start {}: {e}", approved.executable.display()))
         })?;
         let pid = spawned.pid.as_raw_nonzero().get();
-        let process = pidfd::Process::new(spawned.pid, spawned.pidfd);
-        if let (Some(bytes), Some(mut pipe)) = (stdin, spawned.stdin.take()) {
+        let process = pidfd::Process::new(spawned.pid, spawned.pidfd, spawned.init_stack);
+        if let (Some(bytes), Some(pipe)) = (stdin, spawned.stdin) {
+            let mut pipe = std::fs::File::from(pipe);
             std::thread::spawn(move || {
                 if let Err(e) = pipe.write_all(&bytes) {
                     tracing::debug!(pid, error = %e, "child closed stdin before reading all input");
                 }
             });
         }
-        let (Some(stdout), Some(stderr)) = (spawned.stdout.take(), spawned.stderr.take()) else {
-            unreachable!("stdout and stderr are piped")
-        };
         tracing::info!(pid, program = %approved.executable.display(), args = ?approved.args,
             cwd = %approved.cwd.display(), containment = containment().name(), "spawned child");
-        let output = output::Output::new(stdout.into(), stderr.into(), output_cap);
+        let output = output::Output::new(spawned.stdout, spawned.stderr, output_cap);
         Ok(Self { process, output, _slots: slots })
     }
 

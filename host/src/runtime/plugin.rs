@@ -254,6 +254,7 @@ impl<P: Instantiate> Loaded<P> {
         options: CallOptions,
         body: impl FnOnce(P::Instance, &mut Store<HostState>) -> wasmtime::Result<Result<R, PluginError>>,
     ) -> Result<R, CallError> {
+        let started = std::time::Instant::now();
         let timeout = options.timeout.unwrap_or(self.info.limits.call_timeout);
         let waiter = Waiter::new(Some(timeout), options.cancel);
         let _slot = match self.slots.acquire(&waiter, self.info.limits.call_timeout) {
@@ -266,6 +267,7 @@ impl<P: Instantiate> Loaded<P> {
             Err(error) => Err(InstantiationFailed(error).into()),
         };
         let stderr = store.data().stderr_text();
+        tracing::debug!(plugin = %self.info.name, function, micros = started.elapsed().as_micros() as u64, "plugin call");
         if !stderr.is_empty() {
             tracing::info!(plugin = %self.info.name, function, stderr = %stderr.trim_end(), "plugin stderr");
         }

@@ -43,32 +43,27 @@
 //! PID 1 of a namespace is special (a signal it has no handler for is
 //! discarded; orphans are reparented to it; and some programs, Codex's
 //! sandbox helper among them, take a parent pid of 1 to mean their parent
-//! died). So the program is not PID 1 itself: PID 1 is `/bin/sh`, running
-//! the program as its one foreground command (`"$@"; exit $?`) and exiting
-//! with its status. The shell reaps orphans while it waits, ignores the
-//! SIGINT sent to the process group (PID 1), while the program, in the
-//! same group, gets it as usual. The shell's `PWD` is removed from the
-//! program's environment unless the grant passes one. The pid Warden
-//! reports and signals is the shell's; killing it ends the namespace.
+//! died). So the program is not PID 1 itself: PID 1 is Warden's own small
+//! init (see [`launch`]), which starts the program, reaps orphans while it
+//! waits, and exits with the program's status (128 + the signal if it was
+//! killed). Having no handler, it ignores the SIGINT sent to the process
+//! group, while the program, in the same group, gets it as usual. The pid
+//! Warden reports and signals is PID 1's; killing it ends the namespace.
+//! PID 1 shares Warden's memory, so Warden makes itself non-dumpable when it
+//! uses a namespace: see [`launch`].
 //!
-//! How the shell becomes PID 1 without Warden's own `fork` entering a
-//! namespace: the child `std::process::Command` forks (call it the starter)
-//! runs [`enter`] before exec. It creates the user namespace if asked, then
-//! `clone(CLONE_PARENT | CLONE_NEWPID | CLONE_VFORK)`: the new process is
-//! Warden's child (not the starter's), PID 1 of a new namespace, and the
-//! starter is suspended until it has exec'd. The starter then checks Warden
-//! is still its parent (so the death signal was armed in time), sends the
-//! new pid to Warden over a pipe and exits. Warden reaps the starter and
-//! holds PID 1 by a pidfd.
+//! [`launch`]: super::launch
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use std::sync::OnceLock;
 
-use rustix::process::{Pid, PidfdFlags, Signal, WaitIdOptions};
+use rustix::pipe::PipeFlags;
+use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
+
+use super::launch::{InitStack, Launch, Setup, protect_memory};
 
 /// How children are contained on this host (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +92,17 @@ impl Containment {
 pub fn containment() -> Containment {
     static CHOSEN: OnceLock<Containment> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
-        let (chosen, refused) = choose();
+        let (chosen, mut refused) = choose();
+        let chosen = match chosen {
+            Containment::ProcessGroup => chosen,
+            namespace => match protect_memory() {
+                Ok(()) => namespace,
+                Err(e) => {
+                    refused.push(format!("{}: cannot make Warden non-dumpable: {e}", namespace.name()));
+                    Containment::ProcessGroup
+                }
+            },
+        };
         match chosen {
             Containment::ProcessGroup => tracing::warn!(
                 containment = chosen.name(),
@@ -134,271 +139,90 @@ fn choose() -> (Containment, Vec<String>) {
     (Containment::ProcessGroup, refused)
 }
 
-/// A contained program: its pid (in Warden's namespace) and a pidfd on it.
-/// It is Warden's unreaped child, so the pid cannot be reused meanwhile.
+/// A contained program: its pid (in Warden's namespace), a pidfd on it,
+/// and Warden's ends of its pipes. It is Warden's unreaped child, so the
+/// pid cannot be reused meanwhile.
 pub struct Spawned {
     pub pid: Pid,
     pub pidfd: OwnedFd,
-    pub stdin: Option<ChildStdin>,
-    pub stdout: Option<ChildStdout>,
-    pub stderr: Option<ChildStderr>,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    /// The stack of the namespace's PID 1, to release once it is reaped.
+    pub init_stack: Option<InitStack>,
 }
 
-const INIT_SHELL: &str = "/bin/sh";
-/// The namespace's PID 1: runs the program (its arguments) in the
-/// foreground and exits with its status.
-const INIT: &str = r#""$@"; exit $?"#;
-const INIT_WITHOUT_PWD: &str = r#"unset PWD; "$@"; exit $?"#;
+/// What a child is started with, besides its program and arguments.
+pub struct Start<'a> {
+    /// The whole environment.
+    pub env: &'a [(String, String)],
+    pub cwd: &'a Path,
+    /// A pipe for stdin (Warden's end in [`Spawned::stdin`]); /dev/null otherwise.
+    pub stdin: bool,
+}
 
-/// Spawn `program` with `args`, contained as [`containment`] says;
-/// `configure` sets the environment, working directory and pipes;
-/// `passes_pwd` says whether that environment holds `PWD`. The
+/// Spawn `program` with `args`, contained as [`containment`] says. The
 /// process held is the program, or the shell that is PID 1 of its
 /// namespace. Its process group is its own (the group id is its pid).
-pub fn spawn(
-    program: &Path,
-    args: &[String],
-    passes_pwd: bool,
-    configure: impl FnOnce(&mut Command),
-) -> io::Result<Spawned> {
+pub fn spawn(program: &Path, args: &[String], start: Start<'_>) -> io::Result<Spawned> {
     let mode = containment();
-    let warden = rustix::process::getpid();
-    let mut command;
-    if !mode.is_namespace() {
-        command = Command::new(program);
-        command.args(args);
-        configure(&mut command);
-        command.process_group(0);
-        // SAFETY: only async-signal-safe system calls run between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                default_signal_dispositions();
-                arm_death_signal(warden)
-            })
-        };
-        let mut child = command.spawn()?;
-        let pid = Pid::from_child(&child);
-        // The std handle is not waited on again: the pidfd replaces it.
-        return held(pid, &mut child);
-    }
-    // Exec errors would otherwise surface as the shell's exit status 127.
-    rustix::fs::access(program, rustix::fs::Access::EXEC_OK)?;
-    command = Command::new(INIT_SHELL);
-    let init = if passes_pwd { INIT } else { INIT_WITHOUT_PWD };
-    command.arg("-c").arg(init).arg("sh").arg(program).args(args);
-    configure(&mut command);
-    let (pid_in, pid_out) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let setup = Setup::new(mode, warden, pid_out.as_raw_fd());
-    // SAFETY: `enter` makes only async-signal-safe system calls and touches no lock or allocator.
-    unsafe { command.pre_exec(move || enter(&setup, false)) };
-    let started = command.spawn();
-    drop(pid_out);
-    let program = read_pid(&pid_in);
-    let mut starter = match started {
-        Ok(starter) => starter,
-        Err(e) => {
-            if let Some(pid) = program {
-                rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).ok();
-            }
-            return Err(e);
-        }
+    let (stdin_read, stdin) = if start.stdin {
+        let (read, write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC)?;
+        (read, Some(write))
+    } else {
+        let null = rustix::fs::open(
+            c"/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        (null, None)
     };
-    starter.wait()?;
-    let pid =
-        program.ok_or_else(|| io::Error::other("the starter process exited without starting the program"))?;
-    held(pid, &mut starter)
-}
-
-/// The program `pid` held by a pidfd, with the pipes `child` was spawned with.
-fn held(pid: Pid, child: &mut Child) -> io::Result<Spawned> {
+    let (stdout, stdout_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC)?;
+    let (stderr, stderr_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC)?;
+    let stdio = [stdin_read.as_fd(), stdout_write.as_fd(), stderr_write.as_fd()];
+    let env = start.env.iter().map(|(name, value)| (name.as_bytes(), value.as_bytes()));
+    let argv = std::iter::once(program.as_os_str().as_bytes()).chain(args.iter().map(|a| a.as_bytes()));
+    let launch = Launch::new(mode.setup(), program, argv, env, Some(start.cwd), stdio)?;
+    let started = launch.start()?;
+    let pid = started.pid;
     match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
-        Ok(pidfd) => Ok(Spawned {
-            pid,
-            pidfd,
-            stdin: child.stdin.take(),
-            stdout: child.stdout.take(),
-            stderr: child.stderr.take(),
-        }),
+        Ok(pidfd) => Ok(Spawned { pid, pidfd, stdin, stdout, stderr, init_stack: started.stack }),
         Err(e) => {
             rustix::process::kill_process(pid, Signal::KILL).ok();
-            rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).ok();
+            rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
+            if let Some(stack) = started.stack {
+                stack.release();
+            }
             Err(e.into())
         }
     }
 }
 
-/// What the starter needs, prepared before fork (nothing is allocated after).
-struct Setup {
-    user_namespace: bool,
-    warden: Pid,
-    pid_out: RawFd,
-    uid_map: Vec<u8>,
-    gid_map: Vec<u8>,
-}
-
-impl Setup {
-    fn new(mode: Containment, warden: Pid, pid_out: RawFd) -> Self {
-        let uid = rustix::process::geteuid().as_raw();
-        let gid = rustix::process::getegid().as_raw();
-        Self {
-            user_namespace: mode == Containment::UserPidNamespace,
-            warden,
-            pid_out,
-            uid_map: format!("{uid} {uid} 1\n").into_bytes(),
-            gid_map: format!("{gid} {gid} 1\n").into_bytes(),
+impl Containment {
+    fn setup(self) -> Setup {
+        match self {
+            Containment::PidNamespace => Setup::Namespace { user_namespace: false },
+            Containment::UserPidNamespace => Setup::Namespace { user_namespace: true },
+            Containment::ProcessGroup => Setup::ProcessGroup,
         }
     }
 }
 
-/// Runs in the starter, between fork and exec. Returns (to exec the
-/// program) only in the program's process; the starter itself `_exit`s.
-/// In a probe, the program's process exits at once instead of returning.
-fn enter(setup: &Setup, probe: bool) -> io::Result<()> {
-    default_signal_dispositions();
-    if setup.user_namespace {
-        // SAFETY: the starter is single-threaded; no file-descriptor table is shared.
-        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWUSER)? };
-        match write_file(c"/proc/self/setgroups", b"deny") {
-            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
-            _ => {}
-        }
-        write_file(c"/proc/self/uid_map", &setup.uid_map)?;
-        write_file(c"/proc/self/gid_map", &setup.gid_map)?;
-    }
-    let flags =
-        libc::CLONE_PARENT | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_VFORK | libc::SIGCHLD;
-    // SAFETY: a plain clone without CLONE_VM: the new process gets a copy of
-    // the address space (and stack), like fork; the other arguments are unused.
-    let program =
-        unsafe { libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0usize, 0usize, 0usize, 0usize) };
-    if program < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if program == 0 {
-        // PID 1 of the new namespace, Warden's child. Its own /proc, so pids
-        // read there are the namespace's, as the program gets them from fork.
-        let mounted = mount_proc();
-        if probe {
-            let code = mounted.err().and_then(|e| e.raw_os_error()).unwrap_or(0);
-            // SAFETY: `_exit` is async-signal-safe.
-            unsafe { libc::_exit(code) };
-        }
-        mounted?;
-        rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
-        rustix::process::setpgid(None, None)?;
-        return Ok(());
-    }
-    // The starter: by now (CLONE_VFORK) the program has exec'd or exited.
-    let program = program as i32;
-    if rustix::process::getppid() != Some(setup.warden) {
-        // Warden died before the program's death signal was armed.
-        // SAFETY: `kill` and `_exit` are async-signal-safe.
-        unsafe {
-            libc::kill(program, libc::SIGKILL);
-            libc::_exit(1);
-        }
-    }
-    let bytes = program.to_ne_bytes();
-    // SAFETY: `write` and `_exit` are async-signal-safe; `pid_out` is open.
-    unsafe {
-        libc::write(setup.pid_out, bytes.as_ptr().cast(), bytes.len());
-        libc::_exit(0);
-    }
-}
-
-/// In a new mount namespace: stop mount events from propagating to Warden's
-/// (private), then mount a procfs of the current PID namespace on /proc.
-fn mount_proc() -> io::Result<()> {
-    use rustix::mount::{MountFlags, MountPropagationFlags};
-    rustix::mount::mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)?;
-    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-    rustix::mount::mount(c"proc", c"/proc", c"proc", flags, None)?;
-    Ok(())
-}
-
-/// After fork: die with Warden, and make sure Warden did not die already.
-fn arm_death_signal(warden: Pid) -> io::Result<()> {
-    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
-    if rustix::process::getppid() != Some(warden) {
-        return Err(io::Error::other("Warden exited while the child was starting"));
-    }
-    Ok(())
-}
-
-fn write_file(path: &std::ffi::CStr, bytes: &[u8]) -> io::Result<()> {
-    let fd = rustix::fs::open(
-        path,
-        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+/// Set up `mode`'s namespaces in a child that exits at once, to see whether this host allows it.
+fn probe(mode: Containment) -> io::Result<()> {
+    let null = rustix::fs::open(
+        c"/dev/null",
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )?;
-    let written = rustix::io::write(&fd, bytes)?;
-    if written != bytes.len() {
-        return Err(io::Error::other("short write"));
+    let launch = Launch::probe(mode.setup(), [null.as_fd(), null.as_fd(), null.as_fd()])?;
+    let started = launch.start()?;
+    let status = rustix::process::waitpid(Some(started.pid), WaitOptions::empty());
+    if let Some(stack) = started.stack {
+        stack.release();
     }
-    Ok(())
-}
-
-/// A child starts with every signal at its default action. Signals ignored
-/// in Warden (a service started in the background ignores SIGINT, and exec
-/// keeps that) would otherwise stay ignored in the child, which could then
-/// neither be interrupted nor trap the interruption to stop cleanly.
-fn default_signal_dispositions() {
-    for signal in 1..32 {
-        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-            // SAFETY: `signal` is async-signal-safe; a failure leaves that one signal as it was.
-            unsafe { libc::signal(signal, libc::SIG_DFL) };
-        }
-    }
-}
-
-/// The program's pid the starter sent, if it sent one (EOF otherwise).
-fn read_pid(pipe: &OwnedFd) -> Option<Pid> {
-    let mut bytes = [0u8; 4];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        match rustix::io::read(pipe, &mut bytes[filled..]) {
-            Ok(0) => return None,
-            Ok(n) => filled += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return None,
-        }
-    }
-    Pid::from_raw(i32::from_ne_bytes(bytes))
-}
-
-/// Run the namespace set-up in a throw-away fork, to see whether this host allows it.
-fn probe(mode: Containment) -> io::Result<()> {
-    let (pid_in, pid_out) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let setup = Setup::new(mode, rustix::process::getpid(), pid_out.as_raw_fd());
-    // SAFETY: the child makes only async-signal-safe system calls and exits.
-    let starter = unsafe { libc::fork() };
-    if starter < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if starter == 0 {
-        let code = match enter(&setup, true) {
-            Ok(()) => 0,
-            Err(e) => e.raw_os_error().unwrap_or(libc::EINVAL),
-        };
-        // SAFETY: `_exit` is async-signal-safe.
-        unsafe { libc::_exit(code) };
-    }
-    drop(pid_out);
-    let starter = Pid::from_raw(starter).expect("fork returned a pid");
-    let program = read_pid(&pid_in);
-    let status = rustix::process::waitpid(Some(starter), rustix::process::WaitOptions::empty())?;
-    let first = match program {
-        Some(program) => {
-            rustix::process::waitid(rustix::process::WaitId::Pid(program), WaitIdOptions::EXITED)?
-                .and_then(|s| s.exit_status())
-        }
-        None => None,
-    };
-    match (status.and_then(|(_, s)| s.exit_status()), first) {
-        (Some(0), Some(0)) => Ok(()),
-        (Some(0), Some(errno)) => Err(io::Error::from_raw_os_error(errno)),
-        (Some(0), None) => Err(io::Error::other("the namespace's first process did not start")),
-        (Some(errno), _) => Err(io::Error::from_raw_os_error(errno)),
-        (None, _) => Err(io::Error::other("the probe was killed")),
+    match status? {
+        Some((_, status)) if status.exit_status() == Some(0) => Ok(()),
+        _ => Err(io::Error::other("the probe did not exit cleanly")),
     }
 }

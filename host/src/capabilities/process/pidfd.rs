@@ -15,17 +15,22 @@ use std::time::Duration;
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, WaitIdStatus};
 
+use super::launch::InitStack;
+
 pub struct Process {
     pid: Pid,
     pidfd: OwnedFd,
     exit: Option<i32>,
     reaped: bool,
+    /// The stack of a namespace's PID 1, unmapped once it is reaped.
+    init_stack: Option<InitStack>,
 }
 
 impl Process {
-    /// `pid` must be an unreaped child of this process, and `pidfd` a pidfd on it.
-    pub fn new(pid: Pid, pidfd: OwnedFd) -> Self {
-        Self { pid, pidfd, exit: None, reaped: false }
+    /// `pid` must be an unreaped child of this process, and `pidfd` a pidfd
+    /// on it; `init_stack` the stack it runs on, if it is a namespace's PID 1.
+    pub fn new(pid: Pid, pidfd: OwnedFd, init_stack: Option<InitStack>) -> Self {
+        Self { pid, pidfd, exit: None, reaped: false, init_stack }
     }
 
     pub fn pid(&self) -> Pid {
@@ -92,6 +97,9 @@ impl Process {
                 }
             }
             self.reaped = true;
+            if let Some(stack) = self.init_stack.take() {
+                stack.release();
+            }
         }
         Ok(())
     }

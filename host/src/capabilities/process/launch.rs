@@ -1,0 +1,666 @@
+//! Starting a process without copying Warden's address space.
+//!
+//! Warden's address space is huge (wasmtime reserves hundreds of gigabytes
+//! for instance pools, in thousands of mappings), and `fork` copies its page
+//! tables: that alone cost 6–8 ms per child, most of a turn. So no child is
+//! forked. Every process is created by `clone(CLONE_VM)` and runs a small
+//! function on a stack of its own, in Warden's memory, until it execs:
+//!
+//! - **Without a namespace** the program is started the way `posix_spawn`
+//!   starts one: `clone(CLONE_VM | CLONE_VFORK)`; the calling thread is
+//!   suspended until the child has exec'd or exited.
+//! - **In a namespace** the same `clone` also creates the namespaces, and its
+//!   child is the namespace's PID 1, [`init`]. It sets the namespace up,
+//!   starts the program (PID 2) as above, reports to Warden over a pipe, and
+//!   then only reaps: it waits for the program and exits with its status.
+//!   PID 1 never execs, so it keeps sharing Warden's memory: it runs on a
+//!   stack Warden keeps mapped until it has been reaped ([`InitStack`]),
+//!   closes every descriptor it inherited but its stdio, and after its report
+//!   makes only system calls that touch no memory but its own stack (no
+//!   `errno`). Because a process sharing Warden's memory lives inside the
+//!   namespace, Warden makes itself non-dumpable ([`protect_memory`]): the
+//!   program, same user as Warden, can then neither ptrace PID 1 nor open
+//!   its `/proc/1/mem`, unless it holds `CAP_SYS_PTRACE` in Warden's own user
+//!   namespace (that is, Warden runs as root, and so does the program).
+//!
+//! Between clone and exec the children touch nothing but the [`Launch`]
+//! prepared beforehand (no allocation, no lock, only system calls); their
+//! signal handlers are reset before any signal is unblocked, and a failure is
+//! reported through the `Launch` itself.
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+use rustix::process::{Pid, WaitOptions};
+
+/// Stack of a child between clone and exec, and of PID 1: only system calls.
+const STACK: usize = 64 << 10;
+const PAGE: usize = 4096;
+
+/// What the child sets up before it execs, beyond file descriptors and directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setup {
+    /// Its own process group, no namespace.
+    ProcessGroup,
+    /// In a new PID namespace whose PID 1 is [`init`], with its own mount
+    /// namespace and /proc; inside a new user namespace mapping only
+    /// Warden's uid and gid when `user_namespace` holds.
+    Namespace { user_namespace: bool },
+}
+
+/// Everything the children need, prepared before clone.
+pub struct Launch {
+    setup: Setup,
+    /// Set up the namespaces, then exit 0 instead of starting the program.
+    probe: bool,
+    path: CString,
+    _argv: Vec<CString>,
+    argv: Vec<*const c_char>,
+    _envp: Vec<CString>,
+    envp: Vec<*const c_char>,
+    cwd: Option<CString>,
+    /// Descriptors that become the program's stdin, stdout and stderr.
+    stdio: [RawFd; 3],
+    /// A pidfd on Warden: readable once Warden has exited.
+    warden: RawFd,
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
+    /// PID 1's end of the pipe it reports on (Warden keeps the other).
+    report: RawFd,
+    /// Top of the stack the program's process uses until it execs (in a namespace).
+    program_stack: *mut c_void,
+    /// Set by a child when a step fails: the errno and the step.
+    errno: AtomicI32,
+    step: AtomicUsize,
+}
+
+/// A started program: the process Warden holds (the program, or its PID 1)
+/// and, for a PID 1, the stack it runs on.
+pub struct Started {
+    pub pid: Pid,
+    pub stack: Option<InitStack>,
+}
+
+/// The steps of a start, named in errors.
+const STEPS: &[&str] = &[
+    "",
+    "arming the parent-death signal",
+    "Warden exited while the child was starting",
+    "denying setgroups in the user namespace",
+    "writing the user namespace's uid map",
+    "writing the user namespace's gid map",
+    "making the mount namespace private",
+    "mounting /proc",
+    "starting a process group",
+    "redirecting stdin, stdout and stderr",
+    "closing Warden's other descriptors (close_range needs Linux 5.9)",
+    "entering the working directory",
+    "starting the program",
+    "exec",
+];
+const ARMING: usize = 1;
+const WARDEN_GONE: usize = 2;
+const SETGROUPS: usize = 3;
+const UID_MAP: usize = 4;
+const GID_MAP: usize = 5;
+const PRIVATE: usize = 6;
+const PROC: usize = 7;
+const GROUP: usize = 8;
+const STDIO: usize = 9;
+const CLOSE: usize = 10;
+const CWD: usize = 11;
+const PROGRAM: usize = 12;
+const EXEC: usize = 13;
+
+/// The fixed descriptor of PID 1's report pipe, after its stdio.
+const REPORT_FD: RawFd = 3;
+
+impl Launch {
+    /// `argv` includes the program's name (argv[0]); `env` is the whole environment.
+    pub fn new(
+        setup: Setup,
+        path: &Path,
+        argv: impl IntoIterator<Item = impl AsRef<[u8]>>,
+        env: impl IntoIterator<Item = (impl AsRef<[u8]>, impl AsRef<[u8]>)>,
+        cwd: Option<&Path>,
+        stdio: [BorrowedFd<'_>; 3],
+    ) -> io::Result<Self> {
+        let argv = argv.into_iter().map(|arg| c_string(arg.as_ref())).collect::<io::Result<Vec<_>>>()?;
+        let envp = env
+            .into_iter()
+            .map(|(name, value)| {
+                let name = name.as_ref();
+                if name.is_empty() || name.contains(&b'=') {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("invalid environment variable name {:?}", String::from_utf8_lossy(name)),
+                    ));
+                }
+                c_string(&[name, b"=", value.as_ref()].concat())
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let uid = rustix::process::geteuid().as_raw();
+        let gid = rustix::process::getegid().as_raw();
+        Ok(Self {
+            setup,
+            probe: false,
+            path: c_string(path.as_os_str().as_bytes())?,
+            argv: null_terminated(&argv),
+            _argv: argv,
+            envp: null_terminated(&envp),
+            _envp: envp,
+            cwd: cwd.map(|cwd| c_string(cwd.as_os_str().as_bytes())).transpose()?,
+            stdio: stdio.map(|fd| fd.as_raw_fd()),
+            warden: warden_pidfd()?,
+            uid_map: format!("{uid} {uid} 1\n").into_bytes(),
+            gid_map: format!("{gid} {gid} 1\n").into_bytes(),
+            report: -1,
+            program_stack: std::ptr::null_mut(),
+            errno: AtomicI32::new(0),
+            step: AtomicUsize::new(0),
+        })
+    }
+
+    /// A launch that sets up `setup` and exits 0 without starting anything.
+    pub fn probe(setup: Setup, stdio: [BorrowedFd<'_>; 3]) -> io::Result<Self> {
+        let mut launch = Self::new(setup, Path::new("/"), [b"probe"], None::<(&[u8], &[u8])>, None, stdio)?;
+        launch.probe = true;
+        Ok(launch)
+    }
+
+    /// Start the program; returns once it has exec'd (or, for a probe, once
+    /// PID 1 has set the namespaces up). The pid is in Warden's namespace
+    /// and is Warden's unreaped child.
+    pub fn start(mut self) -> io::Result<Started> {
+        // Until the children are done with this thread's memory (its errno
+        // among it), no signal handler runs here, and none runs in them
+        // before they have reset their handlers.
+        let _blocked = BlockedSignals::all()?;
+        match self.setup {
+            Setup::ProcessGroup => {
+                let stack = Stack::new(1)?;
+                let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+                // SAFETY: the child only reads `self`, which outlives it:
+                // CLONE_VFORK suspends this thread until the child has exec'd or exited.
+                let pid = unsafe { clone(program_child, stack.top(0), flags, &self) }?;
+                self.check(pid)?;
+                Ok(Started { pid, stack: None })
+            }
+            Setup::Namespace { user_namespace } => {
+                let (report, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+                self.report = report_write.as_raw_fd();
+                let stack = InitStack(Some(Stack::new(2)?));
+                self.program_stack = stack.top(0);
+                let mut flags = libc::CLONE_VM | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::SIGCHLD;
+                if user_namespace {
+                    flags |= libc::CLONE_NEWUSER;
+                }
+                // SAFETY: `init` reads `self` only until it has reported, and
+                // this thread waits for that report (or for the pipe to close,
+                // which happens when init exits) before `self` goes. Its stack
+                // stays mapped until it is reaped (`InitStack`).
+                let pid = unsafe { clone(init, stack.top(1), flags, &self) }?;
+                drop(report_write);
+                let mut byte = [0u8; 1];
+                let reported = loop {
+                    match rustix::io::read(&report, &mut byte) {
+                        Err(rustix::io::Errno::INTR) => continue,
+                        other => break other,
+                    }
+                };
+                if !matches!(reported, Ok(1)) {
+                    // PID 1 exited without reporting: a failed step, or it was killed.
+                    self.check(pid)?;
+                    rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
+                    return Err(io::Error::other("the namespace's PID 1 exited before starting the program"));
+                }
+                Ok(Started { pid, stack: Some(stack) })
+            }
+        }
+    }
+
+    /// The error a child recorded, if any (the child, then, has exited: reap it).
+    fn check(&self, pid: Pid) -> io::Result<()> {
+        let step = self.step.load(Ordering::Acquire);
+        if step == 0 {
+            return Ok(());
+        }
+        rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
+        let errno = io::Error::from_raw_os_error(self.errno.load(Ordering::Acquire));
+        Err(if step == WARDEN_GONE {
+            io::Error::other(STEPS[step])
+        } else {
+            io::Error::new(errno.kind(), format!("{}: {errno}", STEPS[step]))
+        })
+    }
+
+    fn fail(&self, step: usize) -> ! {
+        self.errno.store(errno(), Ordering::Release);
+        self.step.store(step, Ordering::Release);
+        // SAFETY: `_exit` ends the child without running anything of Warden's.
+        unsafe { libc::_exit(127) }
+    }
+}
+
+/// `clone` running `function(launch)` on `stack_top`; returns the child's pid.
+///
+/// # Safety
+/// `function` must only make system calls and read `launch`, which must
+/// outlive its use by the child.
+unsafe fn clone(
+    function: extern "C" fn(*mut c_void) -> c_int,
+    stack_top: *mut c_void,
+    flags: c_int,
+    launch: &Launch,
+) -> io::Result<Pid> {
+    // SAFETY: as the caller promises.
+    let pid =
+        unsafe { libc::clone(function, stack_top, flags, std::ptr::from_ref(launch).cast_mut().cast()) };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Pid::from_raw(pid).expect("clone returned a pid"))
+}
+
+/// Without a namespace: the program's process, between clone and exec.
+extern "C" fn program_child(launch: *mut c_void) -> c_int {
+    // SAFETY: `start` passes a `Launch` that outlives the child's use of it.
+    let launch = unsafe { &*launch.cast_const().cast::<Launch>() };
+    // SAFETY: system calls on prepared, valid data; nothing allocates.
+    unsafe {
+        reset_signals();
+        arm_death_signal(launch);
+        if libc::setpgid(0, 0) != 0 {
+            launch.fail(GROUP);
+        }
+        redirect_stdio(launch);
+        enter_cwd(launch);
+        exec(launch)
+    }
+}
+
+/// In a namespace: the program's process (PID 2), started by [`init`]; it
+/// inherits init's stdio, directory and process group.
+extern "C" fn namespaced_program(launch: *mut c_void) -> c_int {
+    // SAFETY: `init` passes the `Launch` it was given, alive until init reports.
+    let launch = unsafe { &*launch.cast_const().cast::<Launch>() };
+    // SAFETY: system calls on prepared, valid data; nothing allocates.
+    unsafe { exec(launch) }
+}
+
+/// PID 1 of the namespace. See the module documentation.
+extern "C" fn init(launch: *mut c_void) -> c_int {
+    // SAFETY: `start` passes a `Launch` alive until this function reports.
+    let launch = unsafe { &*launch.cast_const().cast::<Launch>() };
+    // SAFETY: system calls on prepared, valid data; nothing allocates.
+    let program = unsafe {
+        reset_signals();
+        // Its command line is Warden's (it shares Warden's memory); its name tells it apart.
+        libc::prctl(libc::PR_SET_NAME, c"warden-init".as_ptr());
+        arm_death_signal(launch);
+        if let Setup::Namespace { user_namespace: true } = launch.setup {
+            map_user(launch);
+        }
+        // Mount events must not propagate back to Warden's namespace.
+        let private = (libc::MS_REC | libc::MS_PRIVATE) as libc::c_ulong;
+        if libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), private, std::ptr::null()) != 0 {
+            launch.fail(PRIVATE);
+        }
+        // Its own /proc: pids read there are the namespace's, as fork gives them.
+        let flags = (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong;
+        if libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), flags, std::ptr::null()) != 0 {
+            launch.fail(PROC);
+        }
+        if libc::setpgid(0, 0) != 0 {
+            launch.fail(GROUP);
+        }
+        if launch.probe {
+            report(launch.report);
+            libc::_exit(0);
+        }
+        redirect_stdio(launch);
+        enter_cwd(launch);
+        let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+        let pid = libc::clone(
+            namespaced_program,
+            launch.program_stack,
+            flags,
+            std::ptr::from_ref(launch).cast_mut().cast(),
+        );
+        if pid < 0 {
+            launch.fail(PROGRAM);
+        }
+        if launch.step.load(Ordering::Acquire) != 0 {
+            // The program's process recorded why its exec failed, and exited.
+            libc::_exit(127);
+        }
+        report(REPORT_FD);
+        pid
+    };
+    // From here on `launch` is gone: only this stack, and no errno.
+    loop {
+        match rustix::process::wait(WaitOptions::empty()) {
+            Ok(Some((pid, status))) if pid.as_raw_nonzero().get() == program => {
+                let code = status
+                    .exit_status()
+                    .or_else(|| status.terminating_signal().map(|signal| 128 + signal))
+                    .unwrap_or(127);
+                // SAFETY: `_exit` is the exit_group system call; it does not return.
+                unsafe { libc::_exit(code) }
+            }
+            Err(rustix::io::Errno::CHILD) => unsafe { libc::_exit(127) },
+            _ => {}
+        }
+    }
+}
+/// Every signal to its default action, then none blocked.
+///
+/// # Safety
+/// Only in a child: it changes the dispositions of the calling process.
+unsafe fn reset_signals() {
+    // SAFETY: as the caller promises.
+    unsafe {
+        default_signal_dispositions();
+        let empty: u64 = 0;
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &empty, std::ptr::null_mut::<u64>(), 8);
+    }
+}
+
+/// Die with Warden's calling thread, and make sure Warden did not die already.
+///
+/// # Safety
+/// Only in a child.
+unsafe fn arm_death_signal(launch: &Launch) {
+    // SAFETY: plain system calls.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            launch.fail(ARMING);
+        }
+        // Armed only now: had Warden died before, nothing would kill the child.
+        let mut warden = libc::pollfd { fd: launch.warden, events: libc::POLLIN, revents: 0 };
+        if libc::poll(&mut warden, 1, 0) != 0 {
+            launch.fail(WARDEN_GONE);
+        }
+    }
+}
+
+/// Map Warden's uid and gid, and only those, into the new user namespace.
+///
+/// # Safety
+/// Only in a child.
+unsafe fn map_user(launch: &Launch) {
+    // SAFETY: plain system calls on valid buffers.
+    unsafe {
+        if write_file(c"/proc/self/setgroups", b"deny") != 0 && errno() != libc::ENOENT {
+            launch.fail(SETGROUPS);
+        }
+        if write_file(c"/proc/self/uid_map", &launch.uid_map) != 0 {
+            launch.fail(UID_MAP);
+        }
+        if write_file(c"/proc/self/gid_map", &launch.gid_map) != 0 {
+            launch.fail(GID_MAP);
+        }
+    }
+}
+
+/// Make the prepared descriptors the child's 0, 1 and 2. In PID 1 its
+/// report pipe becomes [`REPORT_FD`] and every other descriptor it shares
+/// with Warden is closed (it never execs, so close-on-exec does nothing).
+///
+/// # Safety
+/// Only in a child.
+unsafe fn redirect_stdio(launch: &Launch) {
+    // SAFETY: plain system calls on descriptors open in the child.
+    unsafe {
+        // Copies above every descriptor involved, so no dup2 below overwrites a source.
+        let above = launch.stdio.iter().copied().chain([launch.report, REPORT_FD]).max().unwrap_or(0) + 1;
+        let mut moved = [0; 3];
+        for (copy, &fd) in moved.iter_mut().zip(&launch.stdio) {
+            *copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above);
+            if *copy < 0 {
+                launch.fail(STDIO);
+            }
+        }
+        let report =
+            if launch.report >= 0 { libc::fcntl(launch.report, libc::F_DUPFD_CLOEXEC, above) } else { 0 };
+        if report < 0 {
+            launch.fail(STDIO);
+        }
+        for (target, &fd) in moved.iter().enumerate() {
+            if libc::dup2(fd, target as RawFd) < 0 {
+                launch.fail(STDIO);
+            }
+        }
+        if launch.report >= 0 {
+            if libc::dup3(report, REPORT_FD, libc::O_CLOEXEC) < 0 {
+                launch.fail(STDIO);
+            }
+            if libc::syscall(libc::SYS_close_range, REPORT_FD + 1, c_int::MAX, 0) != 0 {
+                launch.fail(CLOSE);
+            }
+        }
+    }
+}
+
+/// # Safety
+/// Only in a child.
+unsafe fn enter_cwd(launch: &Launch) {
+    if let Some(cwd) = &launch.cwd {
+        // SAFETY: a valid C string.
+        if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
+            launch.fail(CWD);
+        }
+    }
+}
+
+/// # Safety
+/// Only in a child.
+unsafe fn exec(launch: &Launch) -> ! {
+    // SAFETY: null-terminated arrays of valid C strings, alive while `launch` is.
+    unsafe { libc::execve(launch.path.as_ptr(), launch.argv.as_ptr(), launch.envp.as_ptr()) };
+    launch.fail(EXEC)
+}
+
+/// PID 1 tells Warden the program has started (or, for a probe, that the namespace is set up).
+///
+/// # Safety
+/// Only in PID 1.
+unsafe fn report(fd: RawFd) {
+    // SAFETY: one byte from a valid buffer to an open pipe.
+    unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+}
+
+/// Every signal back to its default action. Signals ignored in Warden (a
+/// service started in the background ignores SIGINT, and exec keeps that)
+/// would otherwise stay ignored in the child, which could then neither be
+/// interrupted nor trap the interruption to stop cleanly; and a handler of
+/// Warden's must never run in the child.
+///
+/// # Safety
+/// Only in the child: it changes the dispositions of the calling process.
+unsafe fn default_signal_dispositions() {
+    // The kernel's `struct sigaction`, all zero: SIG_DFL, no flags, empty mask.
+    let default = [0u64; 4];
+    for signal in 1..=64 {
+        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+            // SAFETY: a valid kernel sigaction; a failure leaves that one signal as it was.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8,
+                )
+            };
+        }
+    }
+}
+
+/// Write `bytes` to the file at `path` in one write; 0 or -1 (errno set).
+///
+/// # Safety
+/// Raw system calls; safe in the child.
+unsafe fn write_file(path: &CStr, bytes: &[u8]) -> c_int {
+    // SAFETY: `path` is a valid C string, `bytes` a valid buffer.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return -1;
+        }
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        let saved = errno();
+        libc::close(fd);
+        if written != bytes.len() as isize {
+            *libc::__errno_location() = if written < 0 { saved } else { libc::EIO };
+            return -1;
+        }
+        0
+    }
+}
+
+fn errno() -> c_int {
+    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)
+}
+
+fn c_string(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{:?} contains a NUL byte", String::from_utf8_lossy(bytes)),
+        )
+    })
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
+}
+
+/// Make Warden non-dumpable, before any namespace's PID 1 (which shares
+/// its memory) exists: no process without `CAP_SYS_PTRACE` in Warden's user
+/// namespace can then ptrace Warden or PID 1, or open their `/proc/<pid>/mem`.
+pub fn protect_memory() -> io::Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    Ok(())
+}
+
+/// A pidfd on Warden itself, opened once.
+fn warden_pidfd() -> io::Result<RawFd> {
+    static WARDEN: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = WARDEN.get() {
+        return Ok(fd.as_raw_fd());
+    }
+    let fd = rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty())?;
+    Ok(WARDEN.get_or_init(|| fd).as_raw_fd())
+}
+
+/// Stacks for the children: `regions` stacks, each above a guard page, so
+/// an overflow faults instead of writing into Warden's memory.
+struct Stack {
+    base: *mut c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone; a pointer to it is only
+// handed to the children it is made for.
+unsafe impl Send for Stack {}
+
+impl Stack {
+    fn new(regions: usize) -> io::Result<Self> {
+        let len = regions * (PAGE + STACK);
+        // SAFETY: a fresh private anonymous mapping, released in `drop`.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = Self { base, len };
+        for region in 0..regions {
+            // SAFETY: the lowest page of a region of the mapping just made.
+            let guard = unsafe { base.cast::<u8>().add(region * (PAGE + STACK)) };
+            if unsafe { libc::mprotect(guard.cast(), PAGE, libc::PROT_NONE) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(stack)
+    }
+
+    /// The top of region `region` (counted from the lowest), where a downward stack starts.
+    fn top(&self, region: usize) -> *mut c_void {
+        // SAFETY: within the mapping, or one past its end for the last region.
+        unsafe { self.base.cast::<u8>().add((region + 1) * (PAGE + STACK)).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, no longer used by any child.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// The stack a namespace's PID 1 runs on, in Warden's memory. It may be
+/// unmapped only once PID 1 has been reaped: [`InitStack::release`] does
+/// that; dropping it otherwise leaks the mapping rather than let PID 1 write
+/// into memory Warden reuses.
+pub struct InitStack(Option<Stack>);
+
+impl InitStack {
+    fn top(&self, region: usize) -> *mut c_void {
+        self.0.as_ref().expect("the stack is mapped until released").top(region)
+    }
+
+    /// Unmap the stack; PID 1 must have been reaped.
+    pub fn release(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for InitStack {
+    fn drop(&mut self) {
+        if let Some(stack) = self.0.take() {
+            tracing::error!("a namespace's PID 1 was not reaped; leaking its stack");
+            std::mem::forget(stack);
+        }
+    }
+}
+
+/// Every signal blocked in the calling thread until dropped.
+struct BlockedSignals {
+    previous: libc::sigset_t,
+}
+
+impl BlockedSignals {
+    fn all() -> io::Result<Self> {
+        // SAFETY: sigset_t is plain data, filled by sigfillset / pthread_sigmask.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            let code = libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+            if code != 0 {
+                return Err(io::Error::from_raw_os_error(code));
+            }
+            Ok(Self { previous })
+        }
+    }
+}
+
+impl Drop for BlockedSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `all`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut()) };
+    }
+}
