@@ -16,7 +16,7 @@ use warden_tests::{codex_bin, warden_bin};
 
 /// Collects progress notifications.
 #[derive(Clone, Default)]
-struct Client {
+pub(crate) struct Client {
     progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
 }
 
@@ -30,17 +30,17 @@ impl ClientHandler for Client {
     }
 }
 
-type Connection = RunningService<RoleClient, Client>;
+pub(crate) type Connection = RunningService<RoleClient, Client>;
 
 /// A CODEX_HOME, a state directory and a project directory, with the fake
 /// provider, all outside /tmp (Codex refuses helper binaries there).
-struct World {
+pub(crate) struct World {
     dir: tempfile::TempDir,
-    provider: FakeProvider,
+    pub(crate) provider: FakeProvider,
 }
 
 impl World {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let dir = tempfile::tempdir_in(base).unwrap();
         let provider = FakeProvider::start();
@@ -49,7 +49,7 @@ impl World {
         Self { dir, provider }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
@@ -80,7 +80,7 @@ policy = "codex"
         file
     }
 
-    async fn serve(&self, turn_timeout_secs: u64) -> (Connection, Client) {
+    pub(crate) async fn serve(&self, turn_timeout_secs: u64) -> (Connection, Client) {
         self.serve_with(turn_timeout_secs, "").await
     }
 
@@ -106,7 +106,7 @@ policy = "codex"
         (connection, client)
     }
 
-    fn project(&self) -> String {
+    pub(crate) fn project(&self) -> String {
         self.path("project").to_str().unwrap().to_string()
     }
 
@@ -157,16 +157,16 @@ policy = "codex"
     }
 }
 
-async fn call(connection: &Connection, tool: &'static str, args: Value) -> CallToolResult {
+pub(crate) async fn call(connection: &Connection, tool: &'static str, args: Value) -> CallToolResult {
     let Value::Object(args) = args else { panic!("arguments are an object") };
     connection.call_tool(CallToolRequestParams::new(tool).with_arguments(args)).await.unwrap()
 }
 
-fn structured(result: &CallToolResult) -> &Value {
+pub(crate) fn structured(result: &CallToolResult) -> &Value {
     result.structured_content.as_ref().expect("every result carries structuredContent")
 }
 
-fn text(result: &CallToolResult) -> String {
+pub(crate) fn text(result: &CallToolResult) -> String {
     result.content[0].as_text().expect("a text item").text.clone()
 }
 

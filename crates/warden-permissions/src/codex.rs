@@ -9,17 +9,15 @@
 //! Left out on purpose: `--add-dir` and `--dangerously-*` (widen the
 //! sandbox), `-p/--profile` (loads other configuration), `-i/--image` and
 //! `-o` (read or write files outside the roots), `--last` (picks a thread
-//! the caller did not name), and every `-c` key the operator did not allow.
+//! the caller did not name), and every `-c` key the operator did not allow
+//! (beyond the text-only [`crate::requests::TEXT_KEYS`]).
 
 use crate::argv::{Command, OptionRule, Positional};
 use crate::requests::{MODEL_PATTERN, RequestLimits};
-use crate::value::{ConfigRule, ValueRule};
+use crate::value::ValueRule;
 
 /// The name operators use to select this policy (`policy = "codex"`).
 pub const NAME: &str = "codex";
-
-/// A TOML basic string, as `serde_json` writes one.
-const TOML_STRING: &str = r#""(?:[^"\\\x00-\x1f]|\\(?:[btnfr"\\/]|u[0-9A-Fa-f]{4}))*""#;
 
 pub fn policy(limits: &RequestLimits) -> Command {
     let option = |names: &[&str], value: Option<ValueRule>, repeat: bool| OptionRule {
@@ -28,10 +26,7 @@ pub fn policy(limits: &RequestLimits) -> Command {
         repeat,
     };
     let prompt = Positional { name: "prompt".into(), value: ValueRule::Text, optional: false };
-    let mut config = limits.config_rules();
-    for key in ["base_instructions", "developer_instructions"] {
-        config.push(ConfigRule { key: key.into(), value: TOML_STRING.into() });
-    }
+    let config = limits.config_rules();
     let resume = Command {
         name: "resume".into(),
         positionals: vec![
@@ -107,6 +102,8 @@ mod tests {
                 "model_verbosity=\"low\"",
                 "-c",
                 "developer_instructions=\"say \\\"x\\\"\\n\"",
+                "-c",
+                "compact_prompt=\"Summarise the thread.\"",
                 "resume",
                 "--",
                 THREAD,

@@ -20,13 +20,11 @@ pub enum Sandbox {
 
 impl Sandbox {
     pub const ALL: [Sandbox; 3] = [Sandbox::ReadOnly, Sandbox::WorkspaceWrite, Sandbox::DangerFullAccess];
+    /// The names of [`Sandbox::ALL`], in the same order.
+    pub const NAMES: &[&str] = &["read-only", "workspace-write", "danger-full-access"];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Sandbox::ReadOnly => "read-only",
-            Sandbox::WorkspaceWrite => "workspace-write",
-            Sandbox::DangerFullAccess => "danger-full-access",
-        }
+        Self::NAMES[self as usize]
     }
 
     pub fn parse(text: &str) -> Option<Sandbox> {
@@ -40,6 +38,12 @@ pub const APPROVAL_POLICIES: &[&str] = &["untrusted", "on-failure", "on-request"
 pub const REASONING_EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high", "xhigh"];
 /// A model name: no leading dash, no spaces or control characters.
 pub const MODEL_PATTERN: &str = "[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}";
+/// Configuration keys that only carry text for the model (instructions, the
+/// compaction prompt): any single TOML string is allowed, as it loads nothing,
+/// starts nothing and redirects nothing.
+pub const TEXT_KEYS: &[&str] = &["base_instructions", "developer_instructions", "compact_prompt"];
+/// A TOML basic string, as `serde_json` writes one.
+const TOML_STRING: &str = r#""(?:[^"\\\x00-\x1f]|\\(?:[btnfr"\\/]|u[0-9A-Fa-f]{4}))*""#;
 
 /// The operator's bounds on requests, with defaults that load no code,
 /// start no program and redirect nothing.
@@ -124,10 +128,18 @@ impl RequestLimits {
         Sandbox::ALL.into_iter().filter(|s| *s <= self.max_sandbox).map(|s| s.as_str().to_string()).collect()
     }
 
+    /// The operator's keys, then the [`TEXT_KEYS`] (a key the operator
+    /// lists keeps the operator's pattern).
     pub fn config_rules(&self) -> Vec<ConfigRule> {
+        let text = TEXT_KEYS
+            .iter()
+            .filter(|key| !self.config_keys.contains_key(**key))
+            .map(|key| (key.to_string(), TOML_STRING.to_string()));
         self.config_keys
             .iter()
-            .map(|(key, value)| ConfigRule { key: key.clone(), value: value.clone() })
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .chain(text)
+            .map(|(key, value)| ConfigRule { key, value })
             .collect()
     }
 
@@ -201,10 +213,25 @@ mod tests {
             assert!(err.contains("config-keys"), "{err}");
         }
         assert!(limits.check_config("model_verbosity", "\"low\"").is_ok());
+        for key in TEXT_KEYS {
+            assert!(limits.check_config(key, "\"say \\\"x\\\"\\n\"").is_ok(), "{key}");
+            assert!(limits.check_config(key, "\"a\" \nmcp_servers.x.command=\"sh\"").is_err(), "{key}");
+            assert!(limits.check_config(key, "[\"a\"]").is_err(), "{key}: one string only");
+        }
         assert!(limits.check_config("model_verbosity", "\"low\"\nmcp_servers.x.command=\"sh\"").is_err());
         assert!(limits.check_approval_policy("never").is_ok());
         assert!(limits.check_model("--add-dir").is_err());
         assert!(limits.check_model("gpt-5.1-codex").is_ok());
+    }
+
+    #[test]
+    fn sandbox_names_are_its_serde_names() {
+        for sandbox in Sandbox::ALL {
+            let json = toml::Value::try_from(sandbox).unwrap();
+            assert_eq!(json.as_str(), Some(sandbox.as_str()));
+            assert_eq!(Sandbox::parse(sandbox.as_str()), Some(sandbox));
+        }
+        assert_eq!(Sandbox::NAMES.len(), Sandbox::ALL.len());
     }
 
     #[test]

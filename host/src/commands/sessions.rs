@@ -3,14 +3,15 @@
 use epoch_time::format_rfc3339_ms as iso8601;
 use serde_json::{Value, json};
 
+use crate::mcp::SessionItem;
 use crate::runtime::roles::StoragePlugin;
-use crate::types::{Session, SessionSummary};
+use crate::types::Session;
 
 pub fn list(storage: &StoragePlugin, as_json: bool) -> anyhow::Result<()> {
     let mut sessions = storage.list()?;
     sessions.sort_by(|a, b| b.last_accessed_ms.cmp(&a.last_accessed_ms).then_with(|| a.id.cmp(&b.id)));
     if as_json {
-        let items: Vec<Value> = sessions.iter().map(summary_json).collect();
+        let items: Vec<SessionItem> = sessions.iter().map(SessionItem::from).collect();
         println!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(());
     }
@@ -43,18 +44,6 @@ pub fn remove(storage: &StoragePlugin, key: &str) -> anyhow::Result<()> {
     }
     println!("removed {key:?}");
     Ok(())
-}
-
-pub fn summary_json(s: &SessionSummary) -> Value {
-    json!({
-        "id": s.id,
-        "createdAt": iso8601(s.created_ms),
-        "lastAccessedAt": iso8601(s.last_accessed_ms),
-        "turnCount": s.turn_count,
-        "threadId": s.agent_thread_id,
-        "model": s.model,
-        "cwd": s.cwd,
-    })
 }
 
 pub fn session_json(s: &Session) -> Value {

@@ -1,122 +1,63 @@
-//! Reading tool arguments with errors that name the field and the fix.
+//! Reading a tool's arguments into its argument type, with errors that name
+//! the tool, the field and the fix. The type's serde attributes decide what
+//! is accepted (and its derived schema shows the same, see [`super::tools`]);
+//! `serde_path_to_error` says which field a value failed in, and serde's own
+//! description of the failure is turned into the fix.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::JsonObject;
+use rmcp::schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
-/// A tool's arguments, checked field by field.
-pub struct Args<'a> {
-    tool: &'a str,
-    object: JsonObject,
+/// `arguments` as the tool's argument type `T`.
+pub fn parse<T: DeserializeOwned>(tool: &str, arguments: Option<JsonObject>) -> Result<T, McpError> {
+    let value = Value::Object(arguments.unwrap_or_default());
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let (field, problem) = explain(tool, &e.path().to_string(), &e.inner().to_string());
+        invalid(tool, &field, problem)
+    })
 }
 
-impl<'a> Args<'a> {
-    /// Refuses fields the tool does not define.
-    pub fn new(tool: &'a str, object: Option<JsonObject>, known: &[&str]) -> Result<Self, McpError> {
-        let object = object.unwrap_or_default();
-        if let Some(unknown) = object.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(invalid(
-                tool,
-                unknown,
-                format!("is not an argument of `{tool}`; it accepts {}", known.join(", ")),
-            ));
-        }
-        Ok(Self { tool, object })
+/// The field and the fix, from serde's message about the value at `path`.
+/// Serde words these messages the same way for every type; anything else (a
+/// type's own `expecting`) is shown as it is.
+fn explain(tool: &str, path: &str, message: &str) -> (String, String) {
+    let here = path.to_string();
+    if let Some((field, expected)) = quoted_then_expected(message, "unknown field `") {
+        let field = if path == "." { field } else { here };
+        let accepted = expected.map_or("it takes none".to_string(), |list| format!("it accepts {list}"));
+        return (field, format!("is not an argument of `{tool}`; {accepted}"));
     }
-
-    pub fn string(&self, field: &str) -> Result<Option<String>, McpError> {
-        match self.object.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(invalid(self.tool, field, format!("must be a string, not {}", kind(other)))),
-        }
+    if let Some((field, _)) = quoted_then_expected(message, "missing field `") {
+        let field = if path == "." { field } else { format!("{path}.{field}") };
+        return (field, "is required".into());
     }
-
-    pub fn required_string(&self, field: &str) -> Result<String, McpError> {
-        match self.string(field)? {
-            Some(s) if !s.trim().is_empty() => Ok(s),
-            Some(_) => Err(invalid(self.tool, field, "must not be empty".into())),
-            None => Err(invalid(self.tool, field, "is required".into())),
+    if let Some((value, expected)) = quoted_then_expected(message, "unknown variant `") {
+        return (here, format!("is {value:?}; use one of {}", expected.unwrap_or_default()));
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some((found, expected)) =
+            message.strip_prefix(prefix).and_then(|r| r.split_once(", expected "))
+        {
+            return (here, format!("must be {expected}, not {found}"));
         }
     }
-
-    pub fn bool(&self, field: &str) -> Result<bool, McpError> {
-        match self.object.get(field) {
-            None | Some(Value::Null) => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => {
-                Err(invalid(self.tool, field, format!("must be true or false, not {}", kind(other))))
-            }
-        }
-    }
-
-    /// A string that must be one of `allowed`.
-    pub fn choice(&self, field: &str, allowed: &[&str]) -> Result<Option<String>, McpError> {
-        match self.string(field)? {
-            Some(value) if !allowed.contains(&value.as_str()) => {
-                Err(invalid(self.tool, field, format!("is {value:?}; use one of {}", allowed.join(", "))))
-            }
-            other => Ok(other),
-        }
-    }
-
-    /// The first of several names for one field (e.g. `cwd` / `workingDirectory`).
-    pub fn either(&self, fields: &[&str]) -> Result<Option<String>, McpError> {
-        let mut found = None;
-        for field in fields {
-            if let Some(value) = self.string(field)? {
-                if found.is_some() {
-                    return Err(invalid(
-                        self.tool,
-                        field,
-                        format!("duplicates {}; give only one", fields.join(" / ")),
-                    ));
-                }
-                found = Some(value);
-            }
-        }
-        Ok(found)
-    }
-
-    /// An object of configuration overrides, as `key` / TOML value pairs.
-    pub fn config_overrides(&self, field: &str) -> Result<Vec<(String, String)>, McpError> {
-        let Some(value) = self.object.get(field).filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
-        let Value::Object(map) = value else {
-            return Err(invalid(
-                self.tool,
-                field,
-                format!("must be an object of settings, not {}", kind(value)),
-            ));
-        };
-        map.iter()
-            .map(|(key, value)| {
-                toml_value(value).map(|toml| (key.clone(), toml)).ok_or_else(|| {
-                    invalid(
-                        self.tool,
-                        &format!("{field}.{key}"),
-                        "must be a string, number, boolean, or a list of those".into(),
-                    )
-                })
-            })
-            .collect()
-    }
+    (here, message.to_string())
 }
 
-/// A JSON value as a TOML literal (scalars and flat arrays).
-fn toml_value(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(serde_json::to_string(s).expect("strings serialise")),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Array(items) => {
-            let items: Option<Vec<String>> = items
-                .iter()
-                .map(|v| if v.is_array() || v.is_object() { None } else { toml_value(v) })
-                .collect();
-            Some(format!("[{}]", items?.join(", ")))
-        }
-        Value::Null | Value::Object(_) => None,
-    }
+/// From "<prefix>name`, expected `a`, `b` or `c`": the name and "a, b, c".
+fn quoted_then_expected(message: &str, prefix: &str) -> Option<(String, Option<String>)> {
+    let (name, rest) = message.strip_prefix(prefix)?.split_once('`').unwrap_or((message, ""));
+    let expected = rest.strip_prefix(", expected ").map(|list| {
+        let list = list.strip_prefix("one of ").unwrap_or(list);
+        list.replace("` or `", "`, `").replace('`', "")
+    });
+    Some((name.to_string(), expected))
 }
 
 pub fn invalid(tool: &str, field: &str, problem: String) -> McpError {
@@ -126,67 +67,209 @@ pub fn invalid(tool: &str, field: &str, problem: String) -> McpError {
     )
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// The value of the first of several names for one field (`cwd` /
+/// `workingDirectory`); giving more than one is refused.
+pub fn one_of<T>(tool: &str, names: &[(&str, Option<T>)]) -> Result<Option<T>, McpError>
+where
+    T: Clone,
+{
+    let mut given = names.iter().filter(|(_, value)| value.is_some());
+    let Some((_, first)) = given.next() else { return Ok(None) };
+    if let Some((second, _)) = given.next() {
+        let all: Vec<&str> = names.iter().map(|(name, _)| *name).collect();
+        return Err(invalid(tool, second, format!("duplicates {}; give only one", all.join(" / "))));
+    }
+    Ok(first.clone())
+}
+
+/// A fixed list of words a string argument may take.
+pub trait Words {
+    /// The schema's name for the list.
+    const NAME: &'static str;
+    const ALL: &'static [&'static str];
+}
+
+/// A string that must be one of `W::ALL`; its schema is a string `enum`.
+pub struct OneOf<W>(String, PhantomData<W>);
+
+impl<W> OneOf<W> {
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<W> std::fmt::Debug for OneOf<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de, W: Words> Deserialize<'de> for OneOf<W> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        if W::ALL.contains(&word.as_str()) {
+            Ok(OneOf(word, PhantomData))
+        } else {
+            Err(D::Error::unknown_variant(&word, W::ALL))
+        }
+    }
+}
+
+impl<W: Words> JsonSchema for OneOf<W> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        W::NAME.into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "enum": W::ALL })
+    }
+}
+
+/// One configuration override's value, written as TOML for `-c key=value`.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "must be a string, number, boolean, or a list of those")]
+#[schemars(crate = "rmcp::schemars", inline)]
+pub enum ConfigValue {
+    One(Scalar),
+    List(Vec<Scalar>),
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(crate = "rmcp::schemars", inline)]
+pub enum Scalar {
+    Text(String),
+    Number(serde_json::Number),
+    Bool(bool),
+}
+
+impl ConfigValue {
+    pub fn text(text: &str) -> Self {
+        ConfigValue::One(Scalar::Text(text.to_string()))
+    }
+
+    /// The value as a TOML literal.
+    pub fn to_toml(&self) -> String {
+        match self {
+            ConfigValue::One(scalar) => scalar.to_toml(),
+            ConfigValue::List(items) => {
+                format!("[{}]", items.iter().map(Scalar::to_toml).collect::<Vec<_>>().join(", "))
+            }
+        }
+    }
+}
+
+impl Scalar {
+    fn to_toml(&self) -> String {
+        match self {
+            // JSON string escaping is valid TOML basic-string escaping.
+            Scalar::Text(text) => serde_json::to_string(text).expect("strings serialise"),
+            Scalar::Number(n) => n.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
-    fn args(value: Value, known: &[&'static str]) -> Result<Args<'static>, McpError> {
-        Args::new("codex", value.as_object().cloned(), known)
+    struct Sizes;
+    impl Words for Sizes {
+        const NAME: &'static str = "Size";
+        const ALL: &'static [&'static str] = &["small", "large"];
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Example {
+        prompt: String,
+        size: Option<OneOf<Sizes>>,
+        #[serde(default)]
+        reset_session: bool,
+        config: Option<BTreeMap<String, ConfigValue>>,
+    }
+
+    fn error(value: Value) -> String {
+        let Value::Object(object) = value else { panic!("an object") };
+        parse::<Example>("codex", Some(object)).unwrap_err().message.into_owned()
     }
 
     #[test]
-    fn errors_name_the_field() {
-        let err = args(json!({"promt": "x"}), &["prompt"]).err().unwrap();
-        assert!(err.message.contains("`promt` is not an argument of `codex`"), "{}", err.message);
-        let a = args(json!({"prompt": 3, "sandbox": "yolo"}), &["prompt", "sandbox"]).unwrap();
-        assert!(
-            a.required_string("prompt")
-                .unwrap_err()
-                .message
-                .contains("`prompt` must be a string, not a number")
+    fn errors_name_the_tool_the_field_and_the_fix() {
+        assert_eq!(
+            error(json!({"promt": "x"})),
+            "`codex`: `promt` is not an argument of `codex`; it accepts prompt, size, resetSession, config"
         );
-        let err = a.choice("sandbox", &["read-only", "workspace-write"]).unwrap_err();
-        assert!(
-            err.message.contains("`sandbox` is \"yolo\"; use one of read-only, workspace-write"),
-            "{}",
-            err.message
+        assert_eq!(error(json!({"prompt": 3})), "`codex`: `prompt` must be a string, not integer `3`");
+        assert_eq!(
+            error(json!({"prompt": "x", "size": "huge"})),
+            "`codex`: `size` is \"huge\"; use one of small, large"
         );
-        assert!(
-            args(json!({}), &["prompt"])
-                .unwrap()
-                .required_string("prompt")
-                .unwrap_err()
-                .message
-                .contains("is required")
+        assert_eq!(
+            error(json!({"prompt": "x", "resetSession": "yes"})),
+            "`codex`: `resetSession` must be a boolean, not string \"yes\""
         );
+        assert_eq!(error(json!({})), "`codex`: `prompt` is required");
+        assert_eq!(
+            error(json!({"prompt": "x", "nope": 1})),
+            "`codex`: `nope` is not an argument of `codex`; it accepts prompt, size, resetSession, config"
+        );
+        assert_eq!(
+            error(json!({"prompt": "x", "config": {"nested": {"x": 1}}})),
+            "`codex`: `config.nested` must be a string, number, boolean, or a list of those"
+        );
+        assert_eq!(
+            error(json!({"prompt": "x", "config": {"list": [[1]]}})),
+            "`codex`: `config.list` must be a string, number, boolean, or a list of those"
+        );
+    }
+
+    #[test]
+    fn an_error_carries_the_tool_and_field_as_data() {
+        let Value::Object(object) = json!({"prompt": "x", "size": 1}) else { unreachable!() };
+        let err = parse::<Example>("codex", Some(object)).unwrap_err();
+        assert_eq!(err.data, Some(json!({"tool": "codex", "field": "size"})));
+    }
+
+    #[test]
+    fn absent_and_null_optional_fields_are_the_same() {
+        let Value::Object(object) = json!({"prompt": "x", "size": null, "config": null}) else {
+            unreachable!()
+        };
+        let parsed: Example = parse("codex", Some(object)).unwrap();
+        assert!(parsed.size.is_none() && parsed.config.is_none() && !parsed.reset_session);
+        assert!(parse::<Example>("codex", None).is_err(), "no arguments: `prompt` is missing");
     }
 
     #[test]
     fn config_becomes_toml() {
-        let a =
-            args(json!({"config": {"a": "x\"y", "b": 2, "c": true, "d": ["p", 1]}}), &["config"]).unwrap();
-        let pairs = a.config_overrides("config").unwrap();
+        let Value::Object(object) =
+            json!({"prompt": "x", "config": {"a": "x\"y", "b": 2, "c": true, "d": ["p", 1], "e": 1.5}})
+        else {
+            unreachable!()
+        };
+        let parsed: Example = parse("codex", Some(object)).unwrap();
+        let pairs: Vec<(String, String)> =
+            parsed.config.unwrap().into_iter().map(|(k, v)| (k, v.to_toml())).collect();
+        let expected = [("a", "\"x\\\"y\""), ("b", "2"), ("c", "true"), ("d", "[\"p\", 1]"), ("e", "1.5")];
+        assert_eq!(pairs, expected.map(|(k, v)| (k.to_string(), v.to_string())));
+    }
+
+    #[test]
+    fn one_of_refuses_two_names_for_one_field() {
         assert_eq!(
-            pairs,
-            [
-                ("a".into(), "\"x\\\"y\"".into()),
-                ("b".into(), "2".into()),
-                ("c".into(), "true".into()),
-                ("d".into(), "[\"p\", 1]".into())
-            ]
+            one_of::<&str>("codex", &[("cwd", None), ("workingDirectory", Some("/w"))]).unwrap(),
+            Some("/w")
         );
-        let bad = args(json!({"config": {"nested": {"x": 1}}}), &["config"]).unwrap();
-        assert!(bad.config_overrides("config").unwrap_err().message.contains("`config.nested`"));
+        let err = one_of("codex", &[("cwd", Some("/a")), ("workingDirectory", Some("/b"))]).unwrap_err();
+        assert!(err.message.contains("`workingDirectory` duplicates cwd / workingDirectory; give only one"));
     }
 }

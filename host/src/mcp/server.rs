@@ -1,25 +1,28 @@
 //! The rmcp `ServerHandler`: reads tool arguments, runs the session logic on
 //! a blocking thread, forwards progress (bounded, see [`super::progress`]),
-//! passes the client's cancellation to every plugin call, and shapes every
-//! result as text plus `structuredContent`.
+//! passes the client's cancellation to every plugin call, and answers with
+//! the tool's result type (see [`super::outputs`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::args::Args;
-use super::tools::{self, APPROVAL_POLICIES, CODEX_ARGS, REASONING_EFFORTS, REPLY_ARGS, SANDBOXES};
-use crate::commands::sessions::summary_json;
+use super::args::parse;
+use super::inputs::{EndSessionArgs, NoArgs, ReplyArgs, TurnArgs};
+use super::outputs::{
+    NoDetail, Pong, SessionEnded, SessionItem, SessionList, failure, structured, turn_failure, turn_result,
+};
+use super::tools::{AGENTS, Catalog, Route};
 use crate::runtime::control::CancelFlag;
 use crate::runtime::plugin::CallOptions;
-use crate::sessions::{Sessions, Target, TurnError, TurnRequest, TurnResult, TurnSettings};
+use crate::sessions::{Sessions, TurnError, TurnRequest};
 
 /// How often expired sessions are swept while serving.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(600);
@@ -28,12 +31,12 @@ const EXPIRY_SWEEP: Duration = Duration::from_secs(600);
 #[derive(Clone)]
 pub struct WardenServer {
     sessions: Arc<Sessions>,
-    tools: Arc<Vec<Tool>>,
+    catalog: Arc<Catalog>,
 }
 
 impl WardenServer {
     pub fn new(sessions: Arc<Sessions>) -> Self {
-        Self { sessions, tools: Arc::new(tools::all()) }
+        Self { sessions, catalog: Arc::new(Catalog::new(AGENTS)) }
     }
 
     async fn turn(&self, request: TurnRequest, context: RequestContext<RoleServer>) -> CallToolResult {
@@ -55,7 +58,7 @@ impl WardenServer {
         }
         match joined {
             Ok(outcome) => turn_result(outcome),
-            Err(e) => error_result("internal", &e.message, None),
+            Err(e) => turn_failure("internal", &e.message),
         }
     }
 
@@ -84,110 +87,6 @@ impl WardenServer {
     }
 }
 
-fn codex_request(args: &Args) -> Result<TurnRequest, McpError> {
-    let target = match args.string("sessionId")? {
-        Some(id) => Target::Session { id, create: true },
-        None => Target::New,
-    };
-    Ok(TurnRequest {
-        target,
-        prompt: args.required_string("prompt")?,
-        reset: args.bool("resetSession")?,
-        settings: TurnSettings {
-            model: args.string("model")?,
-            reasoning_effort: args.choice("reasoningEffort", REASONING_EFFORTS)?,
-            sandbox: args.choice("sandbox", SANDBOXES)?,
-            cwd: args.either(&["cwd", "workingDirectory"])?,
-            approval_policy: args.choice("approval-policy", APPROVAL_POLICIES)?,
-            config: args.config_overrides("config")?,
-            base_instructions: args.string("base-instructions")?,
-            developer_instructions: args.string("developer-instructions")?,
-        },
-    })
-}
-
-fn reply_request(args: &Args) -> Result<TurnRequest, McpError> {
-    let thread = args.either(&["threadId", "conversationId"])?;
-    let target = match (thread, args.string("sessionId")?) {
-        (Some(thread), None) => Target::Thread(thread),
-        (None, Some(id)) => Target::Session { id, create: false },
-        (Some(_), Some(_)) => {
-            return Err(super::args::invalid(
-                "codex-reply",
-                "sessionId",
-                "cannot be given with threadId; give one".into(),
-            ));
-        }
-        (None, None) => {
-            return Err(super::args::invalid("codex-reply", "threadId", "is required (or sessionId)".into()));
-        }
-    };
-    Ok(TurnRequest {
-        target,
-        prompt: args.required_string("prompt")?,
-        reset: false,
-        settings: TurnSettings::default(),
-    })
-}
-
-fn turn_result(outcome: Result<TurnResult, TurnError>) -> CallToolResult {
-    let turn = match outcome {
-        Ok(turn) => turn,
-        Err(error) => return error_result(kind_of(&error), &error.to_string(), None),
-    };
-    let mut structured = json!({
-        "threadId": turn.thread_id,
-        "sessionId": turn.session_id,
-        "content": turn.content,
-        "truncated": turn.truncated_from.is_some(),
-        "warnings": turn.warnings,
-    });
-    if let Some(path) = &turn.transcript {
-        structured["transcript"] = json!(path.display().to_string());
-    }
-    if let Some(u) = &turn.usage {
-        structured["usage"] = json!({
-            "inputTokens": u.input_tokens,
-            "cachedInputTokens": u.cached_input_tokens,
-            "outputTokens": u.output_tokens,
-            "reasoningOutputTokens": u.reasoning_output_tokens,
-        });
-    }
-    let mut result = CallToolResult::success(vec![ContentBlock::text(turn.content)]);
-    result.structured_content = Some(structured);
-    result
-}
-
-/// The `error.kind` a client sees for a failed call.
-fn kind_of(error: &TurnError) -> &'static str {
-    match error {
-        TurnError::Invalid(_) => "invalid",
-        TurnError::NotFound(_) => "not-found",
-        TurnError::Busy(_) => "busy",
-        TurnError::Cancelled => "cancelled",
-        TurnError::Timeout(_) => "timeout",
-        TurnError::Conflict(_) => "conflict",
-        TurnError::Agent(_) => "agent",
-        TurnError::Plugin(_) => "plugin",
-    }
-}
-
-fn error_result(kind: &str, message: &str, extra: Option<Value>) -> CallToolResult {
-    let mut structured = json!({ "content": message, "error": { "kind": kind, "message": message } });
-    if let (Some(Value::Object(extra)), Value::Object(target)) = (extra, &mut structured) {
-        target.extend(extra);
-    }
-    let mut result = CallToolResult::error(vec![ContentBlock::text(message.to_string())]);
-    result.structured_content = Some(structured);
-    result
-}
-
-fn structured(value: Value, text: String) -> CallToolResult {
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(value);
-    result
-}
-
 impl ServerHandler for WardenServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
@@ -203,7 +102,7 @@ impl ServerHandler for WardenServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+        Ok(ListToolsResult::with_all_items(self.catalog.tools().to_vec()))
     }
 
     async fn call_tool(
@@ -212,29 +111,35 @@ impl ServerHandler for WardenServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.as_ref();
-        let result = match name {
-            "codex" => {
-                let args = Args::new(name, request.arguments, CODEX_ARGS)?;
-                self.turn(codex_request(&args)?, context).await
+        let Some(route) = self.catalog.route(name) else {
+            return Err(McpError::invalid_params(
+                format!("unknown tool `{name}`; call tools/list for the available tools"),
+                Some(json!({ "tool": name })),
+            ));
+        };
+        let arguments = request.arguments;
+        let result = match route {
+            Route::Turn => {
+                let request = parse::<TurnArgs>(name, arguments)?.into_request(name)?;
+                self.turn(request, context).await
             }
-            "codex-reply" => {
-                let args = Args::new(name, request.arguments, REPLY_ARGS)?;
-                self.turn(reply_request(&args)?, context).await
+            Route::Reply => {
+                let request = parse::<ReplyArgs>(name, arguments)?.into_request(name)?;
+                self.turn(request, context).await
             }
-            "listSessions" => {
-                Args::new(name, request.arguments, &[])?;
+            Route::ListSessions => {
+                parse::<NoArgs>(name, arguments)?;
                 match self.blocking(&context, CallOptions::default(), |s, call| s.list(&call)).await? {
                     Ok(list) => {
-                        let items: Vec<Value> = list.iter().map(summary_json).collect();
-                        let text = serde_json::to_string_pretty(&items).expect("JSON values serialise");
-                        structured(json!({ "sessions": items }), text)
+                        let sessions: Vec<SessionItem> = list.iter().map(SessionItem::from).collect();
+                        let text = serde_json::to_string_pretty(&sessions).expect("sessions serialise");
+                        structured(&SessionList { sessions }, text)
                     }
-                    Err(e) => error_result(kind_of(&e), &e.to_string(), None),
+                    Err(e) => failure(&e, NoDetail {}),
                 }
             }
-            "endSession" => {
-                let args = Args::new(name, request.arguments, &["sessionId"])?;
-                let id = args.required_string("sessionId")?;
+            Route::EndSession => {
+                let id = parse::<EndSessionArgs>(name, arguments)?.session_id(name)?;
                 let key = id.clone();
                 match self
                     .blocking(&context, CallOptions::default(), move |s, call| s.end(&key, &call))
@@ -246,30 +151,19 @@ impl ServerHandler for WardenServer {
                         } else {
                             format!("no session {id:?}")
                         };
-                        structured(json!({ "sessionId": id, "removed": removed }), text)
+                        structured(&SessionEnded { session_id: id, removed }, text)
                     }
-                    Err(e) => error_result(
-                        kind_of(&e),
-                        &e.to_string(),
-                        Some(json!({ "sessionId": id, "removed": false })),
-                    ),
+                    Err(e) => failure(&e, SessionEnded { session_id: id, removed: false }),
                 }
             }
-            "ping" => {
-                Args::new(name, request.arguments, &[])?;
+            Route::Ping => {
+                parse::<NoArgs>(name, arguments)?;
                 let p = self.sessions.plugins();
-                let plugins: serde_json::Map<String, Value> =
-                    [&p.storage.info, &p.policy.info, &p.context.info, &p.agent.info]
-                        .into_iter()
-                        .map(|info| (info.role.to_string(), Value::String(info.name.clone())))
-                        .collect();
-                structured(json!({ "status": "pong", "plugins": plugins }), "pong".into())
-            }
-            other => {
-                return Err(McpError::invalid_params(
-                    format!("unknown tool `{other}`; call tools/list for the available tools"),
-                    Some(json!({ "tool": other })),
-                ));
+                let plugins = [&p.storage.info, &p.policy.info, &p.context.info, &p.agent.info]
+                    .into_iter()
+                    .map(|info| (info.role.to_string(), info.name.clone()))
+                    .collect();
+                structured(&Pong { status: "pong".into(), plugins }, "pong".into())
             }
         };
         Ok(result.into())

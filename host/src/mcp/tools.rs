@@ -1,151 +1,258 @@
-//! The tools Warden offers, with their input and output schemas.
+//! The tools Warden offers: names, titles, descriptions and annotations; the
+//! input and output schemas are derived from the types in [`super::inputs`]
+//! and [`super::outputs`]. Every agent gets `<name>` and `<name>-reply` with
+//! the same contract, so the turn tools are built from an [`Agent`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
 
-use rmcp::model::{JsonObject, Tool, ToolAnnotations};
-use serde_json::{Value, json};
+use rmcp::model::{Tool, ToolAnnotations};
 
-pub const REASONING_EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high", "xhigh"];
-pub const SANDBOXES: &[&str] = &["read-only", "workspace-write", "danger-full-access"];
-pub const APPROVAL_POLICIES: &[&str] = &["untrusted", "on-failure", "on-request", "never"];
+use super::inputs::{EndSessionArgs, NoArgs, ReplyArgs, TurnArgs};
+use super::outputs::{Pong, SessionEnded, SessionList, TurnOutput};
 
-pub const CODEX_ARGS: &[&str] = &[
-    "prompt",
-    "sessionId",
-    "resetSession",
-    "model",
-    "reasoningEffort",
-    "sandbox",
-    "cwd",
-    "workingDirectory",
-    "approval-policy",
-    "config",
-    "base-instructions",
-    "developer-instructions",
-];
-pub const REPLY_ARGS: &[&str] = &["prompt", "threadId", "conversationId", "sessionId"];
+/// An agent whose turns are offered as tools.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    /// The tool name (`codex`); the reply tool is `<name>-reply`.
+    pub name: &'static str,
+    /// The name people know it by (`Codex`), for titles and descriptions.
+    pub display_name: &'static str,
+}
 
-fn schema(value: Value) -> Arc<JsonObject> {
-    match value {
-        Value::Object(map) => Arc::new(map),
-        _ => unreachable!("tool schemas are JSON objects"),
+/// The agents Warden serves today.
+pub const AGENTS: &[Agent] = &[Agent { name: "codex", display_name: "Codex" }];
+
+/// What a tool call runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// A turn in a new or named session ([`TurnArgs`]).
+    Turn,
+    /// The next turn of a thread or session ([`ReplyArgs`]).
+    Reply,
+    ListSessions,
+    EndSession,
+    Ping,
+}
+
+/// The tool list and the route of each tool name, built together.
+pub struct Catalog {
+    tools: Vec<Tool>,
+    routes: HashMap<String, Route>,
+}
+
+impl Catalog {
+    pub fn new(agents: &[Agent]) -> Self {
+        let mut catalog = Catalog { tools: Vec::new(), routes: HashMap::new() };
+        for agent in agents {
+            catalog.add(Route::Turn, turn_tool(agent));
+            catalog.add(Route::Reply, reply_tool(agent));
+        }
+        catalog.add(Route::ListSessions, list_sessions_tool());
+        catalog.add(Route::EndSession, end_session_tool());
+        catalog.add(Route::Ping, ping_tool());
+        catalog
+    }
+
+    fn add(&mut self, route: Route, tool: Tool) {
+        let previous = self.routes.insert(tool.name.to_string(), route);
+        assert!(previous.is_none(), "two tools are named {}", tool.name);
+        self.tools.push(tool);
+    }
+
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    pub fn route(&self, tool: &str) -> Option<Route> {
+        self.routes.get(tool).copied()
     }
 }
 
-/// What `codex` and `codex-reply` return in `structuredContent`.
-fn turn_output() -> Arc<JsonObject> {
-    schema(json!({
-        "type": "object",
-        "properties": {
-            "threadId": { "type": "string", "description": "Codex's thread id; pass it to codex-reply." },
-            "sessionId": { "type": "string", "description": "Warden's session key." },
-            "content": { "type": "string", "description": "The agent's answer, or the error." },
-            "truncated": { "type": "boolean", "description": "True when content was cut to fit; the note at its end says where the full answer is." },
-            "transcript": { "type": "string", "description": "Path of the agent's full transcript, when known." },
-            "usage": {
-                "type": "object",
-                "properties": {
-                    "inputTokens": { "type": "integer" },
-                    "cachedInputTokens": { "type": "integer" },
-                    "outputTokens": { "type": "integer" },
-                    "reasoningOutputTokens": { "type": "integer" }
-                }
-            },
-            "warnings": { "type": "array", "items": { "type": "string" } },
-            "error": {
-                "type": "object",
-                "properties": { "kind": { "type": "string" }, "message": { "type": "string" } },
-                "required": ["kind", "message"]
-            }
-        },
-        "required": ["content"]
-    }))
+fn turn_tool(agent: &Agent) -> Tool {
+    let Agent { name, display_name } = agent;
+    Tool::new(
+        name.to_string(),
+        format!(
+            "Run a {display_name} turn in a durable session. Without sessionId a new session starts; with \
+             one, the session continues (created on first use). Sessions survive Warden restarts."
+        ),
+        rmcp::model::JsonObject::new(),
+    )
+    .with_title(format!("Run {display_name}"))
+    .with_input_schema::<TurnArgs>()
+    .with_output_schema::<TurnOutput>()
+    .with_annotations(agent_annotations())
 }
 
-pub fn all() -> Vec<Tool> {
-    let text = |description: &str| json!({ "type": "string", "description": description });
-    vec![
-        Tool::new(
-            "codex",
-            "Run a Codex turn in a durable session. Without sessionId a new session starts; with one, the \
-             session continues (created on first use). Sessions survive Warden restarts.",
-            schema(json!({
-                "type": "object",
-                "properties": {
-                    "prompt": text("What Codex should do."),
-                    "sessionId": text("Your key for the session, to continue it later (any printable text)."),
-                    "resetSession": { "type": "boolean", "description": "Forget the session's history and start a new Codex thread." },
-                    "model": text("Model name; without it Codex's own configuration decides."),
-                    "reasoningEffort": { "type": "string", "enum": REASONING_EFFORTS },
-                    "sandbox": { "type": "string", "enum": SANDBOXES },
-                    "cwd": text("Working directory for Codex (absolute)."),
-                    "workingDirectory": text("Alias of cwd."),
-                    "approval-policy": { "type": "string", "enum": APPROVAL_POLICIES },
-                    "config": { "type": "object", "description": "Codex configuration overrides (-c key=value); values are strings, numbers, booleans or lists of those." },
-                    "base-instructions": text("Replace Codex's base instructions."),
-                    "developer-instructions": text("Developer instructions for this turn.")
-                },
-                "required": ["prompt"],
-                "additionalProperties": false
-            })),
-        )
-        .with_raw_output_schema(turn_output()),
-        Tool::new(
-            "codex-reply",
-            "Continue a Codex thread by threadId (or the deprecated conversationId), or a Warden session by \
-             sessionId. A thread unknown to Warden is recovered from Codex's own transcript on disk.",
-            schema(json!({
-                "type": "object",
-                "properties": {
-                    "prompt": text("What Codex should do next."),
-                    "threadId": text("The threadId a previous call returned."),
-                    "conversationId": text("Deprecated name of threadId."),
-                    "sessionId": text("A Warden session key instead of a thread id.")
-                },
-                "required": ["prompt"],
-                "additionalProperties": false
-            })),
-        )
-        .with_raw_output_schema(turn_output()),
-        Tool::new(
-            "listSessions",
-            "List live sessions: id, Codex thread id, created and last-used times, turn count, cwd, model.",
-            schema(json!({ "type": "object", "properties": {}, "additionalProperties": false })),
-        )
-        .with_annotations(ToolAnnotations::new().read_only(true))
-        .with_raw_output_schema(schema(json!({
-            "type": "object",
-            "properties": { "sessions": { "type": "array", "items": { "type": "object" } } },
-            "required": ["sessions"]
-        }))),
-        Tool::new(
-            "endSession",
-            "Remove a session from Warden. Codex's own transcript is kept.",
-            schema(json!({
-                "type": "object",
-                "properties": { "sessionId": text("The session to remove.") },
-                "required": ["sessionId"],
-                "additionalProperties": false
-            })),
-        )
-        .with_raw_output_schema(schema(json!({
-            "type": "object",
-            "properties": { "sessionId": { "type": "string" }, "removed": { "type": "boolean" } },
-            "required": ["sessionId", "removed"]
-        }))),
-        Tool::new(
-            "ping",
-            "Check that Warden is running; reports the plugin in effect for each role.",
-            schema(json!({ "type": "object", "properties": {}, "additionalProperties": false })),
-        )
-        .with_annotations(ToolAnnotations::new().read_only(true))
-        .with_raw_output_schema(schema(json!({
-            "type": "object",
-            "properties": {
-                "status": { "type": "string" },
-                "plugins": { "type": "object", "additionalProperties": { "type": "string" } }
-            },
-            "required": ["status", "plugins"]
-        }))),
-    ]
+fn reply_tool(agent: &Agent) -> Tool {
+    let Agent { name, display_name } = agent;
+    Tool::new(
+        format!("{name}-reply"),
+        format!(
+            "Continue a {display_name} thread by threadId (or the deprecated conversationId), or a Warden \
+             session by sessionId. A thread unknown to Warden is recovered from {display_name}'s own \
+             transcript on disk."
+        ),
+        rmcp::model::JsonObject::new(),
+    )
+    .with_title(format!("{display_name} reply"))
+    .with_input_schema::<ReplyArgs>()
+    .with_output_schema::<TurnOutput>()
+    .with_annotations(agent_annotations())
+}
+
+/// An agent's turn changes files and reaches model providers and the web.
+fn agent_annotations() -> ToolAnnotations {
+    ToolAnnotations::new().read_only(false).destructive(true).idempotent(false).open_world(true)
+}
+
+fn list_sessions_tool() -> Tool {
+    Tool::new(
+        "listSessions",
+        "List live sessions: id, thread id, created and last-used times, turn count, cwd, model.",
+        rmcp::model::JsonObject::new(),
+    )
+    .with_title("List sessions")
+    .with_input_schema::<NoArgs>()
+    .with_output_schema::<SessionList>()
+    .with_annotations(ToolAnnotations::new().read_only(true).open_world(false))
+}
+
+fn end_session_tool() -> Tool {
+    Tool::new(
+        "endSession",
+        "Remove a session from Warden. The agent's own transcript is kept.",
+        rmcp::model::JsonObject::new(),
+    )
+    .with_title("End a session")
+    .with_input_schema::<EndSessionArgs>()
+    .with_output_schema::<SessionEnded>()
+    .with_annotations(
+        ToolAnnotations::new().read_only(false).destructive(true).idempotent(true).open_world(false),
+    )
+}
+
+fn ping_tool() -> Tool {
+    Tool::new(
+        "ping",
+        "Check that Warden is running; reports the plugin in effect for each role.",
+        rmcp::model::JsonObject::new(),
+    )
+    .with_title("Ping Warden")
+    .with_input_schema::<NoArgs>()
+    .with_output_schema::<Pong>()
+    .with_annotations(ToolAnnotations::new().read_only(true).open_world(false))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn tool<'a>(catalog: &'a Catalog, name: &str) -> &'a Tool {
+        catalog.tools().iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} is listed"))
+    }
+
+    fn schema(object: &rmcp::model::JsonObject) -> Value {
+        Value::Object(object.clone())
+    }
+
+    #[test]
+    fn every_tool_has_a_title_annotations_and_both_schemas() {
+        let catalog = Catalog::new(AGENTS);
+        let names: Vec<&str> = catalog.tools().iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(names, ["codex", "codex-reply", "listSessions", "endSession", "ping"]);
+        for tool in catalog.tools() {
+            assert!(tool.title.is_some(), "{}", tool.name);
+            assert!(tool.annotations.is_some(), "{}", tool.name);
+            assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
+            assert_eq!(
+                tool.input_schema["additionalProperties"], false,
+                "{}: unknown fields are refused",
+                tool.name
+            );
+            assert!(tool.input_schema["properties"].is_object(), "{}: clients expect properties", tool.name);
+            assert!(tool.output_schema.is_some(), "{}", tool.name);
+            assert!(catalog.route(&tool.name).is_some(), "{} has a route", tool.name);
+        }
+        let hints = |name| {
+            let a = tool(&catalog, name).annotations.clone().unwrap();
+            (a.read_only_hint, a.destructive_hint, a.idempotent_hint, a.open_world_hint)
+        };
+        assert_eq!(hints("codex"), (Some(false), Some(true), Some(false), Some(true)));
+        assert_eq!(hints("codex-reply"), hints("codex"));
+        assert_eq!(hints("endSession"), (Some(false), Some(true), Some(true), Some(false)));
+        assert_eq!(hints("listSessions").0, Some(true));
+        assert_eq!(hints("ping").0, Some(true));
+    }
+
+    #[test]
+    fn the_codex_schema_keeps_the_wire_names() {
+        let catalog = Catalog::new(AGENTS);
+        let input = schema(&tool(&catalog, "codex").input_schema);
+        let mut properties: Vec<&str> =
+            input["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        properties.sort_unstable();
+        let mut expected = [
+            "prompt",
+            "sessionId",
+            "resetSession",
+            "model",
+            "reasoningEffort",
+            "sandbox",
+            "cwd",
+            "workingDirectory",
+            "approval-policy",
+            "config",
+            "base-instructions",
+            "developer-instructions",
+            "profile",
+            "include-plan-tool",
+            "compact-prompt",
+        ];
+        expected.sort_unstable();
+        assert_eq!(properties, expected);
+        assert_eq!(input["required"], json!(["prompt"]));
+        let sandbox = &input["properties"]["sandbox"];
+        assert!(sandbox["enum"].as_array().unwrap().contains(&json!("danger-full-access")), "{sandbox}");
+        assert!(sandbox["description"].as_str().unwrap().contains("max-sandbox"));
+        assert!(!input.to_string().contains("$ref"), "schemas are inline for simple clients: {input}");
+        let reply = schema(&tool(&catalog, "codex-reply").input_schema);
+        let reply_fields: Vec<&str> =
+            reply["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(reply_fields.len(), 4, "{reply_fields:?}");
+        for field in ["prompt", "threadId", "conversationId", "sessionId"] {
+            assert!(reply_fields.contains(&field), "{field}");
+        }
+    }
+
+    #[test]
+    fn outputs_are_typed() {
+        let catalog = Catalog::new(AGENTS);
+        let output = |name| schema(tool(&catalog, name).output_schema.as_ref().unwrap());
+        let turn = output("codex");
+        assert_eq!(turn["required"], json!(["content"]));
+        assert_eq!(turn["properties"]["usage"]["properties"]["inputTokens"]["type"], "integer");
+        let sessions = output("listSessions");
+        let item = &sessions["properties"]["sessions"]["items"];
+        assert_eq!(item["type"], "object", "{sessions}");
+        for field in ["id", "createdAt", "lastAccessedAt", "turnCount", "threadId", "model", "cwd"] {
+            assert!(item["properties"].get(field).is_some(), "{field}: {item}");
+        }
+        assert_eq!(output("endSession")["required"], json!(["sessionId", "removed"]));
+        assert_eq!(output("ping")["properties"]["plugins"]["additionalProperties"]["type"], "string");
+    }
+
+    #[test]
+    fn each_agent_gets_its_own_pair_of_tools() {
+        let agents =
+            [Agent { name: "codex", display_name: "Codex" }, Agent { name: "other", display_name: "Other" }];
+        let catalog = Catalog::new(&agents);
+        assert_eq!(catalog.route("other"), Some(Route::Turn));
+        assert_eq!(catalog.route("other-reply"), Some(Route::Reply));
+        assert_eq!(tool(&catalog, "other-reply").title.as_deref(), Some("Other reply"));
+        assert_eq!(tool(&catalog, "other").input_schema, tool(&catalog, "codex").input_schema);
+        assert_eq!(catalog.route("nope"), None);
+    }
 }
