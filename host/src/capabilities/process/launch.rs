@@ -182,18 +182,21 @@ impl Launch {
         let _blocked = BlockedSignals::all()?;
         match self.setup {
             Setup::ProcessGroup => {
-                let stack = Stack::new(1)?;
+                let stack = Stack::take(1)?;
                 let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
                 // SAFETY: the child only reads `self`, which outlives it:
                 // CLONE_VFORK suspends this thread until the child has exec'd or exited.
-                let pid = unsafe { clone(program_child, stack.top(0), flags, &self) }?;
+                let pid = unsafe { clone(program_child, stack.top(0), flags, &self) };
+                // The child has exec'd or exited: its stack is free.
+                stack.give_back();
+                let pid = pid?;
                 self.check(pid)?;
                 Ok(Started { pid, stack: None })
             }
             Setup::Namespace { user_namespace } => {
                 let (report, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
                 self.report = report_write.as_raw_fd();
-                let stack = InitStack(Some(Stack::new(2)?));
+                let stack = InitStack(Some(Stack::take(2)?));
                 self.program_stack = stack.top(0);
                 let mut flags = libc::CLONE_VM | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::SIGCHLD;
                 if user_namespace {
@@ -569,7 +572,35 @@ struct Stack {
 // handed to the children it is made for.
 unsafe impl Send for Stack {}
 
+/// Stacks given back, kept for the next child: unmapping in a multi-threaded
+/// process interrupts every CPU running it to flush its TLB.
+static SPARE_STACKS: std::sync::Mutex<Vec<Stack>> = std::sync::Mutex::new(Vec::new());
+/// How many spare stacks are kept (each is 68 or 136 KiB of address space,
+/// only the pages a child touched resident).
+const MAX_SPARE_STACKS: usize = 16;
+
 impl Stack {
+    /// A stack of `regions` regions: a spare one if there is, else a new mapping.
+    fn take(regions: usize) -> io::Result<Self> {
+        let len = regions * (PAGE + STACK);
+        let mut spare = SPARE_STACKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match spare.iter().position(|stack| stack.len == len) {
+            Some(index) => Ok(spare.swap_remove(index)),
+            None => {
+                drop(spare);
+                Self::new(regions)
+            }
+        }
+    }
+
+    /// Keep the stack for the next child (no child may still use it).
+    fn give_back(self) {
+        let mut spare = SPARE_STACKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if spare.len() < MAX_SPARE_STACKS {
+            spare.push(self);
+        }
+    }
+
     fn new(regions: usize) -> io::Result<Self> {
         let len = regions * (PAGE + STACK);
         // SAFETY: a fresh private anonymous mapping, released in `drop`.
@@ -622,9 +653,11 @@ impl InitStack {
         self.0.as_ref().expect("the stack is mapped until released").top(region)
     }
 
-    /// Unmap the stack; PID 1 must have been reaped.
+    /// Free the stack for another child; PID 1 must have been reaped.
     pub fn release(mut self) {
-        drop(self.0.take());
+        if let Some(stack) = self.0.take() {
+            stack.give_back();
+        }
     }
 }
 
