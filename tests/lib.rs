@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use warden::capabilities::store_fs::FsRoot;
+use warden::contract::role::Role;
 use warden::runtime::embedded::GUEST_DIR;
+use warden::runtime::loaded::{PluginInfo, PluginLimits, PluginSource};
 use warden::runtime::manifest::{FromWasm, Manifest};
-use warden::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
-use warden::runtime::role::Role;
 use warden::runtime::{EngineLimits, Runtime};
 use warden_permissions::{
     ArgPattern, EnvDeclaration, EnvGrant, ProcessPolicy, ProgramGrant, RequestLimits, ResolvedProgram,
@@ -209,11 +209,11 @@ pub fn process_policy(
 
 /// One fresh turn of an agent plugin with default options; its answer.
 pub fn agent_turn(
-    plugin: &warden::runtime::roles::AgentPlugin,
+    plugin: &warden::runtime::calls::AgentPlugin,
     prompt: &str,
-    call: warden::runtime::plugin::CallOptions,
-) -> Result<String, warden::runtime::plugin::CallError> {
-    use warden::runtime::bindings::agent::exports::warden::plugin::agent::TurnOptions;
+    call: warden::runtime::loaded::CallOptions,
+) -> Result<String, warden::runtime::loaded::CallError> {
+    use warden::contract::bindings::agent::exports::warden::plugin::agent::TurnOptions;
     use warden::types::{FreshPlan, Plan};
     let plan = Plan::Fresh(FreshPlan { prompt: prompt.into(), recorded_prompt: prompt.into() });
     let options = TurnOptions {
@@ -232,12 +232,12 @@ pub fn agent_turn(
 /// Call options that record every progress event; the hostile agent reports
 /// "pid N" after each spawn.
 pub fn progress_recorder() -> (
-    warden::runtime::plugin::CallOptions,
-    std::sync::Arc<std::sync::Mutex<Vec<warden::runtime::host_state::ProgressEvent>>>,
+    warden::runtime::loaded::CallOptions,
+    std::sync::Arc<std::sync::Mutex<Vec<warden::capabilities::progress::ProgressEvent>>>,
 ) {
     let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = events.clone();
-    let call = warden::runtime::plugin::CallOptions {
+    let call = warden::runtime::loaded::CallOptions {
         progress: Some(std::sync::Arc::new(move |event| sink.lock().unwrap().push(event))),
         ..Default::default()
     };

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use warden::config::Config;
+use warden::contract::role::Role;
 use warden::plugins;
-use warden::runtime::plugin::CallOptions;
-use warden::runtime::role::Role;
+use warden::runtime::loaded::CallOptions;
 use warden::sessions::new_session;
 use warden::types::{Session, Turn};
 

@@ -11,10 +11,10 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use warden::capabilities::store_fs::FsRoot;
 use warden::config::Config;
+use warden::contract::role::Role;
 use warden::runtime::embedded::GUEST_DIR;
+use warden::runtime::loaded::{CallOptions, PluginInfo, PluginLimits, PluginSource};
 use warden::runtime::manifest::{FromWasm, Manifest};
-use warden::runtime::plugin::{CallOptions, PluginInfo, PluginLimits, PluginSource};
-use warden::runtime::role::Role;
 use warden::runtime::{EngineLimits, Runtime};
 
 fn storage_info(wasm: &[u8], root: &Path) -> PluginInfo {

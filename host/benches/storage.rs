@@ -13,11 +13,11 @@ use serde_json::{Map, Value};
 use store_codec::key;
 use store_codec::record::{FORMAT, StoredSession, StoredTurn};
 use warden::capabilities::store_fs::FsRoot;
+use warden::contract::role::Role;
+use warden::runtime::calls::StoragePlugin;
 use warden::runtime::embedded::{default_plugin, legacy_storage};
+use warden::runtime::loaded::{PluginInfo, PluginLimits, PluginSource};
 use warden::runtime::manifest::{FromWasm, Manifest};
-use warden::runtime::plugin::{PluginInfo, PluginLimits, PluginSource};
-use warden::runtime::role::Role;
-use warden::runtime::roles::StoragePlugin;
 use warden::runtime::{EngineLimits, Runtime};
 
 const SIZES: [usize; 3] = [100, 1_000, 10_000];

@@ -18,9 +18,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_stdio::McpServer;
 use serde_json::json;
 use warden::config::Config;
+use warden::contract::role::Role;
 use warden::runtime::embedded::GUEST_DIR;
-use warden::runtime::plugin::CallOptions;
-use warden::runtime::role::Role;
+use warden::runtime::loaded::CallOptions;
 use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Sessions, Target, TurnRequest, TurnSettings};
 
 fn config_text(state: &Path) -> String {

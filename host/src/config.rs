@@ -41,7 +41,7 @@ use serde::Deserialize;
 
 use crate::capabilities::process;
 use crate::config_paths::validate_root;
-use crate::runtime::role::Role;
+use crate::contract::role::Role;
 use warden_permissions::{ProgramGrant, Sandbox};
 
 pub const DEFAULT_MEMORY_MIB: u32 = 128;

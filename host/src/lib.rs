@@ -7,12 +7,15 @@ pub mod capabilities;
 pub mod commands;
 pub mod config;
 pub mod config_paths;
+pub mod contract;
+pub mod control;
+#[cfg(test)]
+mod layering;
 pub mod logging;
 pub mod mcp;
 pub mod plugins;
 pub mod runtime;
 pub mod sessions;
-pub mod turn_checks;
 
 /// The contract's shared types (`session`, `plugin-error`, …) as Rust types.
-pub use runtime::bindings::types;
+pub use contract::bindings::types;

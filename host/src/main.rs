@@ -7,11 +7,11 @@ use clap::{Parser, Subcommand};
 use warden::capabilities::store_fs::FsRoot;
 use warden::commands::{migrate, plugin_check, scaffold, sessions};
 use warden::config::Config;
+use warden::contract::role::Role;
+use warden::contract::world_check;
 use warden::mcp::{WardenServer, serve_stdio};
 use warden::plugins;
-use warden::runtime::plugin::describe;
-use warden::runtime::role::Role;
-use warden::runtime::world_check;
+use warden::runtime::loaded::describe;
 use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Sessions};
 
 /// The legacy single-file store's name inside the state directory.

@@ -18,7 +18,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use warden::config::Config;
-use warden::runtime::roles::StoragePlugin;
+use warden::runtime::calls::StoragePlugin;
 use warden::sessions::new_session;
 use warden::types::{PluginError, Session, Turn};
 

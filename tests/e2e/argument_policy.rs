@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use warden::runtime::plugin::{CallError, CallOptions};
-use warden::runtime::role::Role;
+use warden::contract::role::Role;
+use warden::runtime::loaded::{CallError, CallOptions};
 use warden::types::PluginError;
 use warden_permissions::{ProgramGrant, RequestLimits};
 use warden_tests::{agent_turn, guest_wasm, info, process_policy, runtime, warden_bin};

@@ -3,7 +3,7 @@
 //! old entries are pruned.
 
 use warden::capabilities::store_fs::FsRoot;
-use warden::runtime::role::Role;
+use warden::contract::role::Role;
 use warden::runtime::{CacheOutcome, EngineLimits, Runtime};
 use warden::types::PluginError;
 use warden_tests::{guest_wasm, info, runtime};

@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use warden::config::Config;
-use warden::runtime::plugin::{CallError, CallOptions};
-use warden::runtime::role::Role;
-use warden::runtime::roles::AgentPlugin;
+use warden::contract::role::Role;
+use warden::runtime::calls::AgentPlugin;
+use warden::runtime::loaded::{CallError, CallOptions};
 use warden::types::PluginError;
 use warden_tests::{agent_turn, guest_wasm, patch_bytes};
 

@@ -12,10 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use warden::runtime::control::CancelFlag;
-use warden::runtime::plugin::{AbortReason, CallError, CallOptions};
-use warden::runtime::role::Role;
-use warden::runtime::roles::AgentPlugin;
+use warden::contract::role::Role;
+use warden::control::CancelFlag;
+use warden::runtime::calls::AgentPlugin;
+use warden::runtime::loaded::{AbortReason, CallError, CallOptions};
 use warden::types::PluginError;
 use warden_tests::{
     agent_turn, guest_wasm, info, process_policy, program, progress_recorder, runtime, warden_bin,

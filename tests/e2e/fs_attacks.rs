@@ -7,8 +7,8 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use warden::capabilities::store_fs::FsRoot;
-use warden::runtime::role::Role;
-use warden::runtime::roles::StoragePlugin;
+use warden::contract::role::Role;
+use warden::runtime::calls::StoragePlugin;
 use warden::types::PluginError;
 use warden_tests::{guest_wasm, info, runtime, snapshot};
 

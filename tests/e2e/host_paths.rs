@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use warden::config::Config;
+use warden::contract::role::Role;
 use warden::plugins;
-use warden::runtime::role::Role;
 use warden::types::PluginError;
 use warden_tests::{guest_wasm, snapshot};
 

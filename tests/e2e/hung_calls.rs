@@ -10,11 +10,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use warden::capabilities::store_fs::FsRoot;
+use warden::contract::role::Role;
+use warden::control::CancelFlag;
 use warden::runtime::Runtime;
-use warden::runtime::control::CancelFlag;
-use warden::runtime::plugin::{AbortReason, CallError, CallOptions};
-use warden::runtime::role::Role;
-use warden::runtime::roles::{PolicyPlugin, StoragePlugin};
+use warden::runtime::calls::{PolicyPlugin, StoragePlugin};
+use warden::runtime::loaded::{AbortReason, CallError, CallOptions};
 use warden::types::PluginError;
 use warden_tests::{TEST_CONCURRENT_CALLS, guest_wasm, info, is_locked, runtime, wait_until_locked};
 

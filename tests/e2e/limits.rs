@@ -1,9 +1,9 @@
 //! A guest that spins, hoards memory or panics is stopped with an error that
 //! names the plugin and the cause; the next call on the same plugin works.
 
-use warden::runtime::plugin::AbortReason;
-use warden::runtime::role::Role;
-use warden::runtime::roles::StoragePlugin;
+use warden::contract::role::Role;
+use warden::runtime::calls::StoragePlugin;
+use warden::runtime::loaded::AbortReason;
 use warden_tests::{TEST_CPU_BUDGET, TEST_MEMORY, guest_wasm, info, runtime};
 
 fn hostile_storage() -> (warden::runtime::Runtime, StoragePlugin) {

@@ -140,7 +140,7 @@ fn a_plugin_of_the_wrong_role_stops_start_up_with_the_reason() {
 #[test]
 fn a_plugin_for_a_newer_contract_is_refused_at_start_up_naming_both_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let host = warden::runtime::role::CONTRACT_VERSION;
+    let host = warden::contract::role::CONTRACT_VERSION;
     let wasm = warden_tests::guest_wasm("context_default.wasm");
     let plugin = dir.path().join("newer.wasm");
     std::fs::write(&plugin, warden_tests::patch_bytes(&wasm, &format!("@{host}"), "@0.1.9")).unwrap();

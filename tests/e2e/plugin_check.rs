@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use warden::commands::plugin_check::{Report, check};
 use warden::config::Config;
-use warden::runtime::role::{CONTRACT_VERSION, Role};
+use warden::contract::role::{CONTRACT_VERSION, Role};
 use warden_tests::{guest_wasm, runtime};
 
 use warden_tests::patch_bytes as patch;

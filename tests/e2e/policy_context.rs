@@ -1,8 +1,8 @@
 //! The default session-policy and context-builder plugins, called through
 //! the runtime with the settings an operator would give them.
 
-use warden::runtime::role::Role;
-use warden::runtime::roles::{ContextPlugin, PolicyPlugin};
+use warden::contract::role::Role;
+use warden::runtime::calls::{ContextPlugin, PolicyPlugin};
 use warden::sessions::new_session;
 use warden::types::{Plan, PluginError, Session, SessionSummary, Turn};
 use warden_tests::{guest_wasm, info, runtime};
@@ -48,7 +48,7 @@ fn session(turns: &[(&str, &str)], thread: Option<&str>) -> Session {
     }
 }
 
-fn invalid(result: Result<(), warden::runtime::plugin::CallError>) -> String {
+fn invalid(result: Result<(), warden::runtime::loaded::CallError>) -> String {
     match result.unwrap_err().plugin_error() {
         Some(PluginError::Invalid(m)) => m.clone(),
         other => panic!("expected invalid, got {other:?}"),

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use warden::runtime::control::CancelFlag;
-use warden::runtime::host_state::ProgressEvent;
-use warden::runtime::plugin::{AbortReason, CallError, CallOptions};
-use warden::runtime::role::Role;
-use warden::runtime::roles::AgentPlugin;
+use warden::capabilities::progress::ProgressEvent;
+use warden::contract::role::Role;
+use warden::control::CancelFlag;
+use warden::runtime::calls::AgentPlugin;
+use warden::runtime::loaded::{AbortReason, CallError, CallOptions};
 use warden::types::PluginError;
 use warden_permissions::ResolvedProgram;
 use warden_tests::{agent_turn, guest_wasm, info, process_policy, program, progress_recorder, runtime};

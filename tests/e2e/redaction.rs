@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use warden::runtime::role::Role;
+use warden::contract::role::Role;
 use warden::sessions::new_session;
 use warden::types::{Plan, Session, Turn};
 use warden_tests::{info, redact_plugin, runtime};

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use store_codec::key;
 use warden::capabilities::store_fs::FsRoot;
-use warden::runtime::role::Role;
+use warden::contract::role::Role;
 use warden::types::PluginError;
 use warden_tests::{guest_wasm, info, runtime};
 
@@ -87,7 +87,7 @@ impl Specials {
     }
 }
 
-fn denied_as(err: &warden::runtime::plugin::CallError, kind: &str, attack: &str) {
+fn denied_as(err: &warden::runtime::loaded::CallError, kind: &str, attack: &str) {
     match err.plugin_error() {
         Some(PluginError::Denied(message)) => {
             assert!(message.contains(kind) && message.contains("only regular files"), "{attack}: {message}")

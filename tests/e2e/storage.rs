@@ -7,7 +7,7 @@ use std::path::Path;
 
 use store_codec::key;
 use warden::config::Config;
-use warden::runtime::roles::StoragePlugin;
+use warden::runtime::calls::StoragePlugin;
 use warden::sessions::new_session;
 use warden::types::{PluginError, Session, Turn};
 
@@ -29,7 +29,7 @@ pub fn session(id: &str, last_accessed_ms: u64) -> Session {
     }
 }
 
-fn error_of<T: std::fmt::Debug>(result: Result<T, warden::runtime::plugin::CallError>) -> PluginError {
+fn error_of<T: std::fmt::Debug>(result: Result<T, warden::runtime::loaded::CallError>) -> PluginError {
     let err = result.expect_err("expected an error");
     err.plugin_error().cloned().unwrap_or_else(|| panic!("expected a plugin error, got {err}"))
 }

@@ -1,7 +1,7 @@
 //! A plugin whose world does not match its role is refused at load time with
 //! a message naming the wrong import or export; so is a non-component.
 
-use warden::runtime::role::{CONTRACT_VERSION, Role};
+use warden::contract::role::{CONTRACT_VERSION, Role};
 use warden_tests::{guest_wasm, info, runtime};
 
 #[test]

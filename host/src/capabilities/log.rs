@@ -4,13 +4,27 @@
 //! control characters, so a plugin cannot forge a log line that looks like
 //! the host's (`capability refused plugin=…`) or move the terminal's cursor.
 
-use crate::runtime::bindings::agent::warden::plugin::log::{self, Level};
-use crate::runtime::host_state::HostState;
+use wasmtime::component::HasData;
 
-impl log::Host for HostState {
+use super::Who;
+use crate::contract::bindings::agent::warden::plugin::log::{self, Level};
+
+/// What `log` needs from a call: whose messages they are.
+pub struct LogView<'a> {
+    pub who: Who<'a>,
+}
+
+/// Links `log` to a call's [`LogView`].
+pub struct Log;
+
+impl HasData for Log {
+    type Data<'a> = LogView<'a>;
+}
+
+impl log::Host for LogView<'_> {
     fn log(&mut self, level: Level, message: String) {
-        let plugin = self.plugin.name.as_str();
-        let role = self.plugin.role.world();
+        let plugin = self.who.plugin;
+        let role = self.who.role.world();
         match level {
             Level::Trace => tracing::trace!(plugin, role, "{message}"),
             Level::Debug => tracing::debug!(plugin, role, "{message}"),

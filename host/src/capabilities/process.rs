@@ -20,6 +20,7 @@ mod launch;
 mod output;
 mod pidfd;
 mod slots;
+mod wit;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -28,7 +29,8 @@ use rustix::process::Signal;
 
 pub use self::contain::{Containment, containment};
 pub use self::slots::{LiveChildren, Slot};
-use crate::runtime::control::CallControl;
+pub use self::wit::{ChildLimits, Process, ProcessView};
+use crate::control::CallControl;
 use crate::types::PluginError;
 use warden_permissions::ApprovedSpawn;
 
@@ -204,136 +206,4 @@ impl Drop for HostChild {
 
 fn io_error(doing: &'static str) -> impl Fn(std::io::Error) -> PluginError {
     move |e| PluginError::Io(format!("{doing}: {e}"))
-}
-
-mod wit {
-    //! The `process` interface: approve, spawn, and operate children held in the resource table.
-
-    use std::time::Duration;
-
-    use wasmtime::component::Resource;
-
-    use super::{HostChild, ReadResult, Stream};
-    use crate::runtime::bindings::agent::warden::plugin::process::{
-        self, OutputLine, OutputStream, ReadResult as WitReadResult, SpawnRequest, StdinSource,
-    };
-    use crate::runtime::host_state::HostState;
-    use crate::types::PluginError;
-
-    impl process::Host for HostState {
-        fn spawn(&mut self, request: SpawnRequest) -> Result<Resource<HostChild>, PluginError> {
-            let shown = format!("{} {}", request.program, request.args.join(" "));
-            self.timed(|state| {
-                let Some(policy) = &state.plugin.process else {
-                    return Err(state.refused(
-                        "spawn",
-                        &shown,
-                        PluginError::Denied(format!(
-                            "plugin `{}` may not run programs: no program is granted under [plugins.{}]",
-                            state.plugin.name, state.plugin.role
-                        )),
-                    ));
-                };
-                let approved = policy
-                    .approve(
-                        &request.program,
-                        &request.args,
-                        &request.env,
-                        request.cwd.as_deref(),
-                        std::env::vars(),
-                    )
-                    .map_err(|e| state.refused("spawn", &shown, e.into()))?;
-                if state.plugin.audit {
-                    tracing::info!(plugin = %state.plugin.name, program = %approved.executable.display(),
-                        args = ?approved.args, cwd = %approved.cwd.display(), "audit: spawn");
-                }
-                let stdin = match request.stdin {
-                    StdinSource::Null => None,
-                    StdinSource::Bytes(bytes) => Some(bytes),
-                };
-                let slots = state.child_slots().map_err(|e| state.refused("spawn", &shown, e))?;
-                let child = HostChild::spawn(approved, stdin, state.plugin.limits.output_cap, slots)?;
-                state.table.push(child).map_err(|e| PluginError::Io(format!("tracking the child: {e}")))
-            })
-        }
-    }
-
-    impl HostState {
-        /// A place in this call's and this plugin's child caps, or an error naming the cap.
-        fn child_slots(&self) -> Result<Vec<super::Slot>, PluginError> {
-            let limits = &self.plugin.limits;
-            let (name, role) = (&self.plugin.name, self.plugin.role);
-            let call = self.call_children.try_take(limits.max_children_per_call).ok_or_else(|| {
-                PluginError::Busy(format!(
-                    "plugin `{name}` already holds {} live children in this call, its limit; drop or \
-                     wait for one first, or raise `max-children-per-call` under [plugins.{role}]",
-                    limits.max_children_per_call
-                ))
-            })?;
-            let plugin = self.plugin.live_children.try_take(limits.max_children).ok_or_else(|| {
-                PluginError::Busy(format!(
-                    "plugin `{name}` already holds {} live children over all its calls, its limit; \
-                     retry when one has ended, or raise `max-children` under [plugins.{role}]",
-                    limits.max_children
-                ))
-            })?;
-            Ok(vec![call, plugin])
-        }
-
-        fn child<R>(
-            &mut self,
-            child: &Resource<HostChild>,
-            op: impl FnOnce(&mut HostChild, &crate::runtime::control::CallControl) -> Result<R, PluginError>,
-        ) -> Result<R, PluginError> {
-            self.timed(|state| {
-                let HostState { table, control, .. } = state;
-                let child = table
-                    .get_mut(child)
-                    .map_err(|e| PluginError::Invalid(format!("unknown child handle: {e}")))?;
-                op(child, control)
-            })
-        }
-    }
-
-    impl process::HostChild for HostState {
-        fn pid(&mut self, child: Resource<HostChild>) -> u32 {
-            self.table.get(&child).map_or(0, |c| c.pid())
-        }
-
-        fn read_line(
-            &mut self,
-            child: Resource<HostChild>,
-            timeout_ms: u32,
-        ) -> Result<WitReadResult, PluginError> {
-            let timeout = Duration::from_millis(timeout_ms.into());
-            let read = self.child(&child, |c, control| c.read_line(timeout, control))?;
-            Ok(match read {
-                ReadResult::Line { stream, text, truncated } => WitReadResult::Line(OutputLine {
-                    stream: match stream {
-                        Stream::Stdout => OutputStream::Stdout,
-                        Stream::Stderr => OutputStream::Stderr,
-                    },
-                    text,
-                    truncated,
-                }),
-                ReadResult::Pending => WitReadResult::Pending,
-                ReadResult::Closed => WitReadResult::Closed,
-            })
-        }
-
-        fn wait(&mut self, child: Resource<HostChild>, timeout_ms: u32) -> Result<Option<i32>, PluginError> {
-            let timeout = Duration::from_millis(timeout_ms.into());
-            self.child(&child, |c, control| c.wait(timeout, control))
-        }
-
-        fn kill(&mut self, child: Resource<HostChild>) -> Result<(), PluginError> {
-            self.child(&child, |c, _| c.kill())
-        }
-
-        fn drop(&mut self, child: Resource<HostChild>) -> wasmtime::Result<()> {
-            let child = self.table.delete(child)?;
-            self.timed(|_| drop(child));
-            Ok(())
-        }
-    }
 }

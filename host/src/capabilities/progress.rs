@@ -3,22 +3,49 @@
 //! event is capped here, so no plugin can make one event cost more than a few
 //! KiB anywhere downstream.
 
-use crate::runtime::bindings::agent::warden::plugin::progress::{self, ProgressEvent as WitEvent};
-use crate::runtime::host_state::{HostState, ProgressEvent};
+use std::sync::Arc;
+
+use wasmtime::component::HasData;
+
+use super::Who;
+use crate::contract::bindings::agent::warden::plugin::progress::{self, ProgressEvent as WitEvent};
+
+/// Receives the `progress` events of a call.
+pub type ProgressSink = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
+
+/// A progress event, as reported by an agent-driver plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgressEvent {
+    pub kind: String,
+    pub message: String,
+}
+
+/// What `progress` needs from a call: where its events go, if anywhere.
+pub struct ProgressView<'a> {
+    pub who: Who<'a>,
+    pub sink: Option<&'a ProgressSink>,
+}
+
+/// Links `progress` to a call's [`ProgressView`].
+pub struct Progress;
+
+impl HasData for Progress {
+    type Data<'a> = ProgressView<'a>;
+}
 
 /// Longest event kind kept, in bytes.
 pub const MAX_KIND_BYTES: usize = 64;
 /// Longest event message kept, in bytes; a longer one is cut with a note.
 pub const MAX_MESSAGE_BYTES: usize = 4096;
 
-impl progress::Host for HostState {
+impl progress::Host for ProgressView<'_> {
     fn report(&mut self, event: WitEvent) {
-        let Some(sink) = &self.progress else { return };
+        let Some(sink) = self.sink else { return };
         let event = ProgressEvent {
             kind: cap(event.kind, MAX_KIND_BYTES),
             message: cap(event.message, MAX_MESSAGE_BYTES),
         };
-        tracing::debug!(plugin = %self.plugin.name, kind = %event.kind, message = %event.message, "progress");
+        tracing::debug!(plugin = %self.who.plugin, kind = %event.kind, message = %event.message, "progress");
         sink(event);
     }
 }

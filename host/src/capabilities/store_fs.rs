@@ -17,8 +17,10 @@ use cap_std::fs::{Dir, DirBuilder, File, Metadata, OpenOptions, OpenOptionsExt};
 use cap_std::fs::{DirBuilderExt, MetadataExt};
 
 use super::reserved::{Id, Reserved};
-use crate::runtime::control::Waiter;
+use crate::control::Waiter;
 use crate::types::{DirEntry, EntryKind, EntryMetadata, PluginError};
+
+pub use wit::{StoreFs, StoreFsView};
 
 /// Prefix of the temporary files `write_atomic` creates; listings hide them.
 pub const TEMP_PREFIX: &str = ".warden-tmp.";
@@ -731,46 +733,67 @@ mod wit {
 
     use std::time::Duration;
 
-    use wasmtime::component::Resource;
+    use wasmtime::component::{HasData, Resource, ResourceTable};
 
     use super::{FsLock, FsRoot};
-    use crate::runtime::bindings::agent::warden::plugin::store_fs_readonly;
-    use crate::runtime::bindings::storage::warden::plugin::store_fs;
-    use crate::runtime::host_state::HostState;
+    use crate::capabilities::{Who, host_time};
+    use crate::contract::bindings::agent::warden::plugin::store_fs_readonly;
+    use crate::contract::bindings::storage::warden::plugin::store_fs::{self, Lock};
+    use crate::control::CallControl;
     use crate::types::{DirEntry, EntryMetadata, PluginError};
 
-    impl HostState {
+    /// What `store-fs` and `store-fs-readonly` need from a call: the granted
+    /// root, the table that holds locks, and the call's control.
+    pub struct StoreFsView<'a> {
+        pub who: Who<'a>,
+        /// The granted directory; `None` grants nothing.
+        pub root: Option<&'a FsRoot>,
+        /// Log every write, not only refusals.
+        pub audit: bool,
+        pub table: &'a mut ResourceTable,
+        pub control: &'a mut CallControl,
+    }
+
+    /// Links `store-fs` or `store-fs-readonly` to a call's [`StoreFsView`].
+    pub struct StoreFs;
+
+    impl HasData for StoreFs {
+        type Data<'a> = StoreFsView<'a>;
+    }
+
+    impl StoreFsView<'_> {
         fn with_root<R>(
             &mut self,
             operation: &str,
             target: &str,
-            op: impl FnOnce(&FsRoot) -> Result<R, PluginError>,
+            op: impl FnOnce(&FsRoot, &CallControl) -> Result<R, PluginError>,
         ) -> Result<R, PluginError> {
-            self.timed(|state| {
-                let result = match &state.plugin.fs_root {
-                    Some(root) => op(root),
+            let (who, root) = (self.who, self.root);
+            host_time(self.control, |control| {
+                let result = match root {
+                    Some(root) => op(root, control),
                     None => Err(PluginError::Denied(format!(
                         "plugin `{}` has no directory granted; set `root` under [plugins.{}] in the configuration",
-                        state.plugin.name, state.plugin.role
+                        who.plugin, who.role
                     ))),
                 };
-                result.map_err(|e| state.refused(operation, target, e))
+                result.map_err(|e| who.refused(operation, target, e))
             })
         }
     }
 
-    impl store_fs::Host for HostState {
+    impl store_fs::Host for StoreFsView<'_> {
         fn read(&mut self, path: String) -> Result<Vec<u8>, PluginError> {
-            self.with_root("read", &path, |root| root.read(&path))
+            self.with_root("read", &path, |root, _| root.read(&path))
         }
 
         fn read_range(&mut self, path: String, offset: u64, length: u32) -> Result<Vec<u8>, PluginError> {
-            self.with_root("read-range", &path, |root| root.read_range(&path, offset, length))
+            self.with_root("read-range", &path, |root, _| root.read_range(&path, offset, length))
         }
 
         fn write_atomic(&mut self, path: String, data: Vec<u8>) -> Result<(), PluginError> {
-            let audit = self.plugin.audit;
-            self.with_root("write", &path, |root| {
+            let audit = self.audit;
+            self.with_root("write", &path, |root, _| {
                 root.write_atomic(&path, &data)?;
                 if audit {
                     tracing::info!(root = %root.path().display(), path, bytes = data.len(), "audit: write");
@@ -780,63 +803,64 @@ mod wit {
         }
 
         fn remove_file(&mut self, path: String) -> Result<(), PluginError> {
-            self.with_root("remove-file", &path, |root| root.remove_file(&path))
+            self.with_root("remove-file", &path, |root, _| root.remove_file(&path))
         }
 
         fn remove_dir(&mut self, path: String) -> Result<(), PluginError> {
-            self.with_root("remove-dir", &path, |root| root.remove_dir(&path))
+            self.with_root("remove-dir", &path, |root, _| root.remove_dir(&path))
         }
 
         fn rename(&mut self, from: String, to: String) -> Result<(), PluginError> {
             let target = format!("{from} -> {to}");
-            self.with_root("rename", &target, |root| root.rename(&from, &to))
+            self.with_root("rename", &target, |root, _| root.rename(&from, &to))
         }
 
         fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, PluginError> {
-            self.with_root("list-dir", &path, |root| root.list_dir(&path))
+            self.with_root("list-dir", &path, |root, _| root.list_dir(&path))
         }
 
         fn metadata(&mut self, path: String) -> Result<Option<EntryMetadata>, PluginError> {
-            self.with_root("metadata", &path, |root| root.metadata(&path))
+            self.with_root("metadata", &path, |root, _| root.metadata(&path))
         }
 
         fn create_dir(&mut self, path: String) -> Result<(), PluginError> {
-            self.with_root("create-dir", &path, |root| root.create_dir(&path))
+            self.with_root("create-dir", &path, |root, _| root.create_dir(&path))
         }
 
-        fn acquire_lock(&mut self, path: String, wait_ms: u32) -> Result<Resource<FsLock>, PluginError> {
+        fn acquire_lock(&mut self, path: String, wait_ms: u32) -> Result<Resource<Lock>, PluginError> {
             let wait = Duration::from_millis(wait_ms.into());
-            let call = self.control.waiter().clone();
-            let lock = self.with_root("lock", &path, |root| {
+            let lock = self.with_root("lock", &path, |root, control| {
                 root.refuse_special(&path)?;
-                root.lock(&path, wait, &call)
+                root.lock(&path, wait, control.waiter())
             })?;
-            self.table.push(lock).map_err(|e| PluginError::Io(format!("holding the lock: {e}")))
+            let held =
+                self.table.push(lock).map_err(|e| PluginError::Io(format!("holding the lock: {e}")))?;
+            Ok(Resource::new_own(held.rep()))
         }
     }
 
-    impl store_fs::HostLock for HostState {
-        fn drop(&mut self, lock: Resource<FsLock>) -> wasmtime::Result<()> {
-            self.table.delete(lock)?;
+    impl store_fs::HostLock for StoreFsView<'_> {
+        fn drop(&mut self, lock: Resource<Lock>) -> wasmtime::Result<()> {
+            self.table.delete(Resource::<FsLock>::new_own(lock.rep()))?;
             Ok(())
         }
     }
 
-    impl store_fs_readonly::Host for HostState {
+    impl store_fs_readonly::Host for StoreFsView<'_> {
         fn read(&mut self, path: String) -> Result<Vec<u8>, PluginError> {
-            self.with_root("read", &path, |root| root.read(&path))
+            self.with_root("read", &path, |root, _| root.read(&path))
         }
 
         fn read_range(&mut self, path: String, offset: u64, length: u32) -> Result<Vec<u8>, PluginError> {
-            self.with_root("read-range", &path, |root| root.read_range(&path, offset, length))
+            self.with_root("read-range", &path, |root, _| root.read_range(&path, offset, length))
         }
 
         fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, PluginError> {
-            self.with_root("list-dir", &path, |root| root.list_dir(&path))
+            self.with_root("list-dir", &path, |root, _| root.list_dir(&path))
         }
 
         fn metadata(&mut self, path: String) -> Result<Option<EntryMetadata>, PluginError> {
-            self.with_root("metadata", &path, |root| root.metadata(&path))
+            self.with_root("metadata", &path, |root, _| root.metadata(&path))
         }
     }
 }

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::contract::bindings::storage::exports::warden::plugin::storage::{MigrateOptions, MigrateReport};
 use crate::plugins;
 use crate::runtime::Runtime;
-use crate::runtime::bindings::storage::exports::warden::plugin::storage::{MigrateOptions, MigrateReport};
 
 pub const PLACEHOLDER: &str = "{agentId}";
 

@@ -9,12 +9,12 @@ use sha2::{Digest, Sha256};
 use wasmtime::wasmparser::Parser;
 
 use crate::config::Config;
+use crate::contract::role::{CONTRACT_VERSION, Role};
+use crate::contract::world_check;
 use crate::plugins::{self, grants};
 use crate::runtime::Runtime;
+use crate::runtime::loaded::PluginSource;
 use crate::runtime::manifest::{FromWasm, Manifest};
-use crate::runtime::plugin::PluginSource;
-use crate::runtime::role::{CONTRACT_VERSION, Role};
-use crate::runtime::world_check;
 use warden_permissions::{ArgPattern, EnvDeclaration};
 
 #[derive(Debug, Default, Serialize)]

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::runtime::contract::WIT_FILES;
-use crate::runtime::role::{CONTRACT_VERSION, Role};
+use crate::contract::WIT_FILES;
+use crate::contract::role::{CONTRACT_VERSION, Role};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {

@@ -4,7 +4,7 @@ use epoch_time::format_rfc3339_ms as iso8601;
 use serde_json::{Value, json};
 
 use crate::mcp::SessionItem;
-use crate::runtime::roles::StoragePlugin;
+use crate::runtime::calls::StoragePlugin;
 use crate::types::Session;
 
 pub fn list(storage: &StoragePlugin, as_json: bool) -> anyhow::Result<()> {

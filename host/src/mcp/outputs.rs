@@ -11,7 +11,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::runtime::bindings::agent::exports::warden::plugin::agent::Usage;
+use crate::contract::bindings::agent::exports::warden::plugin::agent::Usage;
 use crate::sessions::{TurnError, TurnResult};
 use crate::types::SessionSummary;
 

@@ -14,7 +14,7 @@ use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::Peer;
 use tokio::sync::Notify;
 
-use crate::runtime::host_state::{ProgressEvent, ProgressSink};
+use crate::capabilities::progress::{ProgressEvent, ProgressSink};
 
 /// Events kept for a slow client; older ones are dropped first.
 pub const QUEUE_EVENTS: usize = 64;

@@ -20,8 +20,8 @@ use super::outputs::{
     NoDetail, Pong, SessionEnded, SessionItem, SessionList, failure, structured, turn_failure, turn_result,
 };
 use super::tools::{AGENTS, Catalog, Route};
-use crate::runtime::control::CancelFlag;
-use crate::runtime::plugin::CallOptions;
+use crate::control::CancelFlag;
+use crate::runtime::loaded::CallOptions;
 use crate::sessions::{Sessions, TurnError, TurnRequest};
 
 /// How often expired sessions are swept while serving.

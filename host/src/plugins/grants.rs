@@ -12,7 +12,7 @@ use warden_permissions::{EnvGrant, ProgramGrant, RequestLimits};
 
 use crate::config::{Config, PluginConfig};
 use crate::config_paths::validate_root;
-use crate::runtime::role::Role;
+use crate::contract::role::Role;
 
 /// Variables the default agent grant passes on from Warden's environment
 /// (the plugin must declare them too); plugins cannot choose their values.

@@ -1,7 +1,7 @@
 //! The default plugins, built by `build.rs` and embedded in the binary so
 //! `warden serve` works with no configuration.
 
-use super::role::Role;
+use crate::contract::role::Role;
 
 macro_rules! guest {
     ($file:literal) => {

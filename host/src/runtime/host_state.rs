@@ -1,6 +1,8 @@
-//! What a Store holds during one plugin call: the plugin's grants, a
-//! deny-all WASI context, the resource table, the memory limiter and the
-//! call's control (cancellation, deadline, host-time accounting).
+//! What a Store holds during one plugin call, and nothing more: the
+//! plugin's grants (shared), a deny-all WASI context, the resource table,
+//! the memory limiter, the call's control (cancellation, deadline, host-time
+//! accounting) and its progress sink. Each capability sees only its own view
+//! of it (`HostState::log`, `::process`, …), which the linker hands it.
 
 use std::sync::Arc;
 
@@ -9,23 +11,17 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::control::{CallControl, thread_cpu_time};
-use super::plugin::PluginInfo;
-use crate::capabilities::process::LiveChildren;
-use crate::types::PluginError;
+use super::loaded::PluginInfo;
+use crate::capabilities::Who;
+use crate::capabilities::config::ConfigView;
+use crate::capabilities::log::LogView;
+use crate::capabilities::process::{ChildLimits, LiveChildren, ProcessView};
+use crate::capabilities::progress::{ProgressSink, ProgressView};
+use crate::capabilities::store_fs::StoreFsView;
+use crate::control::CallControl;
 
 /// Bytes of guest stderr kept per call; the rest is dropped.
 const STDERR_CAPACITY: usize = 64 * 1024;
-
-/// Receives the `progress` events of a call.
-pub type ProgressSink = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
-
-/// A progress event, as reported by an agent-driver plugin.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProgressEvent {
-    pub kind: String,
-    pub message: String,
-}
 
 pub struct HostState {
     pub(crate) plugin: Arc<PluginInfo>,
@@ -34,7 +30,7 @@ pub struct HostState {
     pub(crate) progress: Option<ProgressSink>,
     pub(crate) memory: MemoryLimiter,
     /// Children this call holds now (against `limits.max_children_per_call`).
-    pub(crate) call_children: LiveChildren,
+    call_children: LiveChildren,
     wasi: WasiCtx,
     stderr: MemoryOutputPipe,
 }
@@ -54,26 +50,55 @@ impl HostState {
         Self { plugin, table: ResourceTable::new(), control, progress, memory, call_children, wasi, stderr }
     }
 
-    /// Run a host operation, counting its CPU as the host's, not the guest's.
-    pub(crate) fn timed<R>(&mut self, op: impl FnOnce(&mut Self) -> R) -> R {
-        let started = thread_cpu_time();
-        let result = op(self);
-        self.control.add_host_cpu(thread_cpu_time().saturating_sub(started));
-        result
-    }
-
     /// Everything the guest wrote to stderr during the call.
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr.contents()).into_owned()
     }
 
-    /// Refusals are logged as structured events before being returned.
-    pub(crate) fn refused(&self, operation: &str, target: &str, error: PluginError) -> PluginError {
-        if let PluginError::Denied(reason) = &error {
-            tracing::warn!(plugin = %self.plugin.name, role = %self.plugin.role, operation, target,
-                reason = %reason, "capability refused");
+    fn who(plugin: &PluginInfo) -> Who<'_> {
+        Who { plugin: &plugin.name, role: plugin.role }
+    }
+
+    pub(crate) fn log(&mut self) -> LogView<'_> {
+        LogView { who: Self::who(&self.plugin) }
+    }
+
+    pub(crate) fn config(&mut self) -> ConfigView<'_> {
+        ConfigView { settings_json: &self.plugin.settings_json }
+    }
+
+    pub(crate) fn progress(&mut self) -> ProgressView<'_> {
+        ProgressView { who: Self::who(&self.plugin), sink: self.progress.as_ref() }
+    }
+
+    pub(crate) fn store_fs(&mut self) -> StoreFsView<'_> {
+        let plugin = &*self.plugin;
+        StoreFsView {
+            who: Self::who(plugin),
+            root: plugin.fs_root.as_ref(),
+            audit: plugin.audit,
+            table: &mut self.table,
+            control: &mut self.control,
         }
-        error
+    }
+
+    pub(crate) fn process(&mut self) -> ProcessView<'_> {
+        let plugin = &*self.plugin;
+        let limits = &plugin.limits;
+        ProcessView {
+            who: Self::who(plugin),
+            policy: plugin.process.as_ref(),
+            audit: plugin.audit,
+            limits: ChildLimits {
+                output_cap: limits.output_cap,
+                per_call: limits.max_children_per_call,
+                per_plugin: limits.max_children,
+            },
+            plugin_children: &plugin.live_children,
+            call_children: &self.call_children,
+            table: &mut self.table,
+            control: &mut self.control,
+        }
     }
 }
 

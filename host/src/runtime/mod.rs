@@ -1,37 +1,37 @@
 //! The sandboxed component runtime: one engine, a compiled-component cache,
-//! a world check per role, and a linker per role that provides only that
-//! world's imports (plus deny-all WASI).
+//! the world check of each plugin against its role, a linker per role that
+//! provides only that world's imports (plus deny-all WASI), and the call of
+//! a plugin in a fresh Store ([`loaded`]) through typed entry points
+//! ([`calls`]).
 
-pub mod bindings;
 mod cache;
 mod cache_files;
-pub mod contract;
-pub mod control;
+pub mod calls;
 pub mod embedded;
 mod engine;
 pub mod host_state;
+mod linker;
+pub mod loaded;
 pub mod manifest;
-pub mod plugin;
-pub mod role;
-pub mod roles;
 pub mod slots;
-pub mod world_check;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use wasmtime::Engine;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::Component;
 
+use crate::contract::bindings;
+use crate::contract::role::Role;
+use crate::contract::world_check;
 pub use cache::CacheOutcome;
 use cache::ComponentCache;
+use calls::{AgentPlugin, ContextPlugin, PolicyPlugin, StoragePlugin};
 use engine::EpochTicker;
 pub use engine::{EPOCH_TICK, EngineLimits};
 use host_state::HostState;
-use plugin::{Loaded, PluginInfo};
-use role::Role;
-use roles::{AgentPlugin, ContextPlugin, PolicyPlugin, StoragePlugin};
+use loaded::{Loaded, PluginInfo};
 
 pub struct Runtime {
     engine: Engine,
@@ -67,33 +67,11 @@ impl Runtime {
 
     /// Link a component against the role's host interfaces without running it.
     pub fn link_check(&self, role: Role, component: &Component) -> anyhow::Result<()> {
-        self.linker(role)?
+        linker::for_role(&self.engine, role)?
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)
             .context("its imports do not match the host's")?;
         Ok(())
-    }
-
-    /// A linker providing exactly the role's host interfaces, over deny-all WASI.
-    fn linker(&self, role: Role) -> wasmtime::Result<Linker<HostState>> {
-        use bindings::{agent, context, policy, storage};
-        let mut linker = Linker::new(&self.engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        match role {
-            Role::StorageBackend => {
-                storage::StorageBackend::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?
-            }
-            Role::SessionPolicy => {
-                policy::SessionPolicy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?
-            }
-            Role::ContextBuilder => {
-                context::ContextBuilder::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?
-            }
-            Role::AgentDriver => {
-                agent::AgentDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?
-            }
-        }
-        Ok(linker)
     }
 
     /// Compile (or fetch from the cache) and check a component against its role.
@@ -129,8 +107,7 @@ impl Runtime {
     ) -> anyhow::Result<Loaded<P>> {
         let name = info.name.clone();
         let (component, _) = self.prepare(role, &name, wasm)?;
-        let pre = self
-            .linker(role)?
+        let pre = linker::for_role(&self.engine, role)?
             .instantiate_pre(&component)
             .and_then(typed)
             .map_err(anyhow::Error::from)
@@ -139,5 +116,3 @@ impl Runtime {
         Ok(Loaded { info: Arc::new(info), engine: self.engine.clone(), pre, slots })
     }
 }
-
-impl crate::runtime::bindings::types::Host for HostState {}

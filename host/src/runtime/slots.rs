@@ -7,7 +7,7 @@
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::control::{Interruption, Waiter};
+use crate::control::{Interruption, Waiter};
 
 /// How often a call waiting for a slot re-checks its cancellation.
 const CANCEL_CHECK: Duration = Duration::from_millis(20);
@@ -77,7 +77,7 @@ impl CallSlots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::control::CancelFlag;
+    use crate::control::CancelFlag;
 
     #[test]
     fn a_full_plugin_refuses_after_its_patience_and_frees_on_drop() {

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use super::bindings::agent::exports::warden::plugin::agent::{TurnOptions, TurnOutcome};
-use super::bindings::agent::{AgentDriver, AgentDriverPre};
-use super::bindings::context::{ContextBuilder, ContextBuilderPre};
-use super::bindings::policy::{SessionPolicy, SessionPolicyPre};
-use super::bindings::storage::exports::warden::plugin::storage::{MigrateOptions, MigrateReport};
-use super::bindings::storage::{StorageBackend, StorageBackendPre};
 use super::host_state::HostState;
-use super::plugin::{CallError, CallOptions, Instantiate, Loaded};
+use super::loaded::{CallError, CallOptions, Instantiate, Loaded};
+use crate::contract::bindings::agent::exports::warden::plugin::agent::{TurnOptions, TurnOutcome};
+use crate::contract::bindings::agent::{AgentDriver, AgentDriverPre};
+use crate::contract::bindings::context::{ContextBuilder, ContextBuilderPre};
+use crate::contract::bindings::policy::{SessionPolicy, SessionPolicyPre};
+use crate::contract::bindings::storage::exports::warden::plugin::storage::{MigrateOptions, MigrateReport};
+use crate::contract::bindings::storage::{StorageBackend, StorageBackendPre};
 use crate::types::{Plan, Session, SessionSummary};
 
 pub type StoragePlugin = Loaded<StorageBackendPre<HostState>>;

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
-use super::control::{CallControl, CancelFlag, Interruption, Waiter};
-use super::host_state::{HostState, MemoryLimitExceeded, ProgressSink};
+use super::host_state::{HostState, MemoryLimitExceeded};
 use super::manifest::Manifest;
-use super::role::Role;
 use super::slots::{CallSlots, NoSlot};
 use crate::capabilities::process::LiveChildren;
+use crate::capabilities::progress::ProgressSink;
 use crate::capabilities::store_fs::FsRoot;
+use crate::contract::role::Role;
+use crate::control::{CallControl, CancelFlag, Interruption, Waiter};
 use crate::types::PluginError;
 use warden_permissions::ProcessPolicy;
 

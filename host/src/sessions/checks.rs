@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use warden_permissions::RequestLimits;
 use warden_permissions::value::{check_path, check_uuid};
 
-use crate::sessions::{TurnError, TurnSettings};
+use super::{TurnError, TurnSettings};
 use crate::types::{Plan, Session};
 
 /// What the operator allows a turn, taken from the agent's grant.

@@ -10,6 +10,8 @@
 //! call has a deadline (the turn's for the agent, the plugin's `call-timeout-ms`
 //! for the others) and the caller's cancellation reaches each of them.
 
+mod checks;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,11 +20,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use crate::capabilities::store_fs::{FsLock, FsRoot};
+use crate::contract::bindings::agent::exports::warden::plugin::agent::{TurnOptions, Usage};
 use crate::plugins::PluginSet;
-use crate::runtime::bindings::agent::exports::warden::plugin::agent::{TurnOptions, Usage};
-use crate::runtime::plugin::{AbortReason, CallError, CallOptions, describe};
-use crate::turn_checks::{TurnLimits, check_plan, check_thread};
+use crate::runtime::loaded::{AbortReason, CallError, CallOptions, describe};
 use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
+use checks::{TurnLimits, check_plan, check_thread};
 
 /// Answers longer than this are cut (clients cap a tool result near 25k tokens).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 80_000;

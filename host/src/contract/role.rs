@@ -1,0 +1,111 @@
+//! The four plugin roles and the shape of their worlds in the contract.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The contract version this host speaks.
+pub const CONTRACT_VERSION: &str = "0.1.1";
+/// The contract's package name.
+pub const PACKAGE: &str = "warden:plugin";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    StorageBackend,
+    SessionPolicy,
+    ContextBuilder,
+    AgentDriver,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] =
+        [Role::StorageBackend, Role::SessionPolicy, Role::ContextBuilder, Role::AgentDriver];
+
+    /// The world's name in the WIT, also the role's name in configuration.
+    pub fn world(self) -> &'static str {
+        match self {
+            Role::StorageBackend => "storage-backend",
+            Role::SessionPolicy => "session-policy",
+            Role::ContextBuilder => "context-builder",
+            Role::AgentDriver => "agent-driver",
+        }
+    }
+
+    /// The one interface the world exports.
+    pub fn export(self) -> &'static str {
+        match self {
+            Role::StorageBackend => "storage",
+            Role::SessionPolicy => "policy",
+            Role::ContextBuilder => "context",
+            Role::AgentDriver => "agent",
+        }
+    }
+
+    /// The host interfaces the world imports (besides `types`).
+    pub fn imports(self) -> &'static [&'static str] {
+        match self {
+            Role::StorageBackend => &["store-fs", "log", "config"],
+            Role::SessionPolicy | Role::ContextBuilder => &["log", "config"],
+            Role::AgentDriver => &["process", "store-fs-readonly", "progress", "log", "config"],
+        }
+    }
+
+    pub fn from_world(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.world() == name)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.world())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use wit_parser::{Resolve, WorldItem, WorldKey};
+
+    use super::{CONTRACT_VERSION, PACKAGE, Role};
+
+    /// The interface names of a world's imports or exports (`types`, which
+    /// every world takes implicitly through `use`, aside).
+    fn names(resolve: &Resolve, items: &wit_parser::IndexMap<WorldKey, WorldItem>) -> BTreeSet<String> {
+        items
+            .iter()
+            .filter_map(|(key, item)| match (key, item) {
+                (WorldKey::Interface(id), WorldItem::Interface { .. }) => {
+                    resolve.interfaces[*id].name.clone()
+                }
+                (WorldKey::Name(name), WorldItem::Interface { .. }) => Some(name.clone()),
+                _ => None,
+            })
+            .filter(|name| name != "types")
+            .collect()
+    }
+
+    #[test]
+    fn the_role_table_is_the_contract_in_wit() {
+        let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        let mut resolve = Resolve::new();
+        let (package, _) = resolve.push_dir(&wit).expect("wit/ parses");
+        let package = &resolve.packages[package];
+        assert_eq!(package.name.to_string(), format!("{PACKAGE}@{CONTRACT_VERSION}"));
+        let worlds: BTreeSet<&str> = package.worlds.keys().map(String::as_str).collect();
+        let roles: BTreeSet<&str> = Role::ALL.iter().map(|role| role.world()).collect();
+        assert_eq!(worlds, roles, "every world of wit/worlds.wit is a role of the table, and only those");
+        for role in Role::ALL {
+            let world = &resolve.worlds[package.worlds[role.world()]];
+            let imports: BTreeSet<String> = role.imports().iter().map(|s| s.to_string()).collect();
+            assert_eq!(names(&resolve, &world.imports), imports, "imports of {role}");
+            assert_eq!(
+                names(&resolve, &world.exports),
+                BTreeSet::from([role.export().to_string()]),
+                "export of {role}"
+            );
+        }
+    }
+}
