@@ -29,22 +29,16 @@ pub use bindings::exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutco
 pub use bindings::warden::plugin::types::*;
 pub use bindings::warden::plugin::{config, log, process, progress, store_fs_readonly, types};
 
+/// `export!(Plugin)` exports `Plugin`'s [`Guest`] as the plugin's `agent`;
+/// `export!(Plugin, manifest = "warden.toml")` also embeds that manifest,
+/// checked at compile time (see the [crate] documentation).
 #[doc(inline)]
 pub use crate::__export_agent as export;
 
-/// `export!(Plugin)` exports `Plugin`'s [`Guest`] implementation as this
-/// plugin's `agent`; `export!(Plugin, manifest = "warden.toml")` also
-/// embeds that manifest (a path relative to the crate's directory), checked
-/// at compile time: it must parse, and its `role` and `contract`, when given,
-/// must be `agent-driver` and the contract this SDK speaks.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_agent {
-    ($ty:ident) => {
-        $crate::agent::bindings::export_bindings!($ty with_types_in $crate::agent::bindings);
-    };
-    ($ty:ident, manifest = $file:literal) => {
-        $crate::agent::export!($ty);
-        $crate::__private::embed_manifest!(role = "agent-driver", file = $file);
+    ($($arguments:tt)*) => {
+        $crate::__export_role!(agent, "agent-driver", $($arguments)*);
     };
 }

@@ -26,7 +26,10 @@
 //! ```
 //!
 //! `export!(Policy, manifest = "warden.toml")` also embeds the manifest
-//! `warden.toml` of the plugin's crate directory.
+//! `warden.toml` of the plugin's crate directory, and checks it at compile
+//! time: it must parse as a manifest, and its `role` and `contract`, when
+//! given, must be the role exported and [`CONTRACT_VERSION`]. A mistake is a
+//! compile error naming the file and the fix.
 //!
 //! The bindings are generated from `wit/` at [`CONTRACT_VERSION`]; a
 //! plugin built with this crate imports and exports that version. The
@@ -53,6 +56,20 @@ pub const CONTRACT_VERSION: &str = warden_plugin_macros::contract_version!();
 macro_rules! manifest {
     ($file:literal) => {
         $crate::__private::embed_manifest!(file = $file);
+    };
+}
+
+/// What each role's `export!` expands to: wit-bindgen's export macro for the
+/// role's bindings, and with a manifest, the manifest checked for the role.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_role {
+    ($role:ident, $world:literal, $ty:ident) => {
+        $crate::$role::bindings::export_bindings!($ty with_types_in $crate::$role::bindings);
+    };
+    ($role:ident, $world:literal, $ty:ident, manifest = $file:literal) => {
+        $crate::__export_role!($role, $world, $ty);
+        $crate::__private::embed_manifest!(role = $world, file = $file);
     };
 }
 

@@ -29,22 +29,16 @@ pub use bindings::exports::warden::plugin::policy::Guest;
 pub use bindings::warden::plugin::types::*;
 pub use bindings::warden::plugin::{config, log, types};
 
+/// `export!(Plugin)` exports `Plugin`'s [`Guest`] as the plugin's `policy`;
+/// `export!(Plugin, manifest = "warden.toml")` also embeds that manifest,
+/// checked at compile time (see the [crate] documentation).
 #[doc(inline)]
 pub use crate::__export_policy as export;
 
-/// `export!(Plugin)` exports `Plugin`'s [`Guest`] implementation as this
-/// plugin's `policy`; `export!(Plugin, manifest = "warden.toml")` also
-/// embeds that manifest (a path relative to the crate's directory), checked
-/// at compile time: it must parse, and its `role` and `contract`, when given,
-/// must be `session-policy` and the contract this SDK speaks.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_policy {
-    ($ty:ident) => {
-        $crate::policy::bindings::export_bindings!($ty with_types_in $crate::policy::bindings);
-    };
-    ($ty:ident, manifest = $file:literal) => {
-        $crate::policy::export!($ty);
-        $crate::__private::embed_manifest!(role = "session-policy", file = $file);
+    ($($arguments:tt)*) => {
+        $crate::__export_role!(policy, "session-policy", $($arguments)*);
     };
 }

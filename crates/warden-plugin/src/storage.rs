@@ -29,22 +29,16 @@ pub use bindings::exports::warden::plugin::storage::{Guest, MigrateOptions, Migr
 pub use bindings::warden::plugin::types::*;
 pub use bindings::warden::plugin::{config, log, store_fs, types};
 
+/// `export!(Plugin)` exports `Plugin`'s [`Guest`] as the plugin's `storage`;
+/// `export!(Plugin, manifest = "warden.toml")` also embeds that manifest,
+/// checked at compile time (see the [crate] documentation).
 #[doc(inline)]
 pub use crate::__export_storage as export;
 
-/// `export!(Plugin)` exports `Plugin`'s [`Guest`] implementation as this
-/// plugin's `storage`; `export!(Plugin, manifest = "warden.toml")` also
-/// embeds that manifest (a path relative to the crate's directory), checked
-/// at compile time: it must parse, and its `role` and `contract`, when given,
-/// must be `storage-backend` and the contract this SDK speaks.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_storage {
-    ($ty:ident) => {
-        $crate::storage::bindings::export_bindings!($ty with_types_in $crate::storage::bindings);
-    };
-    ($ty:ident, manifest = $file:literal) => {
-        $crate::storage::export!($ty);
-        $crate::__private::embed_manifest!(role = "storage-backend", file = $file);
+    ($($arguments:tt)*) => {
+        $crate::__export_role!(storage, "storage-backend", $($arguments)*);
     };
 }
