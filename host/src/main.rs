@@ -70,6 +70,10 @@ enum PluginCommand {
         /// Where to create the project directory.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The plugin SDK a Rust project depends on (Warden's
+        /// `crates/warden-plugin`; default: where it was when Warden was built).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
     },
     /// Check a plugin without running it: role, contract version, imports and
     /// exports, what it declares and what the configuration would grant.
@@ -124,8 +128,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(&config),
         Command::Plugins => list_plugins(&config),
-        Command::Plugin(PluginCommand::New { role, name, lang, dir }) => {
-            let created = scaffold::new_plugin(role, &name, lang, &dir)?;
+        Command::Plugin(PluginCommand::New { role, name, lang, dir, sdk }) => {
+            let created = scaffold::new_plugin(role, &name, lang, &dir, sdk.as_deref())?;
             println!(
                 "created {} ({role}, {lang:?}); see its README.md to build, check and load it",
                 created.display()

@@ -1,6 +1,7 @@
 //! `warden plugin new` for every role in Rust and for context-builder in
 //! Python: each project builds as it stands, passes `warden plugin check`,
 //! loads by configuration, and a real MCP tool call goes through all of them.
+//! A Rust project whose manifest names another role does not compile.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,12 @@ fn warden(config: &Path) -> Command {
 
 /// Build a Rust scaffold for wasm32-wasip2 with a target directory shared by all of them.
 fn cargo_build(project: &Path) -> PathBuf {
+    run(&mut cargo_build_command(project));
+    let name = project.file_name().unwrap().to_str().unwrap().replace('-', "_");
+    target().join("scaffold-target/wasm32-wasip2/release").join(format!("{name}.wasm"))
+}
+
+fn cargo_build_command(project: &Path) -> Command {
     let shared = target().join("scaffold-target");
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
@@ -49,9 +56,7 @@ fn cargo_build(project: &Path) -> PathBuf {
     ] {
         command.env_remove(var);
     }
-    run(&mut command);
-    let name = project.file_name().unwrap().to_str().unwrap().replace('-', "_");
-    shared.join("wasm32-wasip2/release").join(format!("{name}.wasm"))
+    command
 }
 
 /// A `codex` call, then (once it answered) `listSessions`, over stdio.
@@ -141,6 +146,17 @@ fn new_plugins_build_check_load_and_serve() {
         "the Python policy evicted the older session: {listed}"
     );
     assert_eq!(sessions[0]["id"], "second");
+
+    // The SDK checks the manifest at compile time: a role the plugin does not export is refused.
+    let project = dir.path().join("my-session-policy");
+    let manifest = std::fs::read_to_string(project.join("warden.toml")).unwrap();
+    let wrong = manifest.replace("role = \"session-policy\"", "role = \"context-builder\"");
+    assert_ne!(wrong, manifest);
+    std::fs::write(project.join("warden.toml"), wrong).unwrap();
+    let out = cargo_build_command(&project).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a manifest naming another role compiled:\n{stderr}");
+    assert!(stderr.contains("set role = \"session-policy\""), "{stderr}");
 }
 
 /// The configuration line loading the scaffolded Rust plugin of `role`.

@@ -1,17 +1,18 @@
-//! Conversion between a guest's generated contract types and the on-disk
-//! form. The contract's Rust types are generated inside each guest crate, so
-//! this is a macro that each storage guest expands once:
-//! `store_codec::wit_conversions!();` at its crate root defines a
-//! `wit_convert` module next to the generated `warden` bindings.
+//! Conversion between the contract's session types and the on-disk form.
+//! The contract's Rust types come from the plugin SDK, which this native
+//! crate does not depend on, so this is a macro that each storage guest
+//! expands once with the path of its role's types:
+//! `store_codec::wit_conversions!(warden_plugin::storage);` at its crate root
+//! defines a `wit_convert` module.
 
 #[macro_export]
 macro_rules! wit_conversions {
-    () => {
+    ($($types:ident)::+) => {
         mod wit_convert {
             use ::store_codec::record::StoredSession;
             use ::store_codec::summary::SummaryView;
 
-            use super::warden::plugin::types::{PluginError, Session, SessionSummary, Turn};
+            use $($types)::+::{PluginError, Session, SessionSummary, Turn};
 
             pub fn from_wit(s: Session) -> Result<StoredSession, PluginError> {
                 let extra =

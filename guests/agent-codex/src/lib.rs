@@ -6,21 +6,14 @@
 //! Settings: `program` (the granted program name, default "codex"),
 //! `read-timeout-ms` (how long one wait for output lasts, default 1000).
 
-wit_bindgen::generate!({ world: "agent-driver", path: "../../wit" });
-
 mod transcripts;
 
 use codex_protocol::argv::{TurnSpec, check_prompt, exec_args};
 use codex_protocol::events::TurnLog;
-use exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutcome, Usage};
-use warden::plugin::log::{Level, log};
-use warden::plugin::process::{self, OutputStream, ReadResult, SpawnRequest, StdinSource};
-use warden::plugin::progress::{ProgressEvent, report};
-use warden::plugin::types::{Plan, PluginError, Session};
-
-#[unsafe(link_section = "warden-manifest")]
-#[used]
-static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
+use warden_plugin::agent::log::{Level, log};
+use warden_plugin::agent::process::{self, OutputStream, ReadResult, SpawnRequest, StdinSource};
+use warden_plugin::agent::progress::{ProgressEvent, report};
+use warden_plugin::agent::{Guest, Plan, PluginError, Session, TurnOptions, TurnOutcome, Usage};
 
 /// Lines of stderr kept to explain a failed run.
 const STDERR_TAIL: usize = 20;
@@ -42,7 +35,7 @@ struct Codex;
 
 impl Guest for Codex {
     fn run_turn(plan: Plan, options: TurnOptions) -> Result<TurnOutcome, PluginError> {
-        let settings: Settings = serde_json::from_str(&warden::plugin::config::settings())
+        let settings: Settings = serde_json::from_str(&warden_plugin::agent::config::settings())
             .map_err(|e| PluginError::Invalid(format!("agent-codex settings: {e}")))?;
         let (thread_id, prompt) = match plan {
             Plan::Resume(p) => (Some(p.thread_id), p.prompt),
@@ -138,4 +131,4 @@ fn outcome(turn: TurnLog, code: i32, stderr_tail: &[String]) -> Result<TurnOutco
     })
 }
 
-export!(Codex);
+warden_plugin::agent::export!(Codex, manifest = "warden.toml");

@@ -3,9 +3,9 @@
 
 use codex_protocol::rollout::{self, ROOTS};
 
-use crate::warden::plugin::log::{Level, log};
-use crate::warden::plugin::store_fs_readonly as fs;
-use crate::warden::plugin::types::{EntryKind, PluginError, Session, Turn};
+use warden_plugin::agent::log::{Level, log};
+use warden_plugin::agent::store_fs_readonly as fs;
+use warden_plugin::agent::{EntryKind, PluginError, Session, Turn};
 
 /// Rebuild a session from the rollout of `thread_id`.
 pub fn rehydrate(thread_id: &str) -> Result<Session, PluginError> {
@@ -94,7 +94,7 @@ fn subdirs(dir: &str) -> Result<Vec<String>, PluginError> {
 }
 
 /// A directory's entries; a missing one is empty, a refused one is skipped with a log line.
-fn entries(dir: &str) -> Result<Vec<crate::warden::plugin::types::DirEntry>, PluginError> {
+fn entries(dir: &str) -> Result<Vec<warden_plugin::agent::DirEntry>, PluginError> {
     match fs::list_dir(dir) {
         Ok(entries) => Ok(entries),
         Err(PluginError::NotFound(_)) => Ok(Vec::new()),

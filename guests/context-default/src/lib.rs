@@ -18,14 +18,7 @@
 //! <prompt>
 //! ```
 
-wit_bindgen::generate!({ world: "context-builder", path: "../../wit" });
-
-use exports::warden::plugin::context::Guest;
-use warden::plugin::types::{FreshPlan, Plan, PluginError, ResumePlan, Session, Turn};
-
-#[unsafe(link_section = "warden-manifest")]
-#[used]
-static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
+use warden_plugin::context::{FreshPlan, Guest, Plan, PluginError, ResumePlan, Session, Turn};
 
 const SHORTENED: &str = " …[shortened]";
 
@@ -46,7 +39,7 @@ struct Context;
 
 impl Guest for Context {
     fn build(session: Option<Session>, prompt: String, reset: bool) -> Result<Plan, PluginError> {
-        let settings: Settings = serde_json::from_str(&warden::plugin::config::settings())
+        let settings: Settings = serde_json::from_str(&warden_plugin::context::config::settings())
             .map_err(|e| PluginError::Invalid(format!("context-default settings: {e}")))?;
         let session = session.filter(|_| !reset);
         if let Some(thread_id) = session.as_ref().and_then(|s| s.agent_thread_id.clone()) {
@@ -100,4 +93,4 @@ fn shorten(text: &mut String, keep: usize) {
     text.push_str(SHORTENED);
 }
 
-export!(Context);
+warden_plugin::context::export!(Context, manifest = "warden.toml");

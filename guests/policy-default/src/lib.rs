@@ -4,14 +4,7 @@
 //! for a day expires), `max-sessions` (default 100: creating one more evicts
 //! the least recently used), `max-id-bytes` (default 256).
 
-wit_bindgen::generate!({ world: "session-policy", path: "../../wit" });
-
-use exports::warden::plugin::policy::Guest;
-use warden::plugin::types::{PluginError, SessionSummary};
-
-#[unsafe(link_section = "warden-manifest")]
-#[used]
-static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
+use warden_plugin::policy::{Guest, PluginError, SessionSummary};
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -28,7 +21,7 @@ impl Default for Settings {
 }
 
 fn settings() -> Result<Settings, PluginError> {
-    serde_json::from_str(&warden::plugin::config::settings())
+    serde_json::from_str(&warden_plugin::policy::config::settings())
         .map_err(|e| PluginError::Invalid(format!("policy-default settings: {e}")))
 }
 
@@ -69,8 +62,8 @@ impl Guest for Policy {
         let ttl_ms = match settings() {
             Ok(s) => s.idle_ttl_secs.saturating_mul(1000),
             Err(e) => {
-                warden::plugin::log::log(
-                    warden::plugin::log::Level::Error,
+                warden_plugin::policy::log::log(
+                    warden_plugin::policy::log::Level::Error,
                     &format!("{e:?}; expiring nothing"),
                 );
                 return Vec::new();
@@ -84,4 +77,4 @@ impl Guest for Policy {
     }
 }
 
-export!(Policy);
+warden_plugin::policy::export!(Policy, manifest = "warden.toml");

@@ -6,23 +6,17 @@
 //! holder never blocks anyone. Nothing is cached between calls, so a process
 //! never serves a session older than what another process acknowledged.
 
-wit_bindgen::generate!({ world: "storage-backend", path: "../../wit" });
-
-store_codec::wit_conversions!();
+store_codec::wit_conversions!(warden_plugin::storage);
 
 mod migrate;
 
-use exports::warden::plugin::storage::{Guest, MigrateOptions, MigrateReport};
 use store_codec::key::{self, Decoded};
 use store_codec::record::StoredSession;
 use store_codec::summary::{PREFIX_BYTES, SummaryView};
-use warden::plugin::log::{Level, log};
-use warden::plugin::store_fs;
-use warden::plugin::types::{EntryKind, PluginError, Session, SessionSummary};
-
-#[unsafe(link_section = "warden-manifest")]
-#[used]
-static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
+use warden_plugin::storage::log::{Level, log};
+use warden_plugin::storage::{
+    EntryKind, Guest, MigrateOptions, MigrateReport, PluginError, Session, SessionSummary, store_fs,
+};
 
 pub(crate) const SESSIONS: &str = "sessions.d";
 const LOCKS: &str = "locks";
@@ -184,4 +178,4 @@ fn quarantine(name: &str) -> Result<String, PluginError> {
     Err(PluginError::Io(format!("too many quarantined copies of {name}; clean up {SESSIONS}/")))
 }
 
-export!(Store);
+warden_plugin::storage::export!(Store, manifest = "warden.toml");

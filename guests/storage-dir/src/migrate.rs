@@ -11,10 +11,8 @@
 use store_codec::legacy;
 use store_codec::record::StoredSession;
 
-use crate::exports::warden::plugin::storage::{MigrateOptions, MigrateReport};
-use crate::warden::plugin::store_fs;
-use crate::warden::plugin::types::{EntryKind, PluginError};
 use crate::{SESSIONS, file_name, lock_for, path, read_session};
+use warden_plugin::storage::{EntryKind, MigrateOptions, MigrateReport, PluginError, store_fs};
 
 const STAGING: &str = "sessions.d.migrating";
 

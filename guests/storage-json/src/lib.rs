@@ -3,20 +3,15 @@
 //! every change. It exists as a migration source and as the baseline the
 //! directory store is measured against; it cannot migrate anything itself.
 
-wit_bindgen::generate!({ world: "storage-backend", path: "../../wit" });
-store_codec::wit_conversions!();
+store_codec::wit_conversions!(warden_plugin::storage);
 
-use exports::warden::plugin::storage::{Guest, MigrateOptions, MigrateReport};
 use serde_json::{Map, Value};
 use store_codec::legacy;
 use store_codec::record::StoredSession;
-use warden::plugin::store_fs;
-use warden::plugin::types::{PluginError, Session, SessionSummary};
+use warden_plugin::storage::{
+    Guest, MigrateOptions, MigrateReport, PluginError, Session, SessionSummary, store_fs,
+};
 use wit_convert::{from_wit, summary_of, to_wit};
-
-#[unsafe(link_section = "warden-manifest")]
-#[used]
-static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
 
 const FILE: &str = "sessions.json";
 const LOCK: &str = "sessions.json.lock";
@@ -111,4 +106,4 @@ fn write_all(sessions: &[StoredSession]) -> Result<(), PluginError> {
     store_fs::write_atomic(FILE, &bytes)
 }
 
-export!(Store);
+warden_plugin::storage::export!(Store, manifest = "warden.toml");

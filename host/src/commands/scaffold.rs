@@ -1,5 +1,7 @@
 //! `warden plugin new`: a small plugin project that builds as it stands,
-//! with the contract pinned at the version this host speaks.
+//! with the contract pinned at the version this host speaks: a Rust project
+//! depends on the plugin SDK (`crates/warden-plugin`) by path, a Python one
+//! carries the contract's WIT.
 
 use std::path::{Path, PathBuf};
 
@@ -91,8 +93,49 @@ fn needs(role: Role) -> (&'static str, &'static str) {
     }
 }
 
-/// Write a new plugin project `name` for `role` under `parent`; returns its directory.
-pub fn new_plugin(role: Role, name: &str, lang: Lang, parent: &Path) -> anyhow::Result<PathBuf> {
+/// Where the plugin SDK was when this binary was built (Warden is built from
+/// its source, so the checkout is normally still there).
+const BUILT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/warden-plugin");
+
+/// The `Cargo.toml` line on the SDK for a project at `project`: a relative
+/// path when the project is inside the SDK's source tree (so the tree can
+/// move), else an absolute one. `sdk` overrides where the SDK is.
+fn sdk_dependency(project: &Path, sdk: Option<&Path>) -> anyhow::Result<String> {
+    let sdk = sdk.unwrap_or(Path::new(BUILT_SDK));
+    let found = sdk.canonicalize().ok().filter(|dir| dir.join("Cargo.toml").is_file());
+    let Some(sdk) = found else {
+        anyhow::bail!(
+            "the plugin SDK is not at {}: pass --sdk <the crates/warden-plugin directory of Warden's source>",
+            sdk.display()
+        );
+    };
+    // The project's parent is created now rather than with the files, to resolve it.
+    let parent = project.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("creating {}: {e}", parent.display()))?;
+    let project = parent.canonicalize()?.join(project.file_name().unwrap_or_default());
+    let source = sdk.ancestors().nth(2).unwrap_or(&sdk);
+    let path = match (project.strip_prefix(source), sdk.strip_prefix(source)) {
+        (Ok(below), Ok(sdk_below)) => {
+            let mut relative: PathBuf = below.components().map(|_| "..").collect();
+            relative.push(sdk_below);
+            relative
+        }
+        _ => sdk.clone(),
+    };
+    let path = path.to_str().ok_or_else(|| anyhow::anyhow!("{} is not a UTF-8 path", path.display()))?;
+    Ok(format!("warden-plugin = {{ path = {} }}", toml::Value::String(path.into())))
+}
+
+/// Write a new plugin project `name` for `role` under `parent`; returns its
+/// directory. `sdk` is where the plugin SDK is (default: where it was when
+/// this binary was built); only Rust projects use it.
+pub fn new_plugin(
+    role: Role,
+    name: &str,
+    lang: Lang,
+    parent: &Path,
+    sdk: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !valid {
@@ -108,6 +151,10 @@ pub fn new_plugin(role: Role, name: &str, lang: Lang, parent: &Path) -> anyhow::
     if dir.exists() {
         anyhow::bail!("{} already exists; choose another name or remove it", dir.display());
     }
+    let sdk = match lang {
+        Lang::Rust => sdk_dependency(&dir, sdk)?,
+        Lang::Python => String::new(),
+    };
     let (needs, config_hint) = needs(role);
     let (implementation, logic) = rust_role_files(role);
     let settings_example = python.map_or("", |(_, example)| example);
@@ -121,8 +168,9 @@ pub fn new_plugin(role: Role, name: &str, lang: Lang, parent: &Path) -> anyhow::
             .replace("{{config_hint}}", config_hint)
             .replace("{{impl}}", implementation.trim_end())
             .replace("{{settings_example}}", settings_example)
+            .replace("{{sdk}}", &sdk)
     };
-    let mut files: Vec<(String, String)> = match lang {
+    let files: Vec<(String, String)> = match lang {
         Lang::Rust => {
             let mut files: Vec<(String, String)> =
                 RUST_FILES.iter().map(|(p, t)| (p.to_string(), fill(t))).collect();
@@ -136,10 +184,10 @@ pub fn new_plugin(role: Role, name: &str, lang: Lang, parent: &Path) -> anyhow::
             for (path, text) in [("app.py", app), ("logic.py", logic), ("test_logic.py", test)] {
                 files.push((path.into(), fill(text)));
             }
+            files.extend(WIT_FILES.iter().map(|(file, text)| (format!("wit/{file}"), text.to_string())));
             files
         }
     };
-    files.extend(WIT_FILES.iter().map(|(file, text)| (format!("wit/{file}"), text.to_string())));
     for (relative, text) in files {
         let path = dir.join(&relative);
         if let Some(parent) = path.parent() {
@@ -152,4 +200,43 @@ pub fn new_plugin(role: Role, name: &str, lang: Lang, parent: &Path) -> anyhow::
         }
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake Warden source tree with an SDK, and the SDK's directory.
+    fn source_tree() -> (tempfile::TempDir, PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let sdk = root.path().join("warden/crates/warden-plugin");
+        std::fs::create_dir_all(&sdk).unwrap();
+        std::fs::write(sdk.join("Cargo.toml"), "").unwrap();
+        (root, sdk)
+    }
+
+    #[test]
+    fn depends_on_the_sdk_relatively_inside_its_tree_and_absolutely_outside() {
+        let (root, sdk) = source_tree();
+        let inside = root.path().join("warden/target/plugins/my-policy");
+        assert_eq!(
+            sdk_dependency(&inside, Some(&sdk)).unwrap(),
+            r#"warden-plugin = { path = "../../../crates/warden-plugin" }"#
+        );
+        let outside = root.path().join("elsewhere/my-policy");
+        let absolute = sdk.canonicalize().unwrap();
+        assert_eq!(
+            sdk_dependency(&outside, Some(&sdk)).unwrap(),
+            format!("warden-plugin = {{ path = {:?} }}", absolute.to_str().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_missing_sdk_is_refused_naming_the_option() {
+        let (root, _) = source_tree();
+        let missing = root.path().join("nowhere");
+        let err = sdk_dependency(&root.path().join("p"), Some(&missing)).unwrap_err().to_string();
+        assert!(err.contains("--sdk") && err.contains("nowhere"), "{err}");
+        assert!(!root.path().join("p").exists());
+    }
 }

@@ -3,9 +3,9 @@
 //! `read-ro:<path>` reads a file of the read-only root, `list-ro:<path>` lists
 //! a directory of it (names joined by `,`).
 
-use crate::warden::plugin::log::{Level, log};
-use crate::warden::plugin::store_fs_readonly as fs;
-use crate::warden::plugin::types::PluginError;
+use warden_plugin::agent::PluginError;
+use warden_plugin::agent::log::{Level, log};
+use warden_plugin::agent::store_fs_readonly as fs;
 
 /// The outcome of `verb`, or `None` if it is not one of these.
 pub fn run(verb: &str, arg: &str) -> Option<Result<String, PluginError>> {

@@ -12,19 +12,12 @@
 //! Resource attacks: `flood:<events>|<bytes>` reports that many progress
 //! events of that many bytes each, then logs `flood done` (info).
 
-wit_bindgen::generate!({ world: "agent-driver", path: "../../../wit" });
-
 mod fs_verbs;
 
-use exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutcome};
-use warden::plugin::log::{Level, log};
-use warden::plugin::process::{self, ReadResult, SpawnRequest, StdinSource};
-use warden::plugin::progress::{ProgressEvent, report};
-use warden::plugin::types::{Plan, PluginError, Session};
-
-#[unsafe(link_section = "warden-manifest")]
-#[used]
-static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
+use warden_plugin::agent::log::{Level, log};
+use warden_plugin::agent::process::{self, ReadResult, SpawnRequest, StdinSource};
+use warden_plugin::agent::progress::{ProgressEvent, report};
+use warden_plugin::agent::{Guest, Plan, PluginError, Session, TurnOptions, TurnOutcome};
 
 struct Hostile;
 
@@ -166,4 +159,4 @@ mod containment {
     }
 }
 
-export!(Hostile);
+warden_plugin::agent::export!(Hostile, manifest = "warden.toml");

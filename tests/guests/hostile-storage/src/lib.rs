@@ -15,15 +15,9 @@
 //! returns by itself); `save` of a session whose id starts with `conflict`
 //! always answers `conflict`.
 
-wit_bindgen::generate!({ world: "storage-backend", path: "../../../wit" });
-
-use exports::warden::plugin::storage::{Guest, MigrateOptions, MigrateReport};
-use warden::plugin::store_fs;
-use warden::plugin::types::{PluginError, Session, SessionSummary};
-
-#[unsafe(link_section = "warden-manifest")]
-#[used]
-static MANIFEST: [u8; include_bytes!("../warden.toml").len()] = *include_bytes!("../warden.toml");
+use warden_plugin::storage::{
+    Guest, MigrateOptions, MigrateReport, PluginError, Session, SessionSummary, store_fs,
+};
 
 struct Hostile;
 
@@ -142,4 +136,4 @@ impl Guest for Hostile {
     }
 }
 
-export!(Hostile);
+warden_plugin::storage::export!(Hostile, manifest = "warden.toml");

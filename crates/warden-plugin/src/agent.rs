@@ -1,0 +1,44 @@
+//! The `agent-driver` role: runs a turn with an agent program (`process`),
+//! reports progress, and reads the agent's own files (`store_fs_readonly`).
+//!
+//! ```text
+//! use warden_plugin::agent::{Guest, PluginError};
+//!
+//! struct Plugin;
+//!
+//! impl Guest for Plugin { /* the `agent` functions of wit/roles.wit */ }
+//!
+//! warden_plugin::agent::export!(Plugin, manifest = "warden.toml");
+//! ```
+
+/// What `wit_bindgen::generate!` makes of the `agent-driver` world; the items
+/// below re-export it. The export macro is used through [`export!`].
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "agent-driver",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_bindings",
+        default_bindings_module: "warden_plugin::agent::bindings",
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+}
+
+pub use bindings::exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutcome, Usage};
+pub use bindings::warden::plugin::types::*;
+pub use bindings::warden::plugin::{config, log, process, progress, store_fs_readonly, types};
+
+/// `export!(Plugin)` exports `Plugin`'s [`Guest`] as the plugin's `agent`;
+/// `export!(Plugin, manifest = "warden.toml")` also embeds that manifest,
+/// checked at compile time (see the [crate] documentation).
+#[doc(inline)]
+pub use crate::__export_agent as export;
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_agent {
+    ($($arguments:tt)*) => {
+        $crate::__export_role!(agent, "agent-driver", $($arguments)*);
+    };
+}

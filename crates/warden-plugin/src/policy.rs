@@ -1,0 +1,44 @@
+//! The `session-policy` role: which session ids are valid, which sessions are
+//! evicted to admit a new one, which have expired. Pure decisions: no capabilities.
+//!
+//! ```text
+//! use warden_plugin::policy::{Guest, PluginError};
+//!
+//! struct Plugin;
+//!
+//! impl Guest for Plugin { /* the `policy` functions of wit/roles.wit */ }
+//!
+//! warden_plugin::policy::export!(Plugin, manifest = "warden.toml");
+//! ```
+
+/// What `wit_bindgen::generate!` makes of the `session-policy` world; the items
+/// below re-export it. The export macro is used through [`export!`].
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "session-policy",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_bindings",
+        default_bindings_module: "warden_plugin::policy::bindings",
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+}
+
+pub use bindings::exports::warden::plugin::policy::Guest;
+pub use bindings::warden::plugin::types::*;
+pub use bindings::warden::plugin::{config, log, types};
+
+/// `export!(Plugin)` exports `Plugin`'s [`Guest`] as the plugin's `policy`;
+/// `export!(Plugin, manifest = "warden.toml")` also embeds that manifest,
+/// checked at compile time (see the [crate] documentation).
+#[doc(inline)]
+pub use crate::__export_policy as export;
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_policy {
+    ($($arguments:tt)*) => {
+        $crate::__export_role!(policy, "session-policy", $($arguments)*);
+    };
+}
