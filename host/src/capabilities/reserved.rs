@@ -16,7 +16,7 @@
 //! entries that do not exist yet and FUSE file systems whose inode numbers
 //! differ per spelling.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
@@ -38,12 +38,10 @@ struct ReservedPath {
     relative: String,
     /// `relative`, case-folded.
     folded: String,
-    /// The entry on the host.
-    host: PathBuf,
-    /// Host directories strictly between the root and the entry.
-    ancestors: Vec<PathBuf>,
-    /// The directory holding the entry (the root itself, or one of `ancestors`).
-    parent: PathBuf,
+    /// Directories strictly between the root and the entry, relative to the root.
+    ancestors: Vec<String>,
+    /// The directory holding the entry: the root itself (`None`), or the last of `ancestors`.
+    parent: Option<String>,
     what: String,
 }
 
@@ -62,15 +60,12 @@ impl Reserved {
         }
         let Some(relative) = relative_to(&host, &root) else { return Ok(()) };
         let components: Vec<String> = relative.iter().map(|c| c.to_string_lossy().into_owned()).collect();
-        let ancestors: Vec<PathBuf> = (1..components.len())
-            .map(|n| components[..n].iter().fold(root.clone(), |p, c| p.join(c)))
-            .collect();
-        let parent = ancestors.last().cloned().unwrap_or_else(|| root.clone());
+        let ancestors: Vec<String> = (1..components.len()).map(|n| components[..n].join("/")).collect();
+        let parent = ancestors.last().cloned();
         let relative = components.join("/");
         self.paths.push(ReservedPath {
             folded: fold(&relative),
             relative,
-            host,
             ancestors,
             parent,
             what: format!("Warden's {what}"),
@@ -112,8 +107,11 @@ impl Reserved {
         self.paths.iter().any(|reserved| reserved.folded == path)
     }
 
-    /// The reserved entries' identities now, pinned open until the fence is dropped.
-    pub fn fence(&self) -> Fence<'_> {
+    /// The reserved entries' identities now, pinned open until the fence is
+    /// dropped. `root` is the granted root, opened, and `root_id` its identity:
+    /// every entry is reached from it, so a fence costs one short lookup per
+    /// reserved entry and directory above it.
+    pub fn fence(&self, root: BorrowedFd<'_>, root_id: Id) -> Fence<'_> {
         let mut fence = Fence {
             reserved: self,
             entries: Vec::new(),
@@ -122,17 +120,19 @@ impl Reserved {
             _pins: Vec::new(),
         };
         for (index, reserved) in self.paths.iter().enumerate() {
-            if let Some(id) = fence.pin(&reserved.host) {
+            if let Some(id) = fence.pin(root, &reserved.relative) {
                 fence.entries.push((id, index));
             }
             for ancestor in &reserved.ancestors {
-                if let Some(id) = fence.pin(ancestor) {
+                if let Some(id) = fence.pin(root, ancestor) {
                     fence.ancestors.push((id, index));
                 }
             }
-            if let Some(id) = fence.pin(&reserved.parent) {
-                fence.parents.push(id);
-            }
+            let parent = match &reserved.parent {
+                None => Some(root_id),
+                Some(parent) => fence.pin(root, parent),
+            };
+            fence.parents.extend(parent);
         }
         fence
     }
@@ -182,9 +182,9 @@ impl Fence<'_> {
         self.entries.iter().any(|(reserved, _)| *reserved == id)
     }
 
-    fn pin(&mut self, path: &Path) -> Option<Id> {
-        let fd =
-            rustix::fs::open(path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    fn pin(&mut self, root: BorrowedFd<'_>, relative: &str) -> Option<Id> {
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(root, relative, flags, Mode::empty()).ok()?;
         let stat = rustix::fs::fstat(&fd).ok()?;
         self._pins.push(fd);
         Some((stat.st_dev, stat.st_ino))
@@ -312,8 +312,9 @@ mod tests {
         let mut reserved = Reserved::default();
         reserved.add(root, &root.join("plugins/agent.wasm"), "agent-driver plugin").unwrap();
         reserved.add(root, &root.join("not-yet"), "turn-lock directory").unwrap();
-        let fence = reserved.fence();
         let id = |p: &Path| id_of(&std::fs::symlink_metadata(p).unwrap());
+        let opened = std::fs::File::open(root).unwrap();
+        let fence = reserved.fence(std::os::fd::AsFd::as_fd(&opened), id(root));
         assert!(fence.check(id(&root.join("plugins/agent.wasm")), "x").is_err());
         assert!(fence.check(id(&root.join("plugins")), "x").is_ok());
         assert!(fence.check_with_ancestors(id(&root.join("plugins")), "x").is_err());

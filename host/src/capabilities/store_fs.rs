@@ -8,6 +8,7 @@
 //! is refused too. Nothing here ever changes permissions of an existing entry.
 
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -16,7 +17,7 @@ use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::fs::{Dir, DirBuilder, File, Metadata, OpenOptions, OpenOptionsExt};
 use cap_std::fs::{DirBuilderExt, MetadataExt};
 
-use super::reserved::{Id, Reserved};
+use super::reserved::{Fence, Id, Reserved};
 use crate::control::Waiter;
 use crate::types::{DirEntry, EntryKind, EntryMetadata, PluginError};
 
@@ -37,6 +38,8 @@ const TRANSIENT_LOCK_ATTEMPTS: usize = 100;
 /// One directory an operator granted to a plugin.
 pub struct FsRoot {
     dir: Dir,
+    /// The root's identity, fixed while `dir` holds it open.
+    root_id: Id,
     path: PathBuf,
     writable: bool,
     max_read_bytes: u64,
@@ -92,8 +95,11 @@ impl FsRoot {
         }
         let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
             .map_err(|e| io_error(&format!("opening root {}", path.display()), e))?;
+        let root_id =
+            id(&dir.dir_metadata().map_err(|e| io_error(&format!("opening root {}", path.display()), e))?);
         Ok(Self {
             dir,
+            root_id,
             path: path.to_path_buf(),
             writable,
             max_read_bytes,
@@ -128,6 +134,11 @@ impl FsRoot {
     /// The host's own paths inside this root, which the plugin cannot reach.
     pub fn reserved(&self) -> &Reserved {
         &self.reserved
+    }
+
+    /// The reserved entries' identities for one operation.
+    fn fence(&self) -> Fence<'_> {
+        self.reserved.fence(self.dir.as_fd(), self.root_id)
     }
 
     /// The root's path on the host, for messages and configuration.
@@ -299,7 +310,7 @@ impl FsRoot {
         } else {
             self.open_dir(path)?
         };
-        let fence = self.reserved.fence();
+        let fence = self.fence();
         let (dev, ino) = if fence.is_empty() { (0, 0) } else { self.dir_id(&dir, path)? };
         let filter = fence.holds_reserved((dev, ino));
         let mut out = Vec::new();
@@ -380,7 +391,7 @@ impl FsRoot {
     pub fn create_dir(&self, path: &str) -> Result<(), PluginError> {
         self.require_writable("create a directory", path)?;
         let components = self.guest_path(path)?;
-        let fence = self.reserved.fence();
+        let fence = self.fence();
         let mut dir = self.dir.try_clone().map_err(|e| self.fs_error("creating", path, e))?;
         for component in components {
             match dir.create_dir_with(component, DirBuilder::new().mode(0o700)) {
@@ -502,7 +513,7 @@ impl FsRoot {
     fn parent_of<'p>(&self, path: &'p str) -> Result<(Dir, &'p str), PluginError> {
         let mut components = self.guest_path(path)?;
         let name = components.pop().expect("split returns at least one component");
-        let fence = self.reserved.fence();
+        let fence = self.fence();
         let mut dir = self.dir.try_clone().map_err(|e| self.fs_error("opening", path, e))?;
         for component in components {
             dir = dir.open_dir_nofollow(component).map_err(|e| self.fs_error("opening", path, e))?;
@@ -527,7 +538,7 @@ impl FsRoot {
     /// Warden's reserved entries, by identity: moving or removing it would
     /// take the reserved entry along.
     fn refuse_reserved_below(&self, dir: &Dir, name: &str, path: &str) -> Result<(), PluginError> {
-        let fence = self.reserved.fence();
+        let fence = self.fence();
         if !fence.is_empty()
             && let Some(m) = self.lstat(dir, name, path)?
         {
