@@ -139,6 +139,7 @@ pub fn redact_plugin() -> PathBuf {
             let status = std::process::Command::new(repo.join("guests/context-redact-py/build.sh"))
                 .arg(&out)
                 .env("WARDEN_PY_VENV", repo.join("target/py"))
+                .env("WARDEN", warden_bin())
                 .status()
                 .expect("running guests/context-redact-py/build.sh");
             assert!(status.success(), "building the Python redaction plugin failed");

@@ -6,13 +6,9 @@
 # Uses componentize-py from the virtualenv ${WARDEN_PY_VENV:-target/py}
 # (relative to the repository root), creating it with the pinned version if
 # it does not exist. The component targets the `context-builder` world of
-# wit/, then host/templates/python/add_manifest.py (shared with `warden plugin
-# new --lang python`) drops componentize-py's build-time `exports`
-# export (Warden refuses extra exports) and embeds warden.toml as the
-# `warden-manifest` custom section.
+# wit/; then `warden plugin pack` (the `warden` on PATH, or $WARDEN) embeds
+# warden.toml as its `warden-manifest` section.
 set -euo pipefail
-
-COMPONENTIZE_PY_VERSION=0.25.1
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then
     echo "usage: $0 <out.wasm>" >&2
@@ -21,6 +17,7 @@ fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+COMPONENTIZE_PY_VERSION="$(cat "$repo/host/templates/python/componentize-py.version")"
 out="$1"
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 venv="${WARDEN_PY_VENV:-target/py}"
@@ -53,6 +50,5 @@ cp "$here/app.py" "$here/redact.py" "$work/src/"
         componentize app -p "$work/src" -o "$work/raw.wasm"
 )
 mkdir -p "$(dirname "$out")"
-"$venv/bin/python" "$repo/host/templates/python/add_manifest.py" "$work/raw.wasm" "$out" \
-    --manifest "$here/warden.toml" --drop-export exports
+"${WARDEN:-warden}" plugin pack "$work/raw.wasm" "$out" --manifest "$here/warden.toml" >/dev/null
 echo "built $out ($(wc -c <"$out") bytes)" >&2

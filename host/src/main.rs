@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use warden::capabilities::store_fs::FsRoot;
-use warden::commands::{migrate, plugin_check, scaffold, sessions};
+use warden::commands::{migrate, plugin_check, plugin_pack, scaffold, sessions};
 use warden::config::Config;
 use warden::contract::role::Role;
 use warden::contract::world_check;
@@ -85,6 +85,17 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Embed a manifest in a component built by another toolchain
+    /// (componentize-py, jco, …): its `warden-manifest` section.
+    Pack {
+        /// The component as built.
+        input: PathBuf,
+        /// Where to write the packed component (may be `input` itself).
+        output: PathBuf,
+        /// The plugin's manifest (`warden.toml` in a plugin project).
+        #[arg(long)]
+        manifest: PathBuf,
+    },
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -134,6 +145,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "created {} ({role}, {lang:?}); see its README.md to build, check and load it",
                 created.display()
             );
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Pack { input, output, manifest }) => {
+            plugin_pack::pack(&input, &manifest, &output)?;
+            println!("packed {} with {} into {}", input.display(), manifest.display(), output.display());
             Ok(())
         }
         Command::Plugin(PluginCommand::Check { file, role, json }) => {

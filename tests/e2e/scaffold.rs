@@ -176,6 +176,7 @@ fn python_plugin(role: &str, name: &str, parent: &Path, empty: &Path, config_fil
     run(Command::new(project.join("build.sh"))
         .arg(&wasm)
         .env("WARDEN_PY_VENV", target().join("py"))
+        .env("WARDEN", warden_tests::warden_bin())
         .current_dir(&project));
     drop(python);
     let report: Value =

@@ -3,5 +3,6 @@
 
 pub mod migrate;
 pub mod plugin_check;
+pub mod plugin_pack;
 pub mod scaffold;
 pub mod sessions;

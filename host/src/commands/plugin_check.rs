@@ -114,7 +114,7 @@ pub fn check(runtime: &Runtime, config: &Config, file: &Path, role: Option<Role>
     }
     match world_check::check(runtime.engine(), &component, role) {
         Err(why) => report.problems.push(format!("it does not fit the {role} world: {why}")),
-        Ok(()) => {
+        Ok(_) => {
             if let Err(e) = runtime.link_check(role, &component) {
                 report.problems.push(format!("{e:#}"));
             }

@@ -22,11 +22,15 @@ const RUST_FILES: &[(&str, &str)] = &[
     (".gitignore", "/target\n"),
 ];
 
+/// The componentize-py a Python plugin is built with (also read by
+/// `scripts/test` and `guests/context-redact-py/build.sh`).
+const COMPONENTIZE_PY_VERSION: &str =
+    include_str!("../../templates/python/componentize-py.version").trim_ascii();
+
 const PYTHON_FILES: &[(&str, &str)] = &[
     ("warden.toml", include_str!("../../templates/rust/warden.toml.tmpl")),
     ("README.md", include_str!("../../templates/python/README.md.tmpl")),
     ("build.sh", include_str!("../../templates/python/build.sh.tmpl")),
-    ("add_manifest.py", include_str!("../../templates/python/add_manifest.py")),
     (".gitignore", "*.wasm\n__pycache__/\n"),
 ];
 
@@ -169,6 +173,7 @@ pub fn new_plugin(
             .replace("{{impl}}", implementation.trim_end())
             .replace("{{settings_example}}", settings_example)
             .replace("{{sdk}}", &sdk)
+            .replace("{{componentize_py}}", COMPONENTIZE_PY_VERSION)
     };
     let files: Vec<(String, String)> = match lang {
         Lang::Rust => {

@@ -12,8 +12,12 @@ use wasmtime::component::Component;
 use super::role::{CONTRACT_VERSION, PACKAGE, Role};
 
 /// Check a component against `role`. WASI 0.2 imports are allowed: they are
-/// linked to a deny-all implementation.
-pub fn check(engine: &Engine, component: &Component, role: Role) -> Result<(), String> {
+/// linked to a deny-all implementation. Exports outside `warden:plugin/`
+/// (componentize-py leaves its build-time `exports` interface in every
+/// component) are allowed too, since the host never calls them; they are
+/// returned so the caller can log them. Another `warden:plugin` export is
+/// refused: it means the plugin was built for another role.
+pub fn check(engine: &Engine, component: &Component, role: Role) -> Result<Vec<String>, String> {
     let (imports, exports) = names(engine, component);
     let is_role_export =
         |name: &String| contract_item(name).is_some_and(|(interface, _)| interface == role.export());
@@ -23,9 +27,11 @@ pub fn check(engine: &Engine, component: &Component, role: Role) -> Result<(), S
             qualified(role.export())
         ));
     }
+    let mut outside = Vec::new();
     for name in &exports {
         match contract_item(name) {
             Some((interface, version)) if interface == role.export() => supported(name, version)?,
+            None if !name.starts_with(&format!("{PACKAGE}/")) => outside.push(name.clone()),
             _ => {
                 return Err(format!(
                     "it exports `{name}`, which the {role} world does not define; it must export only `{}`",
@@ -54,7 +60,7 @@ pub fn check(engine: &Engine, component: &Component, role: Role) -> Result<(), S
             }
         }
     }
-    Ok(())
+    Ok(outside)
 }
 
 /// A component's import and export names.

@@ -77,8 +77,12 @@ impl Runtime {
     /// Compile (or fetch from the cache) and check a component against its role.
     pub fn prepare(&self, role: Role, name: &str, wasm: &[u8]) -> anyhow::Result<(Component, CacheOutcome)> {
         let (component, outcome) = self.compile_traced(name, wasm)?;
-        world_check::check(&self.engine, &component, role)
+        let outside = world_check::check(&self.engine, &component, role)
             .map_err(|why| anyhow::anyhow!("plugin `{name}` cannot serve as {role}: {why}"))?;
+        if !outside.is_empty() {
+            tracing::info!(plugin = name, exports = ?outside,
+                "the plugin also exports interfaces outside the contract; Warden never calls them");
+        }
         Ok((component, outcome))
     }
 
