@@ -12,6 +12,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use rmcp::ServiceExt as _;
+use rmcp::model::{CallToolRequestParams, ClientRequest, Request, ServerResult};
+use rmcp::service::PeerRequestOptions;
 use rmcp::transport::{ConfigureCommandExt as _, TokioChildProcess};
 use serde_json::{Value, json};
 use warden::config::Config;
@@ -54,12 +56,17 @@ impl World {
     /// configured but the working root (and `extra` lines for its section);
     /// Claude Code retries a failed request `retries` times.
     async fn serve(&self, retries: u32, extra: &str) -> (Connection, Client) {
+        self.serve_for(120, retries, extra).await
+    }
+
+    /// As [`World::serve`], with turns limited to `turn_timeout_secs`.
+    async fn serve_for(&self, turn_timeout_secs: u64, retries: u32, extra: &str) -> (Connection, Client) {
         let config = self.path("warden.toml");
         std::fs::write(
             &config,
             format!(
                 "cache-dir = {cache:?}\nstate-dir = {state:?}\n[plugins.agent-driver]\nplugin = \"agent-claude\"\n\
-                 cwd-roots = [{project:?}]\nturn-timeout-secs = 120\n{extra}",
+                 cwd-roots = [{project:?}]\nturn-timeout-secs = {turn_timeout_secs}\n{extra}",
                 cache = crate::cache_dir(),
                 state = self.path("state"),
                 project = self.path("project"),
@@ -86,6 +93,23 @@ impl World {
         let client = Client::default();
         let connection = client.clone().serve(transport).await.unwrap();
         (connection, client)
+    }
+
+    /// Processes still running with this world's CLAUDE_CONFIG_DIR, other than Warden.
+    fn claude_processes(&self) -> Vec<String> {
+        let marker = format!("CLAUDE_CONFIG_DIR={}", self.path("claude-config").display());
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+            if environ.split(|b| *b == 0).any(|var| var == marker.as_bytes()) {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if !cmdline.contains("warden") {
+                    found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
+                }
+            }
+        }
+        found
     }
 
     /// Bodies the provider received, as text, from request `from` on.
@@ -218,6 +242,43 @@ async fn provider_errors_retries_and_permission_modes() {
         text(&bypass)
     );
     assert_eq!(world.provider.messages_requests().len(), before, "claude never ran");
+    server.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_past_its_timeout_leaves_no_claude_behind() {
+    let world = World::new();
+    let (server, _) = world.serve_for(2, 0, "").await;
+    let params = CallToolRequestParams::new("codex").with_arguments(
+        json!({"prompt": "never ends [slow]", "cwd": world.project()}).as_object().unwrap().clone(),
+    );
+    let handle = server
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    while world.provider.messages_requests().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!world.claude_processes().is_empty(), "claude is running the slow turn");
+    let ServerResult::CallToolResult(result) = handle.await_response().await.unwrap() else {
+        panic!("a tool call answers with a tool result")
+    };
+    assert_eq!(result.is_error, Some(true));
+    assert_eq!(structured(&result)["error"]["kind"], "timeout", "{}", text(&result));
+    assert_eq!(world.provider.messages_requests().len(), 1, "claude was waiting on the provider");
+    // Observation, bounded: the kill is done when the call returns, /proc may lag a little.
+    for _ in 0..200 {
+        if world.claude_processes().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(world.claude_processes(), Vec::<String>::new(), "claude outlived its turn");
+    let after = call(&server, "codex", json!({"prompt": "quick now", "cwd": world.project()})).await;
+    assert_eq!(structured(&after)["content"], "echo: quick now", "{}", text(&after));
     server.cancel().await.unwrap();
 }
 
