@@ -213,6 +213,33 @@ async fn provider_errors_retries_and_permission_modes() {
         "each api_retry line is a progress event: {shown:?}"
     );
 
+    // A tool use is a progress event. In the default mode a headless Claude may not change
+    // files; workspace-write (acceptEdits) lets it, inside the working directory.
+    let made = world.path("project/made-by-claude");
+    let asked = call(&server, "codex", json!({"prompt": "run it [command]", "cwd": world.project()})).await;
+    assert_eq!(asked.is_error, Some(false), "{}", text(&asked));
+    assert!(
+        text(&asked).starts_with("tool said: ") && text(&asked).contains("needs approval"),
+        "{}",
+        text(&asked)
+    );
+    assert!(!made.exists());
+    let shown = progress(&client);
+    assert!(shown.iter().any(|m| m == "command-started: running `touch made-by-claude`"), "{shown:?}");
+    let edited = call(
+        &server,
+        "codex",
+        json!({"prompt": "run it [command]", "cwd": world.project(), "sandbox": "workspace-write"}),
+    )
+    .await;
+    assert_eq!(
+        structured(&edited)["content"],
+        "tool said: (Bash completed with no output)",
+        "{}",
+        text(&edited)
+    );
+    assert!(made.is_file(), "acceptEdits let claude run the command");
+
     // A sandbox level becomes the matching permission mode.
     let before = world.provider.messages_requests().len();
     let planned = call(

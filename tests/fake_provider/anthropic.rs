@@ -9,7 +9,9 @@
 //!   the same message as one JSON body when the request does not stream;
 //! * contains `[fail400]`: HTTP 400 with an `invalid_request_error` body;
 //! * contains `[fail500]`: HTTP 500 with an `api_error` body;
-//! * contains `[slow]`: as for the Responses API (see the parent module).
+//! * contains `[slow]`: as for the Responses API (see the parent module);
+//! * contains `[command]`: a `tool_use` of `Bash` running `touch made-by-claude`; once a
+//!   `tool_result` follows the prompt, a message `tool said: <its text>`.
 
 use std::fmt::Write as _;
 use std::io::{self, BufReader};
@@ -27,7 +29,7 @@ pub(super) fn answer(
     shared: &Shared,
     keep_alive: bool,
 ) -> io::Result<bool> {
-    let text = last_prompt(request);
+    let (text, tool_result) = last_prompt(request);
     if text.contains("[slow]") {
         return slow(reader, w, shared);
     }
@@ -46,8 +48,27 @@ pub(super) fn answer(
     }
     let id = format!("msg_{}", shared.next());
     let model = request["model"].as_str().unwrap_or("fake-model");
-    let reply = format!("echo: {text}");
     let input_tokens = (request.to_string().len() / 4) as u64;
+    if text.contains("[command]") && tool_result.is_none() {
+        let input = json!({"command": "touch made-by-claude", "description": "Create a file"}).to_string();
+        let block = json!({"type": "tool_use", "id": format!("toolu_{}", shared.next()), "name": "Bash", "input": {}});
+        let events = [
+            message_start(&id, model, input_tokens),
+            json!({"type": "content_block_start", "index": 0, "content_block": block}),
+            json!({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "input_json_delta", "partial_json": input}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+                   "usage": {"output_tokens": 12}}),
+            json!({"type": "message_stop"}),
+        ];
+        write_response(w, 200, "OK", "text/event-stream", sse(&events).as_bytes(), keep_alive)?;
+        return Ok(keep_alive);
+    }
+    let reply = match &tool_result {
+        Some(result) => format!("tool said: {result}"),
+        None => format!("echo: {text}"),
+    };
     let output_tokens = reply.split_whitespace().count() as u64;
     if request["stream"] != true {
         let body = json!({
@@ -60,11 +81,7 @@ pub(super) fn answer(
         return Ok(keep_alive);
     }
     let events = [
-        json!({"type": "message_start", "message": {
-            "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 1},
-        }}),
+        message_start(&id, model, input_tokens),
         json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
         json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": reply}}),
         json!({"type": "content_block_stop", "index": 0}),
@@ -72,27 +89,57 @@ pub(super) fn answer(
                "usage": {"output_tokens": output_tokens}}),
         json!({"type": "message_stop"}),
     ];
-    let mut sse = String::new();
-    for event in events {
-        let _ = write!(sse, "event: {}\ndata: {event}\n\n", event["type"].as_str().unwrap_or("message"));
-    }
-    write_response(w, 200, "OK", "text/event-stream", sse.as_bytes(), keep_alive)?;
+    write_response(w, 200, "OK", "text/event-stream", sse(&events).as_bytes(), keep_alive)?;
     Ok(keep_alive)
 }
 
-/// The last text block of the last user message.
-fn last_prompt(request: &Value) -> String {
+fn message_start(id: &str, model: &str, input_tokens: u64) -> Value {
+    json!({"type": "message_start", "message": {
+        "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
+        "stop_reason": null, "stop_sequence": null,
+        "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+    }})
+}
+
+/// Server-sent events, each named after its `type`.
+fn sse(events: &[Value]) -> String {
+    let mut out = String::new();
+    for event in events {
+        let _ = write!(out, "event: {}\ndata: {event}\n\n", event["type"].as_str().unwrap_or("message"));
+    }
+    out
+}
+
+/// The prompt (the last text block of the last user message that is not a
+/// tool result) and the text of a tool result that followed it, if any.
+fn last_prompt(request: &Value) -> (String, Option<String>) {
     let messages = request["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let Some(user) = messages.iter().rev().find(|m| m["role"] == "user") else { return String::new() };
-    match &user["content"] {
+    let mut tool_result = None;
+    for message in messages.iter().rev().filter(|m| m["role"] == "user") {
+        match &message["content"] {
+            Value::String(text) => return (text.clone(), tool_result),
+            Value::Array(blocks) => {
+                if let Some(result) = blocks.iter().find(|b| b["type"] == "tool_result") {
+                    tool_result.get_or_insert_with(|| text_of(&result["content"]));
+                    continue;
+                }
+                if let Some(text) =
+                    blocks.iter().rev().find(|b| b["type"] == "text").and_then(|b| b["text"].as_str())
+                {
+                    return (text.to_string(), tool_result);
+                }
+            }
+            _ => {}
+        }
+    }
+    (String::new(), tool_result)
+}
+
+/// A tool result's content: a string, or its text blocks joined.
+fn text_of(content: &Value) -> String {
+    match content {
         Value::String(text) => text.clone(),
-        Value::Array(blocks) => blocks
-            .iter()
-            .rev()
-            .find(|b| b["type"] == "text")
-            .and_then(|b| b["text"].as_str())
-            .unwrap_or_default()
-            .to_string(),
+        Value::Array(blocks) => blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join(""),
         _ => String::new(),
     }
 }

@@ -38,9 +38,11 @@ pub const APPROVAL_POLICIES: &[&str] = &["untrusted", "on-failure", "on-request"
 /// but `default`, which it accepts and reports when no mode is given).
 pub const PERMISSION_MODES: &[&str] =
     &["default", "manual", "acceptEdits", "plan", "dontAsk", "auto", "bypassPermissions"];
-/// The modes allowed unless the operator says otherwise: each asks before
-/// running commands (which a headless turn refuses). Left out: `auto` (a
-/// classifier approves commands) and `bypassPermissions` (nothing is asked).
+/// The modes allowed unless the operator says otherwise. Left out: `auto`
+/// (Claude Code decides on its own what to allow) and `bypassPermissions`
+/// (nothing is asked). Seen with 2.1.328 in a headless turn: in `default` a
+/// shell command that changes files is refused as needing approval, while
+/// `acceptEdits` lets it change files inside the working directory only.
 pub const DEFAULT_PERMISSION_MODES: &[&str] = &["default", "manual", "acceptEdits", "plan", "dontAsk"];
 /// Reasoning efforts codex knows.
 pub const REASONING_EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high", "xhigh"];
