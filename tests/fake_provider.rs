@@ -1,7 +1,9 @@
-//! A fake OpenAI Responses-API provider for driving the real Codex CLI in
-//! tests, with nothing but `std` and `serde_json`.
+//! A fake model provider for driving the real Codex CLI and Claude Code in
+//! tests, with nothing but `std` and `serde_json`: OpenAI's Responses API
+//! (here) and Anthropic's Messages API (`anthropic`), on one port.
 //!
-//! It listens on `127.0.0.1:0`, answers `POST /v1/responses` and serves every
+//! It listens on `127.0.0.1:0`, answers `POST /v1/responses` and
+//! `POST /v1/messages`, and serves every
 //! connection on its own thread until the [`FakeProvider`] is dropped. Codex
 //! sends the whole history in `input` on every request, so the fake is
 //! stateless: the reply is chosen by the text of the LAST user message in
@@ -17,6 +19,8 @@
 //! * contains `[command]`: a `function_call` to `exec_command` with
 //!   `{"cmd":"echo hi"}`; once a `function_call_output` item follows that
 //!   user message, a message `ran command`.
+//!
+//! The Messages API's markers are described in `anthropic`.
 //!
 //! HTTP/1.0 and 1.1 with keep-alive or `Connection: close`, request bodies
 //! with `Content-Length` or `Transfer-Encoding: chunked`, `Expect:
@@ -34,6 +38,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod anthropic;
 
 /// How long a `[slow]` request holds its connection open without sending any event.
 pub const SLOW_HOLD: Duration = Duration::from_secs(120);
@@ -54,6 +60,8 @@ pub struct FakeProvider {
 struct Shared {
     stop: AtomicBool,
     requests: Mutex<Vec<Value>>,
+    /// Bodies of `POST /v1/messages` (Anthropic), apart from the Responses API's.
+    messages_requests: Mutex<Vec<Value>>,
     /// Clones of the open connections, shut down on drop to end their threads.
     conns: Mutex<HashMap<u64, TcpStream>>,
     next_id: AtomicU64,
@@ -73,6 +81,7 @@ impl FakeProvider {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             requests: Mutex::new(Vec::new()),
+            messages_requests: Mutex::new(Vec::new()),
             conns: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
         });
@@ -99,6 +108,16 @@ impl FakeProvider {
     /// The JSON bodies of the `POST /v1/responses` requests received so far, in order.
     pub fn requests(&self) -> Vec<Value> {
         lock(&self.shared.requests).clone()
+    }
+
+    /// `http://127.0.0.1:PORT`: Claude Code's `ANTHROPIC_BASE_URL`.
+    pub fn anthropic_base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The JSON bodies of the `POST /v1/messages` requests received so far, in order.
+    pub fn messages_requests(&self) -> Vec<Value> {
+        lock(&self.shared.messages_requests).clone()
     }
 
     /// Writes `dir/config.toml` pointing codex at this provider (creating `dir`).
@@ -345,7 +364,7 @@ fn handle(
     shared: &Shared,
 ) -> io::Result<bool> {
     let keep_alive = req.keep_alive;
-    if req.path != "/v1/responses" {
+    if req.path != "/v1/responses" && req.path != "/v1/messages" {
         let body = error_body(&format!("no route for {} {}", req.method, req.path), "not_found");
         write_response(w, 404, "Not Found", "application/json", body.as_bytes(), keep_alive)?;
         return Ok(keep_alive);
@@ -368,6 +387,10 @@ fn handle(
             return Ok(keep_alive);
         }
     };
+    if req.path == "/v1/messages" {
+        lock(&shared.messages_requests).push(parsed.clone());
+        return anthropic::answer(&parsed, reader, w, shared, keep_alive);
+    }
     lock(&shared.requests).push(parsed.clone());
 
     let input = parsed.get("input").and_then(Value::as_array).cloned().unwrap_or_default();

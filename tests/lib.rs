@@ -127,6 +127,21 @@ pub fn codex_bin() -> PathBuf {
     bin
 }
 
+/// Claude Code installed from npm by `scripts/test` (or `WARDEN_CLAUDE_BIN`).
+pub fn claude_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("WARDEN_CLAUDE_BIN") {
+        return PathBuf::from(path);
+    }
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/claude-cli/node_modules/.bin/claude");
+    assert!(
+        bin.exists(),
+        "Claude Code is not installed at {}; run ./scripts/test (it runs `npm install --prefix target/claude-cli \
+         @anthropic-ai/claude-code@<pinned>`) or set WARDEN_CLAUDE_BIN",
+        bin.display()
+    );
+    bin
+}
+
 /// Build the Python redaction plugin (guests/context-redact-py) once per test
 /// run into `target/`, with the shared componentize-py virtualenv.
 pub fn redact_plugin() -> PathBuf {

@@ -10,6 +10,7 @@
 //!
 //! [plugins.agent-driver]
 //! path = "/opt/plugins/my-agent.wasm"    # default: the embedded plugin
+//! plugin = "agent-claude"                # or another embedded plugin, by name (not with `path`)
 //! memory-mib = 128
 //! cpu-budget-ms = 1000
 //! call-timeout-ms = 10000                # every call but a turn
@@ -26,6 +27,7 @@
 //! max-sandbox = "workspace-write"
 //! approval-policies = ["never", "on-request"]
 //! config-keys = { model_verbosity = '"(low|medium|high)"' }
+//! permission-modes = ["default", "acceptEdits", "plan"]   # Claude Code's `--permission-mode`
 //! settings = { program = "codex" }
 //! [[plugins.agent-driver.programs]]
 //! name = "codex"
@@ -75,6 +77,8 @@ pub struct Config {
 pub struct PluginConfig {
     /// A `.wasm` component replacing the embedded default.
     pub path: Option<PathBuf>,
+    /// An embedded plugin other than the role's default, by name (e.g. `agent-claude`).
+    pub plugin: Option<String>,
     pub memory_mib: Option<u32>,
     pub cpu_budget_ms: Option<u64>,
     /// Wall-clock limit of one agent turn (agent-driver only).
@@ -108,6 +112,8 @@ pub struct PluginConfig {
     pub approval_policies: Option<Vec<String>>,
     /// Configuration overrides a turn may pass: key → value pattern (agent-driver only).
     pub config_keys: Option<BTreeMap<String, String>>,
+    /// Claude Code permission modes a turn may use (agent-driver only).
+    pub permission_modes: Option<Vec<String>>,
     /// Directories a child's working directory must lie in.
     pub cwd_roots: Option<Vec<PathBuf>>,
     /// Handed to the plugin as JSON through the `config` interface.

@@ -294,10 +294,11 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
             );
             let requests = &process.requests;
             println!(
-                "  requests: max sandbox {}, approval policies {}, config keys {}",
+                "  requests: max sandbox {}, approval policies {}, config keys {}, permission modes {}",
                 requests.max_sandbox.as_str(),
                 requests.approval_policies.join(", "),
-                requests.config_keys.keys().cloned().collect::<Vec<_>>().join(", ")
+                requests.config_keys.keys().cloned().collect::<Vec<_>>().join(", "),
+                requests.permission_modes.join(", ")
             );
         }
     }

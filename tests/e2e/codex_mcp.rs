@@ -17,7 +17,7 @@ use warden_tests::{codex_bin, warden_bin};
 /// Collects progress notifications.
 #[derive(Clone, Default)]
 pub(crate) struct Client {
-    progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    pub(crate) progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
 }
 
 impl ClientHandler for Client {

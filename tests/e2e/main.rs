@@ -3,6 +3,7 @@
 
 mod argument_policy;
 mod cache;
+mod claude;
 mod codex_drop_in;
 mod codex_home;
 mod codex_mcp;

@@ -160,6 +160,9 @@ fn spawns_must_be_declared_and_granted() {
         [[plugins.agent-driver.programs]]
         name = "codex"
         policy = "codex"
+        [[plugins.agent-driver.programs]]
+        name = "claude"
+        policy = "claude"
     "#;
     let report = c.run("granted", &agent, None, full);
     assert!(report.ok(), "{:?}", report.problems);
@@ -167,6 +170,11 @@ fn spawns_must_be_declared_and_granted() {
     assert!(report.warnings.iter().any(|w| w.contains("`sh` is UNRESTRICTED")), "{:?}", report.warnings);
     assert!(
         report.granted.iter().any(|g| g.contains("codex exec [--json, --skip-git-repo-check")),
+        "{:?}",
+        report.granted
+    );
+    assert!(
+        report.granted.iter().any(|g| g.contains("claude [-p/--print, --output-format <stream-json>")),
         "{:?}",
         report.granted
     );

@@ -4,8 +4,10 @@
 //! would read it, and anything the policy does not name is refused: an
 //! unknown option, a repeated one, an attached short value (`-mfoo`), a
 //! missing subcommand, a positional before `--` where the policy wants it
-//! after. Being stricter than the program is safe; accepting something the
-//! program would read differently is not, so ambiguous forms are refused.
+//! after, a required option left out, a value given apart from an option
+//! that wants it attached. Being stricter than the program is safe;
+//! accepting something the program would read differently is not, so
+//! ambiguous forms are refused.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +49,15 @@ pub struct OptionRule {
     /// May be given more than once.
     #[serde(default)]
     pub repeat: bool,
+    /// Must be given (e.g. the flag that makes the program non-interactive).
+    #[serde(default)]
+    pub required: bool,
+    /// The value must be attached (`--name=value`), never the next argument:
+    /// for free text given to a program that looks for flags anywhere in its
+    /// argument list, where a separate value such as `--debug` could be
+    /// mistaken for one. Only for `--long` options that take a value.
+    #[serde(default)]
+    pub attached: bool,
 }
 
 /// A positional argument.
@@ -75,6 +86,14 @@ impl Command {
             }
             if let Some(value) = &option.value {
                 value.validate().map_err(|e| format!("option {}: {e}", option.names.join("/")))?;
+            }
+            if option.attached
+                && (option.value.is_none() || option.names.iter().any(|n| !n.starts_with("--")))
+            {
+                return Err(format!(
+                    "option {}: only `--long` options that take a value can require it attached",
+                    option.names.join("/")
+                ));
             }
         }
         for positional in &self.positionals {
@@ -124,6 +143,9 @@ impl Command {
                 match (&rule.value, inline) {
                     (None, None) => {}
                     (None, Some(_)) => return Err(format!("`{path}`: {name} is a flag and takes no value")),
+                    (Some(_), None) if rule.attached => {
+                        return Err(format!("`{path}`: {name} takes its value attached, as {name}=<value>"));
+                    }
                     (Some(kind), inline) => {
                         let value = match inline {
                             Some(value) => value,
@@ -144,6 +166,7 @@ impl Command {
                 && positionals == 0
                 && let Some(sub) = node.subcommands.iter().find(|s| s.name == *arg)
             {
+                node.check_required(&path, &seen)?;
                 node = sub;
                 path = format!("{path} {arg}");
                 seen.clear();
@@ -164,10 +187,19 @@ impl Command {
         if node.subcommand_required {
             return Err(format!("`{path}` needs a subcommand ({})", node.subcommand_list()));
         }
+        node.check_required(&path, &seen)?;
         if let Some(missing) = node.positionals.get(positionals).filter(|p| !p.optional) {
             return Err(format!("`{path}` needs <{}>", missing.name));
         }
         Ok(())
+    }
+
+    /// Every required option of this command was among `seen`.
+    fn check_required(&self, path: &str, seen: &[&OptionRule]) -> Result<(), String> {
+        match self.options.iter().find(|o| o.required && !seen.iter().any(|s| std::ptr::eq(*s, *o))) {
+            Some(missing) => Err(format!("`{path}` needs the option {}", missing.names.join("/"))),
+            None => Ok(()),
+        }
     }
 
     fn shown_name(&self) -> &str {
@@ -238,6 +270,8 @@ mod tests {
             names: names.iter().map(|s| s.to_string()).collect(),
             value: None,
             repeat: false,
+            required: false,
+            attached: false,
         };
         Command {
             subcommand_required: true,
@@ -249,6 +283,8 @@ mod tests {
                         names: vec!["-n".into(), "--max-count".into()],
                         value: Some(ValueRule::Pattern("[0-9]{1,4}".into())),
                         repeat: false,
+                        required: false,
+                        attached: false,
                     },
                 ],
                 positionals: vec![Positional {
@@ -301,6 +337,31 @@ mod tests {
     fn after_the_separator_everything_is_positional() {
         assert!(check(&["log", "--", "--exec=sh"]).unwrap_err().contains("<rev>"));
         assert!(check(&["log", "--", "log"]).unwrap_err().contains("<rev>"));
+    }
+
+    #[test]
+    fn required_and_attached_options() {
+        let mut p = policy();
+        p.subcommands[0].options[0].required = true;
+        p.subcommands[0].options.push(OptionRule {
+            names: vec!["--grep".into()],
+            value: Some(ValueRule::Text),
+            repeat: false,
+            required: false,
+            attached: true,
+        });
+        p.validate().unwrap();
+        let check = |items: &[&str]| p.check("git", &args(items), &ValueContext::default());
+        assert!(check(&["log"]).unwrap_err().contains("needs the option --oneline"));
+        check(&["log", "--oneline", "--grep=--exec=sh"]).unwrap();
+        let err = check(&["log", "--oneline", "--grep", "x"]).unwrap_err();
+        assert!(err.contains("attached, as --grep=<value>"), "{err}");
+        let mut bad = policy();
+        bad.subcommands[0].options[1].attached = true;
+        assert!(bad.validate().unwrap_err().contains("attached"), "-n is short");
+        let mut bad = policy();
+        bad.subcommands[0].options[0].attached = true;
+        assert!(bad.validate().unwrap_err().contains("attached"), "a flag has no value");
     }
 
     #[test]

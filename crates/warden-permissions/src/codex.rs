@@ -24,6 +24,8 @@ pub fn policy(limits: &RequestLimits) -> Command {
         names: names.iter().map(|s| s.to_string()).collect(),
         value,
         repeat,
+        required: false,
+        attached: false,
     };
     let prompt = Positional { name: "prompt".into(), value: ValueRule::Text, optional: false };
     let config = limits.config_rules();

@@ -9,6 +9,7 @@
 //! `warden plugins` / `warden plugin check` print from the same values.
 
 pub mod argv;
+pub mod claude;
 pub mod codex;
 pub mod declaration;
 pub mod denial;

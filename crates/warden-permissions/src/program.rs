@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::argv::Command;
-use crate::codex;
 use crate::pattern::ArgPattern;
 use crate::requests::RequestLimits;
 use crate::value::ValueContext;
+use crate::{claude, codex};
 
 /// As written in the configuration.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct ProgramGrant {
     /// The executable; found on Warden's PATH (absolute entries only) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
-    /// A built-in typed policy (`"codex"`).
+    /// A built-in typed policy (`"codex"` or `"claude"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// A typed policy written out: options, subcommands, positionals.
@@ -78,10 +78,15 @@ impl ProgramGrant {
                 policy: Box::new(codex::policy(limits)),
                 source: format!("built-in policy {policy:?}"),
             },
+            (Some(policy), _, _) if policy == claude::NAME => ArgumentCheck::Typed {
+                policy: Box::new(claude::policy(limits)),
+                source: format!("built-in policy {policy:?}"),
+            },
             (Some(policy), _, _) => {
                 return Err(format!(
-                    "program {name:?}: unknown built-in policy {policy:?} (known: {:?})",
-                    codex::NAME
+                    "program {name:?}: unknown built-in policy {policy:?} (known: {:?}, {:?})",
+                    codex::NAME,
+                    claude::NAME
                 ));
             }
             (None, Some(arguments), _) => {
@@ -104,8 +109,8 @@ impl ProgramGrant {
             }
             (None, None, None) => {
                 return Err(format!(
-                    "program {name:?}: say how its arguments are checked: `policy = \"codex\"`, an `arguments` \
-                     table, an exact `args` list, or `unrestricted = true`"
+                    "program {name:?}: say how its arguments are checked: `policy = \"codex\"` or \
+                     `policy = \"claude\"`, an `arguments` table, an exact `args` list, or `unrestricted = true`"
                 ));
             }
         };

@@ -34,6 +34,16 @@ impl Sandbox {
 
 /// Approval policies codex knows (`-a`).
 pub const APPROVAL_POLICIES: &[&str] = &["untrusted", "on-failure", "on-request", "never"];
+/// Claude Code's permission modes (`--permission-mode`; its help lists all
+/// but `default`, which it accepts and reports when no mode is given).
+pub const PERMISSION_MODES: &[&str] =
+    &["default", "manual", "acceptEdits", "plan", "dontAsk", "auto", "bypassPermissions"];
+/// The modes allowed unless the operator says otherwise. Left out: `auto`
+/// (Claude Code decides on its own what to allow) and `bypassPermissions`
+/// (nothing is asked). Seen with 2.1.328 in a headless turn: in `default` a
+/// shell command that changes files is refused as needing approval, while
+/// `acceptEdits` lets it change files inside the working directory only.
+pub const DEFAULT_PERMISSION_MODES: &[&str] = &["default", "manual", "acceptEdits", "plan", "dontAsk"];
 /// Reasoning efforts codex knows.
 pub const REASONING_EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high", "xhigh"];
 /// A model name: no leading dash, no spaces or control characters.
@@ -53,6 +63,8 @@ pub struct RequestLimits {
     pub approval_policies: Vec<String>,
     /// Configuration keys a request may set, each with its value pattern.
     pub config_keys: BTreeMap<String, String>,
+    /// Claude Code permission modes a turn may use.
+    pub permission_modes: Vec<String>,
 }
 
 impl Default for RequestLimits {
@@ -72,6 +84,7 @@ impl Default for RequestLimits {
             max_sandbox: Sandbox::WorkspaceWrite,
             approval_policies: APPROVAL_POLICIES.iter().map(|s| s.to_string()).collect(),
             config_keys,
+            permission_modes: DEFAULT_PERMISSION_MODES.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
@@ -109,6 +122,17 @@ impl RequestLimits {
                     APPROVAL_POLICIES.join(", ")
                 ));
             }
+        }
+        for mode in &self.permission_modes {
+            if !PERMISSION_MODES.contains(&mode.as_str()) {
+                return Err(format!(
+                    "unknown permission mode {mode:?} in `permission-modes` (known: {})",
+                    PERMISSION_MODES.join(", ")
+                ));
+            }
+        }
+        if self.permission_modes.is_empty() {
+            return Err("`permission-modes` is empty; list at least one (e.g. \"default\")".into());
         }
         for (key, pattern) in &self.config_keys {
             if dangerous_config_key(key) {
@@ -170,6 +194,16 @@ impl RequestLimits {
         ))
     }
 
+    pub fn check_permission_mode(&self, mode: &str) -> Result<(), String> {
+        if self.permission_modes.iter().any(|m| m == mode) {
+            return Ok(());
+        }
+        Err(format!(
+            "permission mode {mode:?} is not allowed (allowed: {}); the operator can change `permission-modes` under [plugins.agent-driver]",
+            self.permission_modes.join(", ")
+        ))
+    }
+
     /// One configuration override, its value already TOML.
     pub fn check_config(&self, key: &str, value: &str) -> Result<(), String> {
         ValueRule::Config(self.config_rules())
@@ -222,6 +256,11 @@ mod tests {
         assert!(limits.check_approval_policy("never").is_ok());
         assert!(limits.check_model("--add-dir").is_err());
         assert!(limits.check_model("gpt-5.1-codex").is_ok());
+        assert!(limits.check_permission_mode("acceptEdits").is_ok());
+        for mode in ["bypassPermissions", "auto"] {
+            let err = limits.check_permission_mode(mode).unwrap_err();
+            assert!(err.contains("permission-modes"), "{err}");
+        }
     }
 
     #[test]
@@ -245,5 +284,12 @@ mod tests {
         let mut limits = RequestLimits::default();
         limits.approval_policies.push("yolo".into());
         assert!(limits.validate().is_err());
+        let mut limits = RequestLimits::default();
+        limits.permission_modes.push("yolo".into());
+        assert!(limits.validate().unwrap_err().contains("unknown permission mode"));
+        limits.permission_modes.clear();
+        assert!(limits.validate().unwrap_err().contains("empty"));
+        limits.permission_modes.push("bypassPermissions".into());
+        limits.validate().expect("an operator may list bypassPermissions explicitly");
     }
 }

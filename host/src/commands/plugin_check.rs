@@ -120,7 +120,7 @@ pub fn check(runtime: &Runtime, config: &Config, file: &Path, role: Option<Role>
             }
         }
     }
-    match grants::grant(role, config, false) {
+    match grants::grant(role, config, None) {
         Ok(grant) => {
             compare(&manifest, &grant, role, &mut report);
             report.grants = Some(grant);
@@ -160,7 +160,7 @@ fn compare(manifest: &Manifest, grant: &grants::Grant, role: Role, report: &mut 
         if grants.is_empty() {
             problems.push(format!(
                 "it declares `{}`, which the configuration does not grant: add [[plugins.{role}.programs]] \
-                 name = {:?} with a typed argument policy (`policy = \"codex\"` or an `arguments` table)",
+                 name = {:?} with a typed argument policy (`policy = \"codex\"`, `policy = \"claude\"` or an `arguments` table)",
                 show(&program.name, &program.args),
                 program.name,
             ));

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::config_paths::validate_root;
 use crate::contract::role::Role;
 use crate::runtime::calls::{AgentPlugin, ContextPlugin, PolicyPlugin, StoragePlugin};
-use crate::runtime::embedded::default_plugin;
+use crate::runtime::embedded::{default_plugin, plugin_named};
 use crate::runtime::loaded::describe;
 use crate::runtime::loaded::{PluginInfo, PluginLimits, PluginSource};
 use crate::runtime::manifest::{FromWasm, Manifest};
@@ -89,6 +89,12 @@ pub fn load_storage_at(
 /// Resolve a role's plugin: its wasm, its declaration, and its grants.
 pub fn plugin_info(role: Role, config: &Config) -> anyhow::Result<(PluginInfo, Vec<u8>)> {
     let pc = config.plugin(role);
+    if let (Some(path), Some(name)) = (&pc.path, &pc.plugin) {
+        anyhow::bail!(
+            "[plugins.{role}] names both a file (path = {}) and an embedded plugin (plugin = {name:?}); keep one",
+            path.display()
+        );
+    }
     let (name, source, wasm) = match &pc.path {
         Some(path) => {
             let path = &validate_root(&format!("path under [plugins.{role}]"), path)?;
@@ -97,7 +103,12 @@ pub fn plugin_info(role: Role, config: &Config) -> anyhow::Result<(PluginInfo, V
             (file_plugin_name(path), PluginSource::File(path.clone()), wasm)
         }
         None => {
-            let (name, wasm) = default_plugin(role);
+            let (name, wasm) = match &pc.plugin {
+                Some(name) => {
+                    plugin_named(role, name).map_err(|e| anyhow::anyhow!("[plugins.{role}]: {e}"))?
+                }
+                None => default_plugin(role),
+            };
             (name.to_string(), PluginSource::Embedded(name), wasm.to_vec())
         }
     };
@@ -125,7 +136,11 @@ pub fn resolve(
         anyhow::bail!("plugin `{name}` declares the role `{declared}` but is configured as {role}");
     }
     let pc = config.plugin(role);
-    let grant = grants::grant(role, config, matches!(source, PluginSource::Embedded(_)))?;
+    let embedded = match &source {
+        PluginSource::Embedded(name) => Some(*name),
+        _ => None,
+    };
+    let grant = grants::grant(role, config, embedded)?;
     if let Some(needed) = manifest.memory_mib
         && needed > grant.memory_mib
     {
@@ -242,5 +257,24 @@ mod tests {
         assert!(err.contains("max-concurrent-calls = 16") && err.contains("(32"), "{err}");
         let err = limits("[plugins.session-policy]\nmax-concurrent-calls = 0\n").unwrap_err().to_string();
         assert!(err.contains("[plugins.session-policy]"), "{err}");
+    }
+
+    #[test]
+    fn an_embedded_plugin_is_chosen_by_name() {
+        let info = |text: &str| plugin_info(Role::AgentDriver, &Config::parse(text).unwrap()).map(|(i, _)| i);
+        let error = |role: Role, text: &str| match plugin_info(role, &Config::parse(text).unwrap()) {
+            Ok((info, _)) => panic!("{text}: loaded {}", info.name),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(info("").unwrap().name, "agent-codex", "codex stays the default agent");
+        let claude = info("[plugins.agent-driver]\nplugin = \"agent-claude\"\n").unwrap();
+        assert_eq!(claude.name, "agent-claude");
+        assert_eq!(claude.manifest.programs[0].name, "claude");
+        let err = error(Role::AgentDriver, "[plugins.agent-driver]\nplugin = \"agent-gpt\"\n");
+        assert!(err.contains("agent-codex, agent-claude") && err.contains("`path`"), "{err}");
+        let both = "[plugins.agent-driver]\nplugin = \"agent-claude\"\npath = \"/x.wasm\"\n";
+        assert!(error(Role::AgentDriver, both).contains("keep one"));
+        let err = error(Role::StorageBackend, "[plugins.storage-backend]\nplugin = \"agent-claude\"\n");
+        assert!(err.contains("no embedded storage-backend plugin"), "{err}");
     }
 }
