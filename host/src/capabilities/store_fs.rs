@@ -748,8 +748,10 @@ mod wit {
 
     use super::{FsLock, FsRoot};
     use crate::capabilities::{Who, host_time};
+    use crate::contract::HostError;
     use crate::contract::bindings::agent::warden::plugin::store_fs_readonly;
     use crate::contract::bindings::storage::warden::plugin::store_fs::{self, Lock};
+    use crate::contract::bindings::types;
     use crate::control::CallControl;
     use crate::types::{DirEntry, EntryMetadata, PluginError};
 
@@ -778,7 +780,7 @@ mod wit {
             operation: &str,
             target: &str,
             op: impl FnOnce(&FsRoot, &CallControl) -> Result<R, PluginError>,
-        ) -> Result<R, PluginError> {
+        ) -> Result<R, HostError> {
             let (who, root) = (self.who, self.root);
             host_time(self.control, |control| {
                 let result = match root {
@@ -788,21 +790,21 @@ mod wit {
                         who.plugin, who.role
                     ))),
                 };
-                result.map_err(|e| who.refused(operation, target, e))
+                result.map_err(|e| HostError::Plugin(who.refused(operation, target, e)))
             })
         }
     }
 
     impl store_fs::Host for StoreFsView<'_> {
-        fn read(&mut self, path: String) -> Result<Vec<u8>, PluginError> {
+        fn read(&mut self, path: String) -> Result<Vec<u8>, HostError> {
             self.with_root("read", &path, |root, _| root.read(&path))
         }
 
-        fn read_range(&mut self, path: String, offset: u64, length: u32) -> Result<Vec<u8>, PluginError> {
+        fn read_range(&mut self, path: String, offset: u64, length: u32) -> Result<Vec<u8>, HostError> {
             self.with_root("read-range", &path, |root, _| root.read_range(&path, offset, length))
         }
 
-        fn write_atomic(&mut self, path: String, data: Vec<u8>) -> Result<(), PluginError> {
+        fn write_atomic(&mut self, path: String, data: Vec<u8>) -> Result<(), HostError> {
             let audit = self.audit;
             self.with_root("write", &path, |root, _| {
                 root.write_atomic(&path, &data)?;
@@ -813,32 +815,32 @@ mod wit {
             })
         }
 
-        fn remove_file(&mut self, path: String) -> Result<(), PluginError> {
+        fn remove_file(&mut self, path: String) -> Result<(), HostError> {
             self.with_root("remove-file", &path, |root, _| root.remove_file(&path))
         }
 
-        fn remove_dir(&mut self, path: String) -> Result<(), PluginError> {
+        fn remove_dir(&mut self, path: String) -> Result<(), HostError> {
             self.with_root("remove-dir", &path, |root, _| root.remove_dir(&path))
         }
 
-        fn rename(&mut self, from: String, to: String) -> Result<(), PluginError> {
+        fn rename(&mut self, from: String, to: String) -> Result<(), HostError> {
             let target = format!("{from} -> {to}");
             self.with_root("rename", &target, |root, _| root.rename(&from, &to))
         }
 
-        fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, PluginError> {
+        fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, HostError> {
             self.with_root("list-dir", &path, |root, _| root.list_dir(&path))
         }
 
-        fn metadata(&mut self, path: String) -> Result<Option<EntryMetadata>, PluginError> {
+        fn metadata(&mut self, path: String) -> Result<Option<EntryMetadata>, HostError> {
             self.with_root("metadata", &path, |root, _| root.metadata(&path))
         }
 
-        fn create_dir(&mut self, path: String) -> Result<(), PluginError> {
+        fn create_dir(&mut self, path: String) -> Result<(), HostError> {
             self.with_root("create-dir", &path, |root, _| root.create_dir(&path))
         }
 
-        fn acquire_lock(&mut self, path: String, wait_ms: u32) -> Result<Resource<Lock>, PluginError> {
+        fn acquire_lock(&mut self, path: String, wait_ms: u32) -> Result<Resource<Lock>, HostError> {
             let wait = Duration::from_millis(wait_ms.into());
             let lock = self.with_root("lock", &path, |root, control| {
                 root.refuse_special(&path)?;
@@ -857,20 +859,26 @@ mod wit {
         }
     }
 
+    impl types::Host for StoreFsView<'_> {
+        fn convert_plugin_error(&mut self, error: HostError) -> wasmtime::Result<PluginError> {
+            error.into_plugin_error()
+        }
+    }
+
     impl store_fs_readonly::Host for StoreFsView<'_> {
-        fn read(&mut self, path: String) -> Result<Vec<u8>, PluginError> {
+        fn read(&mut self, path: String) -> Result<Vec<u8>, HostError> {
             self.with_root("read", &path, |root, _| root.read(&path))
         }
 
-        fn read_range(&mut self, path: String, offset: u64, length: u32) -> Result<Vec<u8>, PluginError> {
+        fn read_range(&mut self, path: String, offset: u64, length: u32) -> Result<Vec<u8>, HostError> {
             self.with_root("read-range", &path, |root, _| root.read_range(&path, offset, length))
         }
 
-        fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, PluginError> {
+        fn list_dir(&mut self, path: String) -> Result<Vec<DirEntry>, HostError> {
             self.with_root("list-dir", &path, |root, _| root.list_dir(&path))
         }
 
-        fn metadata(&mut self, path: String) -> Result<Option<EntryMetadata>, PluginError> {
+        fn metadata(&mut self, path: String) -> Result<Option<EntryMetadata>, HostError> {
             self.with_root("metadata", &path, |root, _| root.metadata(&path))
         }
     }

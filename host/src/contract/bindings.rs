@@ -6,13 +6,21 @@
 //! marker types: the capability that serves one stores its own value in the
 //! call's resource table under the same handle, so these bindings name no
 //! capability type.
+//!
+//! The capability interfaces are trappable, and their `plugin-error` is
+//! [`HostError`](super::HostError) on the host side: a refusal the guest gets as its own
+//! `plugin-error`, or a host failure (a handle the table does not hold, a
+//! full table) that traps instead.
 
 pub mod agent {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "agent-driver",
-        // A child handle the host's table does not hold is a host failure: it traps.
-        imports: { "warden:plugin/process": trappable },
+        imports: {
+            "warden:plugin/process": trappable,
+            "warden:plugin/store-fs-readonly": trappable,
+        },
+        trappable_error_type: { "warden:plugin/types.plugin-error" => crate::contract::HostError },
     });
 }
 
@@ -20,6 +28,8 @@ pub mod storage {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "storage-backend",
+        imports: { "warden:plugin/store-fs": trappable },
+        trappable_error_type: { "warden:plugin/types.plugin-error" => crate::contract::HostError },
         with: {
             "warden:plugin/types": crate::contract::bindings::agent::warden::plugin::types,
             "warden:plugin/log": crate::contract::bindings::agent::warden::plugin::log,

@@ -5,6 +5,8 @@
 //! use this one, and this one uses none of them.
 
 pub mod bindings;
+mod host_error;
+pub use host_error::HostError;
 pub mod role;
 pub mod world_check;
 

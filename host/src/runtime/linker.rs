@@ -14,9 +14,11 @@ use crate::capabilities::log::Log;
 use crate::capabilities::process::Process;
 use crate::capabilities::progress::Progress;
 use crate::capabilities::store_fs::StoreFs;
+use crate::contract::HostError;
 use crate::contract::bindings::agent::warden::plugin as shared;
 use crate::contract::bindings::storage::warden::plugin::store_fs;
 use crate::contract::role::Role;
+use crate::types::PluginError;
 
 /// A linker providing exactly `role`'s host interfaces, over deny-all WASI.
 pub fn for_role(engine: &Engine, role: Role) -> anyhow::Result<Linker<HostState>> {
@@ -45,4 +47,8 @@ fn link(linker: &mut Linker<HostState>, interface: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-impl shared::types::Host for HostState {}
+impl shared::types::Host for HostState {
+    fn convert_plugin_error(&mut self, error: HostError) -> wasmtime::Result<PluginError> {
+        error.into_plugin_error()
+    }
+}

@@ -8,9 +8,11 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use super::{HostChild, LiveChildren, ReadResult, Slot, Stream};
 use crate::capabilities::{Who, host_time};
+use crate::contract::HostError;
 use crate::contract::bindings::agent::warden::plugin::process::{
     self, Child, OutputLine, OutputStream, ReadResult as WitReadResult, SpawnRequest, StdinSource,
 };
+use crate::contract::bindings::types;
 use crate::control::CallControl;
 use crate::types::PluginError;
 
@@ -81,21 +83,18 @@ impl ProcessView<'_> {
         &mut self,
         child: &Resource<Child>,
         op: impl FnOnce(&mut HostChild, &CallControl) -> Result<R, PluginError>,
-    ) -> wasmtime::Result<Result<R, PluginError>> {
+    ) -> Result<R, HostError> {
         let table = &mut *self.table;
-        host_time(self.control, |control| {
-            let child = table.get_mut(&entry(child))?;
-            Ok(op(child, control))
-        })
+        host_time(self.control, |control| Ok(op(table.get_mut(&entry(child))?, control)?))
     }
 }
 
 impl process::Host for ProcessView<'_> {
-    fn spawn(&mut self, request: SpawnRequest) -> wasmtime::Result<Result<Resource<Child>, PluginError>> {
+    fn spawn(&mut self, request: SpawnRequest) -> Result<Resource<Child>, HostError> {
         let shown = format!("{} {}", request.program, request.args.join(" "));
         let who = self.who;
         let Some(policy) = self.policy else {
-            return Ok(Err(who.refused(
+            return Err(HostError::Plugin(who.refused(
                 "spawn",
                 &shown,
                 PluginError::Denied(format!(
@@ -104,10 +103,7 @@ impl process::Host for ProcessView<'_> {
                 )),
             )));
         };
-        let slots = match self.child_slots() {
-            Ok(slots) => slots,
-            Err(e) => return Ok(Err(who.refused("spawn", &shown, e))),
-        };
+        let slots = self.child_slots().map_err(|e| who.refused("spawn", &shown, e))?;
         let (audit, output_cap) = (self.audit, self.limits.output_cap);
         let table = &mut *self.table;
         host_time(self.control, |_| {
@@ -131,10 +127,8 @@ impl process::Host for ProcessView<'_> {
                 };
                 HostChild::spawn(approved, stdin, output_cap, slots)
             };
-            match spawned() {
-                Ok(child) => Ok(Ok(Resource::new_own(table.push(child)?.rep()))),
-                Err(e) => Ok(Err(e)),
-            }
+            let child = spawned()?;
+            Ok(Resource::new_own(table.push(child)?.rep()))
         })
     }
 }
@@ -144,14 +138,10 @@ impl process::HostChild for ProcessView<'_> {
         Ok(self.table.get(&entry(&child))?.pid())
     }
 
-    fn read_line(
-        &mut self,
-        child: Resource<Child>,
-        timeout_ms: u32,
-    ) -> wasmtime::Result<Result<WitReadResult, PluginError>> {
+    fn read_line(&mut self, child: Resource<Child>, timeout_ms: u32) -> Result<WitReadResult, HostError> {
         let timeout = Duration::from_millis(timeout_ms.into());
         let read = self.child(&child, |c, control| c.read_line(timeout, control))?;
-        Ok(read.map(|read| match read {
+        Ok(match read {
             ReadResult::Line { stream, text, truncated } => WitReadResult::Line(OutputLine {
                 stream: match stream {
                     Stream::Stdout => OutputStream::Stdout,
@@ -162,19 +152,15 @@ impl process::HostChild for ProcessView<'_> {
             }),
             ReadResult::Pending => WitReadResult::Pending,
             ReadResult::Closed => WitReadResult::Closed,
-        }))
+        })
     }
 
-    fn wait(
-        &mut self,
-        child: Resource<Child>,
-        timeout_ms: u32,
-    ) -> wasmtime::Result<Result<Option<i32>, PluginError>> {
+    fn wait(&mut self, child: Resource<Child>, timeout_ms: u32) -> Result<Option<i32>, HostError> {
         let timeout = Duration::from_millis(timeout_ms.into());
         self.child(&child, |c, control| c.wait(timeout, control))
     }
 
-    fn kill(&mut self, child: Resource<Child>) -> wasmtime::Result<Result<(), PluginError>> {
+    fn kill(&mut self, child: Resource<Child>) -> Result<(), HostError> {
         self.child(&child, |c, _| c.kill())
     }
 
@@ -182,5 +168,50 @@ impl process::HostChild for ProcessView<'_> {
         let child = self.table.delete(Resource::<HostChild>::new_own(child.rep()))?;
         host_time(self.control, |_| drop(child));
         Ok(())
+    }
+}
+
+impl types::Host for ProcessView<'_> {
+    fn convert_plugin_error(&mut self, error: HostError) -> wasmtime::Result<PluginError> {
+        error.into_plugin_error()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::role::Role;
+    use crate::control::CancelFlag;
+    use process::{Host as _, HostChild as _};
+    use types::Host as _;
+
+    #[test]
+    fn a_handle_the_table_does_not_hold_traps_instead_of_answering() {
+        let (mut table, mut control) = (ResourceTable::new(), CallControl::new(None, CancelFlag::new()));
+        let children = LiveChildren::default();
+        let mut view = ProcessView {
+            who: Who { plugin: "p", role: Role::AgentDriver },
+            policy: None,
+            audit: false,
+            limits: ChildLimits { output_cap: 1, per_call: 1, per_plugin: 1 },
+            plugin_children: &children,
+            call_children: &children,
+            table: &mut table,
+            control: &mut control,
+        };
+        let unknown = || Resource::<Child>::new_borrow(7);
+        assert!(view.pid(unknown()).is_err(), "pid() of an unknown handle traps, never 0");
+        let waited = view.wait(unknown(), 0).unwrap_err();
+        assert!(matches!(waited, HostError::Host(_)), "{waited:?}");
+        assert!(view.convert_plugin_error(waited).is_err(), "a host failure converts to a trap");
+        let refused = view.spawn(SpawnRequest {
+            program: "sh".into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            stdin: StdinSource::Null,
+        });
+        let refused = view.convert_plugin_error(refused.unwrap_err()).unwrap();
+        assert!(matches!(refused, PluginError::Denied(_)), "a refusal still reaches the guest: {refused:?}");
     }
 }
