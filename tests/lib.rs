@@ -74,8 +74,27 @@ pub fn is_locked(path: &Path) -> bool {
 
 /// Block until some process (a plugin's call) holds a flock on `path`.
 pub fn wait_until_locked(path: &Path) {
-    while !is_locked(path) {
+    wait_for(&format!("a lock on {}", path.display()), || is_locked(path));
+}
+
+/// How long a test observes something it expects to happen before failing.
+pub const OBSERVE_FOR: Duration = Duration::from_secs(60);
+
+/// Poll `ready` until it holds; fail the test, naming `what`, after [`OBSERVE_FOR`].
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + OBSERVE_FOR;
+    while !ready() {
+        assert!(std::time::Instant::now() < until, "gave up after {OBSERVE_FOR:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// [`wait_for`] in an async test.
+pub async fn wait_for_async(what: &str, mut ready: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + OBSERVE_FOR;
+    while !ready() {
+        assert!(std::time::Instant::now() < until, "gave up after {OBSERVE_FOR:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

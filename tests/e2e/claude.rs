@@ -275,7 +275,9 @@ async fn provider_errors_retries_and_permission_modes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_turn_past_its_timeout_leaves_no_claude_behind() {
     let world = World::new();
-    let (server, _) = world.serve_for(2, 0, "").await;
+    // Long enough for claude to reach the provider on a loaded machine; the
+    // provider never answers, so the turn always ends by its timeout.
+    let (server, _) = world.serve_for(10, 0, "").await;
     let params = CallToolRequestParams::new("codex").with_arguments(
         json!({"prompt": "never ends [slow]", "cwd": world.project()}).as_object().unwrap().clone(),
     );
@@ -286,9 +288,10 @@ async fn a_turn_past_its_timeout_leaves_no_claude_behind() {
         )
         .await
         .unwrap();
-    while world.provider.messages_requests().is_empty() {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    warden_tests::wait_for_async("claude to reach the provider", || {
+        !world.provider.messages_requests().is_empty()
+    })
+    .await;
     assert!(!world.claude_processes().is_empty(), "claude is running the slow turn");
     let ServerResult::CallToolResult(result) = handle.await_response().await.unwrap() else {
         panic!("a tool call answers with a tool result")

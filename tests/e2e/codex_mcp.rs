@@ -332,9 +332,8 @@ async fn a_cancelled_slow_turn_leaves_no_codex_behind() {
         )
         .await
         .unwrap();
-    while world.provider.requests().is_empty() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    warden_tests::wait_for_async("codex to reach the provider", || !world.provider.requests().is_empty())
+        .await;
     assert!(!world.codex_processes().is_empty(), "codex is running the slow turn");
     let busy = call(&server, "codex", json!({"prompt": "meanwhile", "sessionId": "slow"})).await;
     assert_eq!(busy.is_error, Some(true));

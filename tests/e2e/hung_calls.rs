@@ -102,9 +102,9 @@ fn hung_calls_of_one_plugin_cannot_take_the_pool_from_the_others() {
             );
         }
         let locks: Vec<_> = (0..attempts).map(|n| dir.path().join(format!("{n}.lock"))).collect();
-        while locks.iter().filter(|lock| is_locked(lock)).count() < TEST_CONCURRENT_CALLS {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        warden_tests::wait_for("every call slot to hold its lock", || {
+            locks.iter().filter(|lock| is_locked(lock)).count() >= TEST_CONCURRENT_CALLS
+        });
         // Another plugin on the same engine still gets an instance.
         policy.validate_id("another-session").expect("the policy plugin keeps answering");
         call.cancel.cancel();

@@ -149,9 +149,7 @@ fn cancellation_kills_the_child() {
     call.cancel = cancel.clone();
     let result = std::thread::scope(|scope| {
         let running = scope.spawn(|| turn(&plugin, "spawn:|sleep 30", call));
-        while events.lock().unwrap().is_empty() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        warden_tests::wait_for("the spawn's progress event", || !events.lock().unwrap().is_empty());
         cancel.cancel();
         running.join().unwrap()
     });
@@ -168,9 +166,7 @@ fn cancel_script_when_ready(dir: &Path, script: &str) -> (Result<String, CallErr
     let prompt = format!("spawn:{}|sh\t-c\t{script}", dir.display());
     let result = std::thread::scope(|scope| {
         let running = scope.spawn(|| turn(&plugin, &prompt, call));
-        while !dir.join("ready").exists() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        warden_tests::wait_for("the script to write `ready`", || dir.join("ready").exists());
         cancel.cancel();
         running.join().unwrap()
     });

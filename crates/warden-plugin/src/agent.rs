@@ -29,6 +29,36 @@ pub use bindings::exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutco
 pub use bindings::warden::plugin::types::*;
 pub use bindings::warden::plugin::{config, log, process, progress, store_fs_readonly, types};
 
+/// What an agent's own transcript of a thread says, for [`rehydrated`].
+pub struct Transcript {
+    pub created_ms: u64,
+    pub turns: Vec<Turn>,
+    pub model: Option<String>,
+    pub cwd: Option<String>,
+}
+
+/// The session a driver's `rehydrate` returns: the thread `thread_id`, as
+/// its transcript at `source` (a path in the driver's read-only root) tells
+/// it, last used now; the host gives it its key and revision.
+pub fn rehydrated(thread_id: &str, transcript: Transcript, source: &str) -> Session {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Session {
+        id: thread_id.to_string(),
+        created_ms: transcript.created_ms,
+        last_accessed_ms: now,
+        turns: transcript.turns,
+        agent_thread_id: Some(thread_id.to_string()),
+        model: transcript.model,
+        reasoning_effort: None,
+        cwd: transcript.cwd,
+        sandbox: None,
+        revision: 0,
+        extra_json: serde_json::json!({ "rehydratedFrom": source }).to_string(),
+    }
+}
+
 /// `export!(Plugin)` exports `Plugin`'s [`Guest`] as the plugin's `agent`;
 /// `export!(Plugin, manifest = "warden.toml")` also embeds that manifest,
 /// checked at compile time (see the [crate] documentation).

@@ -5,7 +5,7 @@ use claude_protocol::transcript::{self, ROOT};
 
 use warden_plugin::agent::log::{Level, log};
 use warden_plugin::agent::store_fs_readonly as fs;
-use warden_plugin::agent::{EntryKind, PluginError, Session, Turn};
+use warden_plugin::agent::{EntryKind, PluginError, Session, Transcript, Turn, rehydrated};
 
 /// Rebuild a session from the transcript of `session_id`.
 pub fn rehydrate(session_id: &str) -> Result<Session, PluginError> {
@@ -18,26 +18,13 @@ pub fn rehydrate(session_id: &str) -> Result<Session, PluginError> {
     };
     let text = String::from_utf8(fs::read(&path)?).map_err(|_| corrupt(&path, "it is not UTF-8"))?;
     let found = transcript::parse(&text, session_id).map_err(|e| corrupt(&path, &e))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Ok(Session {
-        id: session_id.to_string(),
-        created_ms: found.created_ms,
-        last_accessed_ms: now,
-        turns: found
-            .turns
-            .into_iter()
-            .map(|t| Turn { prompt: t.prompt, response: t.response, timestamp_ms: t.timestamp_ms })
-            .collect(),
-        agent_thread_id: Some(session_id.to_string()),
-        model: found.model,
-        reasoning_effort: None,
-        cwd: found.cwd,
-        sandbox: None,
-        revision: 0,
-        extra_json: serde_json::json!({ "rehydratedFrom": path }).to_string(),
-    })
+    let turns = found
+        .turns
+        .into_iter()
+        .map(|t| Turn { prompt: t.prompt, response: t.response, timestamp_ms: t.timestamp_ms })
+        .collect();
+    let transcript = Transcript { created_ms: found.created_ms, turns, model: found.model, cwd: found.cwd };
+    Ok(rehydrated(session_id, transcript, &path))
 }
 
 /// The transcript of `session_id` relative to CLAUDE_CONFIG_DIR: first in
