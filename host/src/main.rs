@@ -242,7 +242,7 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
                 println!(
                     "  directory: {} ({})",
                     root.path().display(),
-                    if role == Role::AgentDriver { "read-only" } else { "read-write" }
+                    role.root().map_or("not granted by the world", |access| access.name())
                 );
                 if let Some(entries) = root.entries() {
                     println!("  only:     {}", entries.join(", "));

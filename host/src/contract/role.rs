@@ -51,8 +51,41 @@ impl Role {
         }
     }
 
+    /// The directory the world lets a plugin work in, if any (from its imports).
+    pub fn root(self) -> Option<RootAccess> {
+        let imports = self.imports();
+        if imports.contains(&"store-fs") {
+            Some(RootAccess::ReadWrite)
+        } else if imports.contains(&"store-fs-readonly") {
+            Some(RootAccess::ReadOnly)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the world lets a plugin run programs (it imports `process`).
+    pub fn runs_programs(self) -> bool {
+        self.imports().contains(&"process")
+    }
+
     pub fn from_world(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.world() == name)
+    }
+}
+
+/// How a role's plugin may use its granted directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootAccess {
+    ReadOnly,
+    ReadWrite,
+}
+
+impl RootAccess {
+    pub fn name(self) -> &'static str {
+        match self {
+            RootAccess::ReadOnly => "read-only",
+            RootAccess::ReadWrite => "read-write",
+        }
     }
 }
 
@@ -85,6 +118,16 @@ mod tests {
             })
             .filter(|name| name != "types")
             .collect()
+    }
+
+    #[test]
+    fn what_a_role_may_do_follows_from_its_imports() {
+        use super::RootAccess;
+        assert_eq!(Role::StorageBackend.root(), Some(RootAccess::ReadWrite));
+        assert_eq!(Role::AgentDriver.root(), Some(RootAccess::ReadOnly));
+        assert_eq!(Role::SessionPolicy.root(), None);
+        let runners: Vec<Role> = Role::ALL.into_iter().filter(|role| role.runs_programs()).collect();
+        assert_eq!(runners, [Role::AgentDriver]);
     }
 
     #[test]

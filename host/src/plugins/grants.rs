@@ -13,7 +13,7 @@ use warden_permissions::{EnvGrant, ProgramGrant, RequestLimits};
 
 use crate::config::{Config, PluginConfig};
 use crate::config_paths::validate_root;
-use crate::contract::role::Role;
+use crate::contract::role::{Role, RootAccess};
 
 /// Variables the default agent grant passes on from Warden's environment
 /// (the plugin must declare them too); plugins cannot choose their values.
@@ -106,7 +106,6 @@ pub fn grant(role: Role, config: &Config, embedded: Option<&str>) -> anyhow::Res
                 (None, true) => Some(config.state_dir()?),
                 (None, false) => None,
             };
-            grant.root_writable = true;
             grant.root_entries = pc.root_entries.clone();
         }
         Role::AgentDriver => {
@@ -141,6 +140,7 @@ pub fn grant(role: Role, config: &Config, embedded: Option<&str>) -> anyhow::Res
         }
         Role::SessionPolicy | Role::ContextBuilder => {}
     }
+    grant.root_writable = role.root() == Some(RootAccess::ReadWrite);
     Ok(grant)
 }
 
@@ -165,12 +165,12 @@ fn request_limits(pc: &PluginConfig) -> anyhow::Result<RequestLimits> {
 
 /// Grants a role cannot use are a configuration error, not something to ignore.
 fn refuse_misplaced(role: Role, pc: &PluginConfig) -> anyhow::Result<()> {
-    if matches!(role, Role::SessionPolicy | Role::ContextBuilder)
+    if role.root().is_none()
         && let Some(root) = &pc.root
     {
         anyhow::bail!("a {role} plugin cannot be granted a directory (root = {})", root.display());
     }
-    if matches!(role, Role::SessionPolicy | Role::ContextBuilder) && pc.root_entries.is_some() {
+    if role.root().is_none() && pc.root_entries.is_some() {
         anyhow::bail!("a {role} plugin cannot be granted a directory (root-entries)");
     }
     let agent_only = !pc.programs.is_empty()
@@ -182,7 +182,7 @@ fn refuse_misplaced(role: Role, pc: &PluginConfig) -> anyhow::Result<()> {
         || pc.approval_policies.is_some()
         || pc.config_keys.is_some()
         || pc.permission_modes.is_some();
-    if role != Role::AgentDriver && agent_only {
+    if !role.runs_programs() && agent_only {
         anyhow::bail!(
             "a {role} plugin cannot be granted programs, environment, working directories or request limits"
         );

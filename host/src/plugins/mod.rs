@@ -203,7 +203,7 @@ fn process_policy(
     manifest: &Manifest,
     name: &str,
 ) -> anyhow::Result<Option<ProcessPolicy>> {
-    if role != Role::AgentDriver {
+    if !role.runs_programs() {
         return Ok(None);
     }
     let cwd_roots = grant
