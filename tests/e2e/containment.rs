@@ -311,6 +311,36 @@ if (exec 3<>/proc/1/mem) 2>/dev/null; then echo "opened mem for writing"; fi
     assert!(!content.contains("opened"), "{content}");
 }
 
+/// A namespace's PID 1 never execs, so close-on-exec does nothing for it: it
+/// starts with a copy of every descriptor Warden holds (other children's
+/// pipes, locked files, the client's connection) and must close them, or a
+/// long turn would keep another child's output from reaching end of file
+/// and a released lock held. Read from outside: only its stdio and its report pipe.
+#[test]
+fn the_namespace_init_holds_none_of_wardens_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, plugin) = agent(dir.path(), 4, 16);
+    let (mut call, events) = progress_recorder();
+    let cancel = CancelFlag::new();
+    call.cancel = cancel.clone();
+    let (name, descriptors) = std::thread::scope(|scope| {
+        let running = scope.spawn(|| turn(&plugin, "spawn:|sh\t-c\t/bin/sleep 30", call));
+        warden_tests::wait_for("the spawn's progress event", || !events.lock().unwrap().is_empty());
+        let pid = events.lock().unwrap()[0].message.trim_start_matches("pid ").to_string();
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        let mut descriptors: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("the test runs as Warden's user with CAP_SYS_PTRACE (root), as the suite does")
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        descriptors.sort();
+        cancel.cancel();
+        running.join().unwrap().unwrap_err();
+        (name, descriptors)
+    });
+    assert_eq!(name.trim(), "warden-init", "the child held is the namespace's PID 1");
+    assert_eq!(descriptors, ["0", "1", "2", "3"], "stdin, stdout, stderr and the report pipe only");
+}
+
 fn busy(result: Result<String, CallError>) -> String {
     match result {
         Err(CallError::Plugin { error: PluginError::Busy(message), .. }) => message,

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use wasm_encoder::{Component, CustomSection};
+use wasm_encoder::{ComponentSection, CustomSection};
 use wasmtime::wasmparser::{Parser, Payload};
 
 use crate::runtime::manifest::{FromWasm, Manifest, SECTION};
@@ -47,10 +47,7 @@ fn has_manifest(wasm: &[u8]) -> anyhow::Result<bool> {
 
 /// `wasm` with the manifest section appended at its top level.
 fn appended(mut wasm: Vec<u8>, manifest: &str) -> Vec<u8> {
-    let mut section = Component::new();
-    section.section(&CustomSection { name: SECTION.into(), data: manifest.as_bytes().into() });
-    // A lone section encoded as a component: its bytes after the 8-byte preamble.
-    wasm.extend_from_slice(&section.finish()[8..]);
+    CustomSection { name: SECTION.into(), data: manifest.as_bytes().into() }.append_to_component(&mut wasm);
     wasm
 }
 
@@ -71,7 +68,7 @@ mod tests {
 
     /// The smallest component: its preamble alone.
     fn empty_component() -> Vec<u8> {
-        Component::new().finish()
+        wasm_encoder::Component::new().finish()
     }
 
     #[test]
