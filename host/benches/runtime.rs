@@ -53,7 +53,7 @@ fn calls(c: &mut Criterion) {
     let mut store = plugin.new_store(CallOptions::default());
     let instance = plugin.pre().instantiate(&mut store).unwrap();
     group.bench_function("no-op call, live instance", |b| {
-        b.iter(|| instance.warden_plugin_storage().call_delete(&mut store, "x").unwrap().unwrap())
+        b.iter(|| instance.storage.call_delete(&mut store, "x").unwrap().unwrap())
     });
     group.bench_function("fresh store only (no instance)", |b| {
         b.iter(|| plugin.new_store(CallOptions::default()))

@@ -106,11 +106,21 @@ fn parse_role(text: &str) -> Result<Role, String> {
 
 #[derive(Subcommand)]
 enum SessionsCommand {
-    /// List stored sessions, most recently used first.
+    /// List stored sessions, most recently used first, page by page.
     List {
+        /// Print JSON (an array, written as the pages arrive).
         #[arg(long)]
         json: bool,
+        /// Show at most this many sessions, then the cursor that continues.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Continue after this cursor (printed by an earlier `--limit`).
+        #[arg(long)]
+        after: Option<String>,
     },
+    /// Rebuild the store's indexes from the session files (after a restore
+    /// or a hand edit); the store stays usable meanwhile.
+    Reindex,
     /// Print one session with its turns as JSON.
     Show { key: String },
     /// Delete one session (Codex's own transcript is left alone).
@@ -174,7 +184,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (info, wasm) = plugins::plugin_info(Role::StorageBackend, &config)?;
             let storage = runtime.load_storage(info, &wasm)?;
             match command {
-                SessionsCommand::List { json } => sessions::list(&storage, json),
+                SessionsCommand::List { json, limit, after } => sessions::list(&storage, json, limit, after),
+                SessionsCommand::Reindex => sessions::reindex(&storage),
                 SessionsCommand::Show { key } => sessions::show(&storage, &key),
                 SessionsCommand::Rm { key } => sessions::remove(&storage, &key),
             }

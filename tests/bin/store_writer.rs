@@ -5,6 +5,11 @@
 //! `store-writer save-loop <root> <cache> <keys> <start>`: save `k0..k<keys>`
 //! round robin forever, each with an increasing `counter` above `start`.
 //!
+//! `store-writer thread-loop <root> <cache> <keys> <start>`: like
+//! `save-loop`, but each save gives its session a new agent thread
+//! `t-<value>` and a last use of `<value>` seconds, so the thread index and
+//! the recency index change with every save.
+//!
 //! `store-writer save-big <root> <cache> <key> <kib>`: one save of `key`
 //! with a prompt of `kib` KiB; prints `saved` or `error <message>`.
 //!
@@ -31,9 +36,10 @@ fn main() {
     };
     match args.get(1).map(String::as_str) {
         Some("save-loop") => save_loop(&storage(), args[4].parse().unwrap(), args[5].parse().unwrap()),
+        Some("thread-loop") => thread_loop(&storage(), args[4].parse().unwrap(), args[5].parse().unwrap()),
         Some("save-big") => save_big(&storage(), &args[4], args[5].parse().unwrap()),
         Some("rmw") => rmw(&storage(), Path::new(&args[4]), &args[5], args[6].parse().unwrap()),
-        _ => panic!("usage: store-writer save-loop|rmw …"),
+        _ => panic!("usage: store-writer save-loop|thread-loop|save-big|rmw …"),
     }
 }
 
@@ -53,6 +59,21 @@ fn save_loop(storage: &StoragePlugin, keys: u64, start: u64) {
     for value in start + 1.. {
         let key = format!("k{}", value % keys);
         storage.save(&session(&key, value, 0), None).expect("save");
+        writeln!(out, "ack {key} {value}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+fn thread_loop(storage: &StoragePlugin, keys: u64, start: u64) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
+    for value in start + 1.. {
+        let key = format!("k{}", value % keys);
+        let mut session = session(&key, value, 0);
+        session.agent_thread_id = Some(format!("t-{value}"));
+        session.last_accessed_ms = value * 1000;
+        storage.save(&session, None).expect("save");
         writeln!(out, "ack {key} {value}").unwrap();
         out.flush().unwrap();
     }

@@ -25,6 +25,7 @@ mod special_files;
 mod storage;
 mod storage_migrate;
 mod storage_processes;
+mod store_index;
 mod world;
 
 use std::path::PathBuf;

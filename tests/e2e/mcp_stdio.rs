@@ -180,3 +180,37 @@ fn refused_capability_calls_are_logged_with_the_missing_grant() {
         assert!(refusal.contains(field), "{field} missing from {refusal}");
     }
 }
+
+#[test]
+fn a_listing_page_is_as_long_as_asked_whatever_the_storage_plugin_returns() {
+    let store = tempfile::tempdir().unwrap();
+    let hostile = std::path::Path::new(warden::runtime::embedded::GUEST_DIR).join("hostile_storage.wasm");
+    // Its sessions were last used at the epoch: keep them from expiring.
+    let config = format!(
+        "[plugins.storage-backend]\npath = {hostile:?}\nroot = {:?}\n\
+         [plugins.session-policy]\nsettings = {{ idle-ttl-secs = 4000000000 }}\n",
+        store.path()
+    );
+    let list = |id: i64, arguments: Value| json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"listSessions","arguments":arguments}});
+    let responses = exchange_with(
+        &[
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}),
+            json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+            list(2, json!({"limit": 3})),
+            list(3, json!({})),
+            list(4, json!({"limit": 0})),
+            list(5, json!({"limit": 501})),
+        ],
+        &config,
+    );
+    // The plugin returns 5 more than asked; the client gets what it asked for.
+    let page = &responses[1]["result"]["structuredContent"];
+    assert_eq!(page["sessions"].as_array().unwrap().len(), 3, "{page}");
+    assert_eq!(page["nextCursor"], "8");
+    assert_eq!(responses[2]["result"]["structuredContent"]["sessions"].as_array().unwrap().len(), 50);
+    for response in &responses[3..] {
+        let error = &response["error"];
+        assert_eq!(error["code"], -32602, "{response}");
+        assert!(error["message"].as_str().unwrap().contains("use 1 to 500"), "{error}");
+    }
+}

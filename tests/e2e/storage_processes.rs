@@ -18,7 +18,7 @@ use crate::storage::store;
 
 const WRITER: &str = env!("CARGO_BIN_EXE_store-writer");
 
-fn writer(args: &[&str], root: &Path) -> Child {
+pub fn writer(args: &[&str], root: &Path) -> Child {
     Command::new(WRITER)
         .arg(args[0])
         .arg(root)
@@ -31,10 +31,10 @@ fn writer(args: &[&str], root: &Path) -> Child {
 }
 
 /// A small deterministic generator, so a failing run can be replayed.
-struct Lcg(u64);
+pub struct Lcg(pub u64);
 
 impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % n
     }

@@ -2,6 +2,7 @@
 //! property- and fuzz-tested: session keys to portable file names and back,
 //! and the on-disk JSON form of a session.
 
+pub mod cursor;
 pub mod key;
 pub mod legacy;
 pub mod record;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::record::StoredSession;
 
-#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct SummaryView {
     pub key: String,

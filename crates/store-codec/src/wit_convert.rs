@@ -81,6 +81,13 @@ macro_rules! wit_conversions {
             pub fn summary_of(s: &StoredSession) -> SessionSummary {
                 summary(SummaryView::of(s))
             }
+
+            /// Whether a session passes a listing's filter: every field set must match.
+            pub fn matches(filter: &$($types)::+::storage_catalog::SessionFilter, s: &SummaryView) -> bool {
+                filter.cwd.as_ref().is_none_or(|cwd| s.cwd.as_ref() == Some(cwd))
+                    && filter.model.as_ref().is_none_or(|model| s.model.as_ref() == Some(model))
+                    && filter.key_contains.as_ref().is_none_or(|text| s.key.contains(text.as_str()))
+            }
         }
     };
 }

@@ -6,7 +6,7 @@
 //! role may import, and an `export!` macro. A whole plugin:
 //!
 //! ```
-//! use warden_plugin::policy::{Guest, PluginError, SessionSummary};
+//! use warden_plugin::policy::{Guest, PluginError, SessionSummary, admission};
 //!
 //! struct Policy;
 //!
@@ -19,6 +19,16 @@
 //!     }
 //!     fn expired(_sessions: Vec<SessionSummary>, _now_ms: u64) -> Vec<String> {
 //!         Vec::new()
+//!     }
+//! }
+//!
+//! // Since contract 0.1.2: admission from the number of stored sessions.
+//! impl admission::Guest for Policy {
+//!     fn candidates(_id: String, _stored: u64, _now_ms: u64) -> Result<u32, PluginError> {
+//!         Ok(0)
+//!     }
+//!     fn admit(_id: String, _stored: u64, _oldest: Vec<SessionSummary>, _now_ms: u64) -> Result<Vec<String>, PluginError> {
+//!         Ok(Vec::new())
 //!     }
 //! }
 //!

@@ -7,6 +7,7 @@
 //! struct Plugin;
 //!
 //! impl Guest for Plugin { /* the `policy` functions of wit/roles.wit */ }
+//! impl admission::Guest for Plugin { /* admission from a count (since 0.1.2) */ }
 //!
 //! warden_plugin::policy::export!(Plugin, manifest = "warden.toml");
 //! ```
@@ -25,6 +26,7 @@ pub mod bindings {
     });
 }
 
+pub use bindings::exports::warden::plugin::admission;
 pub use bindings::exports::warden::plugin::policy::Guest;
 pub use bindings::warden::plugin::types::*;
 pub use bindings::warden::plugin::{config, log, types};

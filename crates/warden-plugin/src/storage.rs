@@ -7,6 +7,7 @@
 //! struct Plugin;
 //!
 //! impl Guest for Plugin { /* the `storage` functions of wit/roles.wit */ }
+//! impl storage_catalog::Guest for Plugin { /* paged listings, counts (since 0.1.2) */ }
 //!
 //! warden_plugin::storage::export!(Plugin, manifest = "warden.toml");
 //! ```
@@ -26,6 +27,7 @@ pub mod bindings {
 }
 
 pub use bindings::exports::warden::plugin::storage::{Guest, MigrateOptions, MigrateReport};
+pub use bindings::exports::warden::plugin::storage_catalog;
 pub use bindings::warden::plugin::types::*;
 pub use bindings::warden::plugin::{config, log, store_fs, types};
 

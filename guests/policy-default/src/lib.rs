@@ -4,7 +4,7 @@
 //! for a day expires), `max-sessions` (default 100: creating one more evicts
 //! the least recently used), `max-id-bytes` (default 256).
 
-use warden_plugin::policy::{Guest, PluginError, SessionSummary};
+use warden_plugin::policy::{Guest, PluginError, SessionSummary, admission};
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -48,10 +48,7 @@ impl Guest for Policy {
     }
 
     fn admit(id: String, existing: Vec<SessionSummary>, _now_ms: u64) -> Result<Vec<String>, PluginError> {
-        let max = settings()?.max_sessions as usize;
-        if max == 0 {
-            return Err(PluginError::Invalid("max-sessions is 0: no session can be created".into()));
-        }
+        let max = max_sessions()? as usize;
         let mut others: Vec<&SessionSummary> = existing.iter().filter(|s| s.id != id).collect();
         let excess = (others.len() + 1).saturating_sub(max);
         others.sort_by(|a, b| a.last_accessed_ms.cmp(&b.last_accessed_ms).then_with(|| a.id.cmp(&b.id)));
@@ -74,6 +71,33 @@ impl Guest for Policy {
             .filter(|s| now_ms.saturating_sub(s.last_accessed_ms) > ttl_ms)
             .map(|s| s.id)
             .collect()
+    }
+}
+
+/// Admission from the count: evict the least recently used sessions above
+/// `max-sessions`. The host offers at most 64 per new session, so a store far
+/// above a lowered cap shrinks over the next admissions.
+impl admission::Guest for Policy {
+    fn candidates(_id: String, stored: u64, _now_ms: u64) -> Result<u32, PluginError> {
+        let excess = stored.saturating_add(1).saturating_sub(u64::from(max_sessions()?));
+        Ok(excess.min(u64::from(u32::MAX)) as u32)
+    }
+
+    fn admit(
+        id: String,
+        stored: u64,
+        least_recent: Vec<SessionSummary>,
+        _now_ms: u64,
+    ) -> Result<Vec<String>, PluginError> {
+        let excess = stored.saturating_add(1).saturating_sub(u64::from(max_sessions()?));
+        Ok(least_recent.into_iter().filter(|s| s.id != id).take(excess as usize).map(|s| s.id).collect())
+    }
+}
+
+fn max_sessions() -> Result<u32, PluginError> {
+    match settings()?.max_sessions {
+        0 => Err(PluginError::Invalid("max-sessions is 0: no session can be created".into())),
+        max => Ok(max),
     }
 }
 

@@ -5,9 +5,13 @@
 //! revision, so processes sharing a store serialise per session and a killed
 //! holder never blocks anyone. Nothing is cached between calls, so a process
 //! never serves a session older than what another process acknowledged.
+//! Lookups by thread, listings and counts go through [`index`], checked
+//! against the session files.
 
 store_codec::wit_conversions!(warden_plugin::storage);
 
+mod catalog;
+mod index;
 mod migrate;
 
 use store_codec::key::{self, Decoded};
@@ -21,7 +25,7 @@ use warden_plugin::storage::{
 pub(crate) const SESSIONS: &str = "sessions.d";
 const LOCKS: &str = "locks";
 const LOCK_STRIPES: u64 = 64;
-const LOCK_WAIT_MS: u32 = 10_000;
+pub(crate) const LOCK_WAIT_MS: u32 = 10_000;
 
 struct Store;
 
@@ -39,14 +43,15 @@ impl Guest for Store {
         let name = file_name(&session.id)?;
         store_fs::create_dir(SESSIONS)?;
         let _lock = lock_for(&name)?;
-        let current = match read_session(&name) {
-            Ok(found) => found.map_or(0, |s| s.revision),
+        let stored = match read_session(&name) {
+            Ok(found) => found,
             Err(PluginError::Corrupt(message)) => {
                 log(Level::Warn, &format!("overwriting a quarantined session: {message}"));
-                0
+                None
             }
             Err(e) => return Err(e),
         };
+        let current = stored.as_ref().map_or(0, |s| s.revision);
         if let Some(expected) = expected_revision
             && expected != current
         {
@@ -55,17 +60,22 @@ impl Guest for Store {
                 session.id
             )));
         }
-        let mut stored = wit_convert::from_wit(session)?;
-        stored.revision = current + 1;
-        store_fs::write_atomic(&path(&name), &stored.to_bytes())?;
-        Ok(stored.revision)
+        let mut new = wit_convert::from_wit(session)?;
+        new.revision = current + 1;
+        let old = stored.as_ref().map(|s| (s.agent_thread_id.as_deref(), s.last_accessed_ms));
+        index::before_save(&name, old, new.agent_thread_id.as_deref(), new.last_accessed_ms)?;
+        store_fs::write_atomic(&path(&name), &new.to_bytes())?;
+        if stored.is_none() {
+            index::counted(1)?;
+        }
+        Ok(new.revision)
     }
 
     fn delete(id: String) -> Result<bool, PluginError> {
         let name = file_name(&id)?;
         let _lock = lock_for(&name)?;
         match store_fs::remove_file(&path(&name)) {
-            Ok(()) => Ok(true),
+            Ok(()) => index::counted(-1).map(|()| true),
             Err(PluginError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
@@ -93,10 +103,12 @@ impl Guest for Store {
     }
 
     fn find_by_thread(thread_id: String) -> Result<Option<Session>, PluginError> {
-        let found = Self::list()?.into_iter().find(|s| s.agent_thread_id.as_deref() == Some(&thread_id));
-        match found {
-            Some(summary) => Self::load(summary.id).map(Some),
-            None => Ok(None),
+        let Some(key) = index::session_for_thread(&thread_id)? else { return Ok(None) };
+        match Self::load(key) {
+            Ok(session) if session.agent_thread_id.as_deref() == Some(&thread_id) => Ok(Some(session)),
+            // Changed or removed since the index was read.
+            Ok(_) | Err(PluginError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -108,7 +120,7 @@ impl Guest for Store {
 /// The summary of one session file: a short file is decoded whole, a long
 /// one from its first bytes if they hold the summary, else whole; `None` if
 /// the file has gone.
-fn read_summary(path: &str) -> Result<Option<Result<SummaryView, String>>, PluginError> {
+pub(crate) fn read_summary(path: &str) -> Result<Option<Result<SummaryView, String>>, PluginError> {
     let prefix = match store_fs::read_range(path, 0, PREFIX_BYTES) {
         Ok(prefix) => prefix,
         Err(PluginError::NotFound(_)) => return Ok(None),
@@ -138,11 +150,22 @@ pub(crate) fn path(name: &str) -> String {
 
 /// One of the striped lock files, chosen by a stable hash of the file name.
 pub(crate) fn lock_for(name: &str) -> Result<store_fs::Lock, PluginError> {
-    store_fs::create_dir(LOCKS)?;
     let stripe =
         name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
             % LOCK_STRIPES;
-    store_fs::acquire_lock(&format!("{LOCKS}/{stripe:02}"), LOCK_WAIT_MS)
+    lock(&format!("{stripe:02}"), LOCK_WAIT_MS)
+}
+
+/// Take the lock file `locks/<name>`, creating `locks/` when it is missing.
+pub(crate) fn lock(name: &str, wait_ms: u32) -> Result<store_fs::Lock, PluginError> {
+    let path = format!("{LOCKS}/{name}");
+    match store_fs::acquire_lock(&path, wait_ms) {
+        Err(PluginError::NotFound(_)) => {
+            store_fs::create_dir(LOCKS)?;
+            store_fs::acquire_lock(&path, wait_ms)
+        }
+        other => other,
+    }
 }
 
 /// Read and decode one session file. A file that does not decode is moved

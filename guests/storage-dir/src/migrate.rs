@@ -64,6 +64,7 @@ pub fn run(options: MigrateOptions) -> Result<MigrateReport, PluginError> {
     } else {
         merge(&winners)?
     };
+    crate::index::rebuild()?;
     let backup = format!("{source}.bak.{}", now_ms());
     store_fs::rename(&source, &backup)?;
     if superseded > 0 {

@@ -2,12 +2,16 @@
 //! object (key → session), rewritten whole and atomically under one lock for
 //! every change. It exists as a migration source and as the baseline the
 //! directory store is measured against; it cannot migrate anything itself.
+//! Its catalog reads the whole file for every page, as everything here does.
 
 store_codec::wit_conversions!(warden_plugin::storage);
 
 use serde_json::{Map, Value};
+use store_codec::cursor;
 use store_codec::legacy;
 use store_codec::record::StoredSession;
+use store_codec::summary::SummaryView;
+use warden_plugin::storage::storage_catalog::{self, SessionFilter, SessionPage};
 use warden_plugin::storage::{
     Guest, MigrateOptions, MigrateReport, PluginError, Session, SessionSummary, store_fs,
 };
@@ -75,6 +79,48 @@ impl Guest for Store {
         Err(PluginError::Unsupported(
             "storage-json is the legacy layout; migrate with the storage-dir plugin instead".into(),
         ))
+    }
+}
+
+impl storage_catalog::Guest for Store {
+    fn list_page(
+        filter: SessionFilter,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<SessionPage, PluginError> {
+        let after = cursor.as_deref().map(cursor::parse).transpose().map_err(PluginError::Invalid)?;
+        let mut views: Vec<SummaryView> = read_all()?.iter().map(SummaryView::of).collect();
+        views.sort_by(|a, b| b.last_accessed_ms.cmp(&a.last_accessed_ms).then_with(|| a.key.cmp(&b.key)));
+        let limit = limit.max(1) as usize;
+        let mut sessions: Vec<SummaryView> = views
+            .into_iter()
+            .filter(|v| {
+                after
+                    .as_ref()
+                    .is_none_or(|(ms, key)| cursor::is_after((v.last_accessed_ms, &v.key), (*ms, key)))
+            })
+            .filter(|v| wit_convert::matches(&filter, v))
+            .take(limit + 1)
+            .collect();
+        let more = sessions.len() > limit;
+        sessions.truncate(limit);
+        let next_cursor =
+            if more { sessions.last().map(|v| cursor::format(v.last_accessed_ms, &v.key)) } else { None };
+        Ok(SessionPage { sessions: sessions.into_iter().map(wit_convert::summary).collect(), next_cursor })
+    }
+
+    fn count() -> Result<u64, PluginError> {
+        Ok(read_all()?.len() as u64)
+    }
+
+    fn least_recent(limit: u32) -> Result<Vec<SessionSummary>, PluginError> {
+        let mut views: Vec<SummaryView> = read_all()?.iter().map(SummaryView::of).collect();
+        views.sort_by(|a, b| a.last_accessed_ms.cmp(&b.last_accessed_ms).then_with(|| a.key.cmp(&b.key)));
+        Ok(views.into_iter().take(limit as usize).map(wit_convert::summary).collect())
+    }
+
+    fn reindex() -> Result<u64, PluginError> {
+        Ok(read_all()?.len() as u64)
     }
 }
 

@@ -251,6 +251,32 @@ impl FsRoot {
         Ok(())
     }
 
+    /// Append with one write to a regular file (no-follow, created 0600),
+    /// without fsync; returns the file's length after this write. A FIFO or
+    /// device is refused before it is opened, as for reads.
+    pub fn append(&self, path: &str, data: &[u8]) -> Result<u64, PluginError> {
+        self.require_writable("append to", path)?;
+        let (dir, name) = self.parent_of(path)?;
+        self.refuse_symlink_or_dir(&dir, name, path)?;
+        let mut file = dir
+            .open_with(
+                name,
+                OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .mode(0o600)
+                    .follow(FollowSymlinks::No)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
+            )
+            .map_err(|e| self.fs_error("appending to", path, e))?;
+        let meta = file.metadata().map_err(|e| self.fs_error("appending to", path, e))?;
+        if !meta.is_file() {
+            return Err(not_a_regular_file(path, meta.file_type()));
+        }
+        file.write_all(data).map_err(|e| self.fs_error("appending to", path, e))?;
+        std::io::Seek::stream_position(&mut file).map_err(|e| self.fs_error("appending to", path, e))
+    }
+
     pub fn remove_file(&self, path: &str) -> Result<(), PluginError> {
         self.require_writable("remove", path)?;
         let (dir, name) = self.parent_of(path)?;
@@ -812,6 +838,17 @@ mod wit {
                     tracing::info!(root = %root.path().display(), path, bytes = data.len(), "audit: write");
                 }
                 Ok(())
+            })
+        }
+
+        fn append(&mut self, path: String, data: Vec<u8>) -> Result<u64, HostError> {
+            let audit = self.audit;
+            self.with_root("append", &path, |root, _| {
+                let length = root.append(&path, &data)?;
+                if audit {
+                    tracing::info!(root = %root.path().display(), path, bytes = data.len(), "audit: append");
+                }
+                Ok(length)
             })
         }
 

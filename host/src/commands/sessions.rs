@@ -3,32 +3,93 @@
 use epoch_time::format_rfc3339_ms as iso8601;
 use serde_json::{Value, json};
 
+use std::io::Write as _;
+
 use crate::mcp::SessionItem;
 use crate::runtime::calls::StoragePlugin;
-use crate::types::Session;
+use crate::runtime::loaded::CallOptions;
+use crate::sessions::{ListRequest, SessionPage};
+use crate::types::{Session, SessionSummary};
 
-pub fn list(storage: &StoragePlugin, as_json: bool) -> anyhow::Result<()> {
-    let mut sessions = storage.list()?;
-    sessions.sort_by(|a, b| b.last_accessed_ms.cmp(&a.last_accessed_ms).then_with(|| a.id.cmp(&b.id)));
+/// Sessions fetched per storage call.
+const PAGE: u32 = 200;
+
+/// Print sessions page by page: at most `limit`, after the cursor `after`.
+/// When `limit` stops the listing early, the cursor that continues it goes to stderr.
+pub fn list(
+    storage: &StoragePlugin,
+    as_json: bool,
+    limit: Option<u64>,
+    after: Option<String>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut request = ListRequest { cursor: after, ..ListRequest::default() };
+    let mut shown = 0u64;
     if as_json {
-        let items: Vec<SessionItem> = sessions.iter().map(SessionItem::from).collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
-        return Ok(());
+        write!(out, "[")?;
     }
-    if sessions.is_empty() {
-        println!("no sessions");
+    loop {
+        let left = limit.map_or(u64::from(PAGE), |limit| (limit - shown).min(u64::from(PAGE)));
+        if left == 0 {
+            break;
+        }
+        request.limit = left as u32;
+        let page = page(storage, &request)?;
+        for s in &page.sessions {
+            if as_json {
+                let separator = if shown == 0 { "\n" } else { ",\n" };
+                write!(out, "{separator}{}", serde_json::to_string(&SessionItem::from(s))?)?;
+            } else {
+                writeln!(out, "{}", line(s))?;
+            }
+            shown += 1;
+        }
+        out.flush()?;
+        match page.next_cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => {
+                request.cursor = None;
+                break;
+            }
+        }
     }
-    for s in &sessions {
-        println!(
-            "{}\t{} turns\tlast used {}\tthread {}\tmodel {}\tcwd {}",
-            s.id,
-            s.turn_count,
-            iso8601(s.last_accessed_ms),
-            s.agent_thread_id.as_deref().unwrap_or("-"),
-            s.model.as_deref().unwrap_or("-"),
-            s.cwd.as_deref().unwrap_or("-"),
+    if as_json {
+        writeln!(out, "{}]", if shown == 0 { "" } else { "\n" })?;
+    } else if shown == 0 {
+        writeln!(out, "no sessions")?;
+    }
+    if let Some(cursor) = request.cursor {
+        eprintln!("more sessions follow; continue with --after {cursor}");
+    }
+    Ok(())
+}
+
+/// One page, from the plugin's catalog or cut from its full listing.
+fn page(storage: &StoragePlugin, request: &ListRequest) -> anyhow::Result<SessionPage> {
+    Ok(crate::sessions::page_of(storage, request, &CallOptions::default())?)
+}
+
+fn line(s: &SessionSummary) -> String {
+    format!(
+        "{}\t{} turns\tlast used {}\tthread {}\tmodel {}\tcwd {}",
+        s.id,
+        s.turn_count,
+        iso8601(s.last_accessed_ms),
+        s.agent_thread_id.as_deref().unwrap_or("-"),
+        s.model.as_deref().unwrap_or("-"),
+        s.cwd.as_deref().unwrap_or("-"),
+    )
+}
+
+pub fn reindex(storage: &StoragePlugin) -> anyhow::Result<()> {
+    if !storage.has_catalog() {
+        anyhow::bail!(
+            "storage plugin `{}` keeps no indexes (it was built against a contract before 0.1.2)",
+            storage.info.name
         );
     }
+    let indexed = storage.with(&CallOptions::default()).reindex()?;
+    println!("indexed {indexed} sessions");
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The contract version this host speaks.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 /// The contract's package name.
 pub const PACKAGE: &str = "warden:plugin";
 
@@ -40,6 +40,22 @@ impl Role {
             Role::ContextBuilder => "context",
             Role::AgentDriver => "agent",
         }
+    }
+
+    /// Interfaces the world exports beside [`Role::export`], added by later
+    /// releases: the host uses them when a plugin has them and falls back to
+    /// the first export for plugins built against an earlier release.
+    pub fn added_exports(self) -> &'static [&'static str] {
+        match self {
+            Role::StorageBackend => &["storage-catalog"],
+            Role::SessionPolicy => &["admission"],
+            Role::ContextBuilder | Role::AgentDriver => &[],
+        }
+    }
+
+    /// Every interface the world exports.
+    pub fn exports(self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.export()).chain(self.added_exports().iter().copied())
     }
 
     /// The host interfaces the world imports (besides `types`).
@@ -144,11 +160,8 @@ mod tests {
             let world = &resolve.worlds[package.worlds[role.world()]];
             let imports: BTreeSet<String> = role.imports().iter().map(|s| s.to_string()).collect();
             assert_eq!(names(&resolve, &world.imports), imports, "imports of {role}");
-            assert_eq!(
-                names(&resolve, &world.exports),
-                BTreeSet::from([role.export().to_string()]),
-                "export of {role}"
-            );
+            let exports: BTreeSet<String> = role.exports().map(str::to_string).collect();
+            assert_eq!(names(&resolve, &world.exports), exports, "exports of {role}");
         }
     }
 }

@@ -30,12 +30,12 @@ pub fn check(engine: &Engine, component: &Component, role: Role) -> Result<Vec<S
     let mut outside = Vec::new();
     for name in &exports {
         match contract_item(name) {
-            Some((interface, version)) if interface == role.export() => supported(name, version)?,
+            Some((interface, version)) if role.exports().any(|e| e == interface) => supported(name, version)?,
             None if !name.starts_with(&format!("{PACKAGE}/")) => outside.push(name.clone()),
             _ => {
                 return Err(format!(
-                    "it exports `{name}`, which the {role} world does not define; it must export only `{}`",
-                    qualified(role.export())
+                    "it exports `{name}`, which the {role} world does not define; it may export only {}",
+                    role.exports().map(|e| format!("`{}`", qualified(e))).collect::<Vec<_>>().join(", ")
                 ));
             }
         }

@@ -13,7 +13,9 @@ use warden_permissions::Sandbox;
 use warden_permissions::requests::{APPROVAL_POLICIES, REASONING_EFFORTS};
 
 use super::args::{ConfigValue, OneOf, Words, invalid, one_of};
-use crate::sessions::{Target, TurnRequest, TurnSettings};
+use crate::sessions::{
+    DEFAULT_PAGE, ListRequest, MAX_PAGE, SessionFilter, Target, TurnRequest, TurnSettings,
+};
 
 pub struct ReasoningEfforts;
 impl Words for ReasoningEfforts {
@@ -103,6 +105,36 @@ pub struct ReplyArgs {
 pub struct EndSessionArgs {
     /// The session to remove.
     pub session_id: String,
+}
+
+/// Arguments of `listSessions`: one page, most recently used first.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(crate = "rmcp::schemars")]
+pub struct ListSessionsArgs {
+    /// The `nextCursor` of the previous page; omit for the most recent sessions.
+    pub cursor: Option<String>,
+    /// Sessions per page (default 50, at most 500).
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+    /// Only sessions with exactly this working directory.
+    pub cwd: Option<String>,
+    /// Only sessions that asked for exactly this model.
+    pub model: Option<String>,
+    /// Only sessions whose key contains this text (case-sensitive).
+    pub query: Option<String>,
+}
+
+impl ListSessionsArgs {
+    pub fn into_request(self, tool: &str) -> Result<ListRequest, McpError> {
+        let limit = match self.limit {
+            None => DEFAULT_PAGE,
+            Some(n) if (1..=MAX_PAGE).contains(&n) => n,
+            Some(n) => return Err(invalid(tool, "limit", format!("is {n}; use 1 to {MAX_PAGE}"))),
+        };
+        let filter = SessionFilter { cwd: self.cwd, model: self.model, key_contains: self.query };
+        Ok(ListRequest { filter, cursor: self.cursor, limit })
+    }
 }
 
 /// Arguments of a tool that takes none.

@@ -107,9 +107,13 @@ pub struct NoDetail {}
 /// What `listSessions` returns.
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(crate = "rmcp::schemars")]
+#[serde(rename_all = "camelCase")]
 pub struct SessionList {
-    /// Every live session, most recently used first when the store sorts them.
+    /// One page of live sessions, most recently used first.
     pub sessions: Vec<SessionItem>,
+    /// Pass as `cursor` for the next page; absent after the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// One session as `listSessions` and `warden sessions list --json` show it.

@@ -15,7 +15,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 use serde_json::json;
 
 use super::args::parse;
-use super::inputs::{EndSessionArgs, NoArgs, ReplyArgs, TurnArgs};
+use super::inputs::{EndSessionArgs, ListSessionsArgs, NoArgs, ReplyArgs, TurnArgs};
 use super::outputs::{
     NoDetail, Pong, SessionEnded, SessionItem, SessionList, failure, structured, turn_failure, turn_result,
 };
@@ -128,12 +128,17 @@ impl ServerHandler for WardenServer {
                 self.turn(request, context).await
             }
             Route::ListSessions => {
-                parse::<NoArgs>(name, arguments)?;
-                match self.blocking(&context, CallOptions::default(), |s, call| s.list(&call)).await? {
-                    Ok(list) => {
-                        let sessions: Vec<SessionItem> = list.iter().map(SessionItem::from).collect();
-                        let text = serde_json::to_string_pretty(&sessions).expect("sessions serialise");
-                        structured(&SessionList { sessions }, text)
+                let request = parse::<ListSessionsArgs>(name, arguments)?.into_request(name)?;
+                match self
+                    .blocking(&context, CallOptions::default(), move |s, call| s.list_page(&request, &call))
+                    .await?
+                {
+                    Ok(page) => {
+                        let sessions: Vec<SessionItem> =
+                            page.sessions.iter().map(SessionItem::from).collect();
+                        let list = SessionList { sessions, next_cursor: page.next_cursor };
+                        let text = serde_json::to_string_pretty(&list).expect("sessions serialise");
+                        structured(&list, text)
                     }
                     Err(e) => failure(&e, NoDetail {}),
                 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use rmcp::model::{Tool, ToolAnnotations};
 
-use super::inputs::{EndSessionArgs, NoArgs, ReplyArgs, TurnArgs};
+use super::inputs::{EndSessionArgs, ListSessionsArgs, NoArgs, ReplyArgs, TurnArgs};
 use super::outputs::{Pong, SessionEnded, SessionList, TurnOutput};
 
 /// An agent whose turns are offered as tools.
@@ -109,11 +109,13 @@ fn agent_annotations() -> ToolAnnotations {
 fn list_sessions_tool() -> Tool {
     Tool::new(
         "listSessions",
-        "List live sessions: id, thread id, created and last-used times, turn count, cwd, model.",
+        "List live sessions, most recently used first, one page at a time (pass `nextCursor` back as \
+         `cursor`): id, thread id, created and last-used times, turn count, cwd, model. Filter by cwd, \
+         model, or text in the key.",
         rmcp::model::JsonObject::new(),
     )
     .with_title("List sessions")
-    .with_input_schema::<NoArgs>()
+    .with_input_schema::<ListSessionsArgs>()
     .with_output_schema::<SessionList>()
     .with_annotations(ToolAnnotations::new().read_only(true).open_world(false))
 }

@@ -6,16 +6,18 @@ use std::time::Duration;
 
 use super::host_state::HostState;
 use super::loaded::{CallError, CallOptions, Instantiate, Loaded};
+use super::pres::{PolicyPre, StoragePre};
 use crate::contract::bindings::agent::exports::warden::plugin::agent::{TurnOptions, TurnOutcome};
 use crate::contract::bindings::agent::{AgentDriver, AgentDriverPre};
 use crate::contract::bindings::context::{ContextBuilder, ContextBuilderPre};
-use crate::contract::bindings::policy::{SessionPolicy, SessionPolicyPre};
 use crate::contract::bindings::storage::exports::warden::plugin::storage::{MigrateOptions, MigrateReport};
-use crate::contract::bindings::storage::{StorageBackend, StorageBackendPre};
+use crate::contract::bindings::storage::exports::warden::plugin::storage_catalog::{
+    SessionFilter, SessionPage,
+};
 use crate::types::{Plan, Session, SessionSummary};
 
-pub type StoragePlugin = Loaded<StorageBackendPre<HostState>>;
-pub type PolicyPlugin = Loaded<SessionPolicyPre<HostState>>;
+pub type StoragePlugin = Loaded<StoragePre>;
+pub type PolicyPlugin = Loaded<PolicyPre>;
 pub type ContextPlugin = Loaded<ContextBuilderPre<HostState>>;
 pub type AgentPlugin = Loaded<AgentDriverPre<HostState>>;
 
@@ -30,12 +32,7 @@ macro_rules! instantiate {
     )*};
 }
 
-instantiate!(
-    StorageBackendPre => StorageBackend,
-    SessionPolicyPre => SessionPolicy,
-    ContextBuilderPre => ContextBuilder,
-    AgentDriverPre => AgentDriver
-);
+instantiate!(ContextBuilderPre => ContextBuilder, AgentDriverPre => AgentDriver);
 
 /// A plugin bound to one caller's [`CallOptions`]: its cancellation, and its
 /// deadline if it sets one (else the plugin's `call_timeout`).
@@ -55,50 +52,74 @@ impl<P> Loaded<P> {
 /// than an ordinary call, never less.
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(600);
 
-impl With<'_, StorageBackendPre<HostState>> {
+impl With<'_, StoragePre> {
     pub fn load(&self, id: &str) -> Result<Session, CallError> {
-        self.plugin.call("load", self.call.clone(), |instance, store| {
-            instance.warden_plugin_storage().call_load(store, id)
-        })
+        self.plugin.call("load", self.call.clone(), |instance, store| instance.storage.call_load(store, id))
     }
 
     pub fn save(&self, session: &Session, expected_revision: Option<u64>) -> Result<u64, CallError> {
         self.plugin.call("save", self.call.clone(), |instance, store| {
-            instance.warden_plugin_storage().call_save(store, session, expected_revision)
+            instance.storage.call_save(store, session, expected_revision)
         })
     }
 
     pub fn delete(&self, id: &str) -> Result<bool, CallError> {
-        self.plugin.call("delete", self.call.clone(), |instance, store| {
-            instance.warden_plugin_storage().call_delete(store, id)
-        })
+        self.plugin
+            .call("delete", self.call.clone(), |instance, store| instance.storage.call_delete(store, id))
     }
 
     pub fn list(&self) -> Result<Vec<SessionSummary>, CallError> {
-        self.plugin.call("list", self.call.clone(), |instance, store| {
-            instance.warden_plugin_storage().call_list(store)
-        })
+        self.plugin.call("list", self.call.clone(), |instance, store| instance.storage.call_list(store))
     }
 
     pub fn find_by_thread(&self, thread_id: &str) -> Result<Option<Session>, CallError> {
         self.plugin.call("find-by-thread", self.call.clone(), |instance, store| {
-            instance.warden_plugin_storage().call_find_by_thread(store, thread_id)
+            instance.storage.call_find_by_thread(store, thread_id)
         })
+    }
+
+    /// One page of a listing (plugins with `storage-catalog`; see [`StoragePlugin::has_catalog`]).
+    pub fn list_page(
+        &self,
+        filter: &SessionFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<SessionPage, CallError> {
+        self.plugin.call("list-page", self.call.clone(), |instance, store| {
+            catalog(&instance)?.call_list_page(store, filter, cursor, limit)
+        })
+    }
+
+    /// How many sessions are stored (plugins with `storage-catalog`).
+    pub fn count(&self) -> Result<u64, CallError> {
+        self.plugin.call("count", self.call.clone(), |instance, store| catalog(&instance)?.call_count(store))
+    }
+
+    /// The least recently used sessions (plugins with `storage-catalog`).
+    pub fn least_recent(&self, limit: u32) -> Result<Vec<SessionSummary>, CallError> {
+        self.plugin.call("least-recent", self.call.clone(), |instance, store| {
+            catalog(&instance)?.call_least_recent(store, limit)
+        })
+    }
+
+    /// Rebuild the plugin's indexes (plugins with `storage-catalog`).
+    pub fn reindex(&self) -> Result<u64, CallError> {
+        let mut call = self.call.clone();
+        call.timeout.get_or_insert(self.plugin.info.limits.call_timeout.max(MIGRATE_TIMEOUT));
+        self.plugin.call("reindex", call, |instance, store| catalog(&instance)?.call_reindex(store))
     }
 
     pub fn migrate(&self, options: &MigrateOptions) -> Result<MigrateReport, CallError> {
         let mut call = self.call.clone();
         call.timeout.get_or_insert(self.plugin.info.limits.call_timeout.max(MIGRATE_TIMEOUT));
-        self.plugin.call("migrate", call, |instance, store| {
-            instance.warden_plugin_storage().call_migrate(store, options)
-        })
+        self.plugin.call("migrate", call, |instance, store| instance.storage.call_migrate(store, options))
     }
 }
 
-impl With<'_, SessionPolicyPre<HostState>> {
+impl With<'_, PolicyPre> {
     pub fn validate_id(&self, id: &str) -> Result<(), CallError> {
         self.plugin.call("validate-id", self.call.clone(), |instance, store| {
-            instance.warden_plugin_policy().call_validate_id(store, id)
+            instance.policy.call_validate_id(store, id)
         })
     }
 
@@ -109,15 +130,48 @@ impl With<'_, SessionPolicyPre<HostState>> {
         now_ms: u64,
     ) -> Result<Vec<String>, CallError> {
         self.plugin.call("admit", self.call.clone(), |instance, store| {
-            instance.warden_plugin_policy().call_admit(store, id, existing, now_ms)
+            instance.policy.call_admit(store, id, existing, now_ms)
         })
     }
 
     pub fn expired(&self, sessions: &[SessionSummary], now_ms: u64) -> Result<Vec<String>, CallError> {
         self.plugin.call("expired", self.call.clone(), |instance, store| {
-            instance.warden_plugin_policy().call_expired(store, sessions, now_ms).map(Ok)
+            instance.policy.call_expired(store, sessions, now_ms).map(Ok)
         })
     }
+
+    /// How many least recently used sessions the admission of `id` needs
+    /// (plugins with `admission`; see [`PolicyPlugin::has_admission`]).
+    pub fn candidates(&self, id: &str, stored: u64, now_ms: u64) -> Result<u32, CallError> {
+        self.plugin.call("candidates", self.call.clone(), |instance, store| {
+            admission(&instance)?.call_candidates(store, id, stored, now_ms)
+        })
+    }
+
+    /// Admit `id` from the count and the least recently used few (plugins with `admission`).
+    pub fn admit_counted(
+        &self,
+        id: &str,
+        stored: u64,
+        least_recent: &[SessionSummary],
+        now_ms: u64,
+    ) -> Result<Vec<String>, CallError> {
+        self.plugin.call("admit", self.call.clone(), |instance, store| {
+            admission(&instance)?.call_admit(store, id, stored, least_recent, now_ms)
+        })
+    }
+}
+
+fn catalog(
+    instance: &super::pres::StorageInstance,
+) -> wasmtime::Result<&crate::contract::bindings::storage::exports::warden::plugin::storage_catalog::Guest> {
+    instance.catalog.as_ref().ok_or_else(|| wasmtime::format_err!("the plugin has no storage-catalog export"))
+}
+
+fn admission(
+    instance: &super::pres::PolicyInstance,
+) -> wasmtime::Result<&crate::contract::bindings::policy::exports::warden::plugin::admission::Guest> {
+    instance.admission.as_ref().ok_or_else(|| wasmtime::format_err!("the plugin has no admission export"))
 }
 
 impl With<'_, ContextBuilderPre<HostState>> {
@@ -131,6 +185,11 @@ impl With<'_, ContextBuilderPre<HostState>> {
 /// Calls made on no caller's behalf (commands, tests): nothing cancels them,
 /// and each has the plugin's `call_timeout`.
 impl StoragePlugin {
+    /// Whether the plugin exports `storage-catalog` (built against 0.1.2 or later).
+    pub fn has_catalog(&self) -> bool {
+        self.pre.has_catalog()
+    }
+
     pub fn load(&self, id: &str) -> Result<Session, CallError> {
         self.with(&CallOptions::default()).load(id)
     }
@@ -157,6 +216,11 @@ impl StoragePlugin {
 }
 
 impl PolicyPlugin {
+    /// Whether the plugin exports `admission` (built against 0.1.2 or later).
+    pub fn has_admission(&self) -> bool {
+        self.pre.has_admission()
+    }
+
     pub fn validate_id(&self, id: &str) -> Result<(), CallError> {
         self.with(&CallOptions::default()).validate_id(id)
     }

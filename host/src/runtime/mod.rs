@@ -13,6 +13,7 @@ pub mod host_state;
 mod linker;
 pub mod loaded;
 pub mod manifest;
+pub mod pres;
 pub mod slots;
 
 use std::path::Path;
@@ -87,11 +88,11 @@ impl Runtime {
     }
 
     pub fn load_storage(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<StoragePlugin> {
-        self.load(Role::StorageBackend, info, wasm, bindings::storage::StorageBackendPre::new)
+        self.load(Role::StorageBackend, info, wasm, pres::StoragePre::new)
     }
 
     pub fn load_policy(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<PolicyPlugin> {
-        self.load(Role::SessionPolicy, info, wasm, bindings::policy::SessionPolicyPre::new)
+        self.load(Role::SessionPolicy, info, wasm, pres::PolicyPre::new)
     }
 
     pub fn load_context(&self, info: PluginInfo, wasm: &[u8]) -> anyhow::Result<ContextPlugin> {

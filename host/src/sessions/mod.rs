@@ -11,6 +11,7 @@
 //! for the others) and the caller's cancellation reaches each of them.
 
 mod checks;
+mod listing;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -25,9 +26,18 @@ use crate::plugins::PluginSet;
 use crate::runtime::loaded::{AbortReason, CallError, CallOptions, describe};
 use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
 use checks::{TurnLimits, check_plan, check_thread};
+pub use listing::{DEFAULT_PAGE, ListRequest, MAX_PAGE, SessionFilter, SessionPage, page_of};
 
 /// Answers longer than this are cut (clients cap a tool result near 25k tokens).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 80_000;
+
+/// Most least-recently-used sessions a policy is shown to admit a new one.
+const MAX_CANDIDATES: u32 = 64;
+
+/// Sessions checked for expiry per storage call of a sweep, and batches
+/// per sweep (the next sweep goes on where this one stopped).
+const EXPIRY_BATCH: u32 = 64;
+const MAX_EXPIRY_BATCHES: usize = 1000;
 
 /// Saves of one turn that may meet a `conflict` (another writer saved first)
 /// before the turn gives up: honest writers converge in one or two.
@@ -214,10 +224,7 @@ impl Sessions {
             if matches!(request.target, Target::Session { .. }) {
                 p.policy.with(&step).validate_id(&id)?;
             }
-            for evicted in p.policy.with(&step).admit(&id, &p.storage.with(&step).list()?, now)? {
-                tracing::info!(session = %evicted, "evicting to admit a new session");
-                p.storage.with(&step).delete(&evicted)?;
-            }
+            self.admit(&id, &step, now)?;
         }
         let mut session = existing.unwrap_or_else(|| new_session(&id, now));
         if request.reset {
@@ -269,25 +276,91 @@ impl Sessions {
         })
     }
 
-    /// Live sessions, after removing the expired ones.
-    pub fn list(&self, call: &CallOptions) -> Result<Vec<SessionSummary>, TurnError> {
-        let (all, expired) = self.sweep(call)?;
-        Ok(all.into_iter().filter(|s| !expired.contains(&s.id)).collect())
+    /// One page of live sessions, most recently used first; the expired ones
+    /// met on the page are removed.
+    pub fn list_page(&self, request: &ListRequest, call: &CallOptions) -> Result<SessionPage, TurnError> {
+        let page = listing::page_of(&self.plugins.storage, request, call)?;
+        let expired = self.remove_expired(&page.sessions, call)?;
+        Ok(SessionPage {
+            sessions: page.sessions.into_iter().filter(|s| !expired.contains(&s.id)).collect(),
+            next_cursor: page.next_cursor,
+        })
     }
 
-    /// Remove expired sessions; returns how many went.
+    /// Remove expired sessions; returns how many went. With a catalog, the
+    /// least recently used are checked in batches until a batch holds a live
+    /// one; otherwise every stored summary is.
     pub fn expire(&self, call: &CallOptions) -> Result<usize, TurnError> {
-        Ok(self.sweep(call)?.1.len())
+        let storage = self.plugins.storage.with(call);
+        if !self.plugins.storage.has_catalog() {
+            return Ok(self.remove_expired(&storage.list()?, call)?.len());
+        }
+        let mut removed = HashSet::new();
+        for _ in 0..MAX_EXPIRY_BATCHES {
+            let mut batch = storage.least_recent(EXPIRY_BATCH)?;
+            batch.truncate(EXPIRY_BATCH as usize);
+            if let Some(again) = batch.iter().find(|s| removed.contains(&s.id)) {
+                tracing::error!(plugin = %self.plugins.storage.info.name, session = %again.id,
+                    "the storage plugin still lists a session it deleted; the expiry sweep stopped");
+                break;
+            }
+            let expired = self.remove_expired(&batch, call)?;
+            let done = expired.len() < batch.len();
+            removed.extend(expired);
+            if done {
+                break;
+            }
+        }
+        Ok(removed.len())
     }
 
-    /// Every stored summary, and the ids the policy expired (now deleted).
-    fn sweep(&self, call: &CallOptions) -> Result<(Vec<SessionSummary>, Vec<String>), TurnError> {
-        let all = self.plugins.storage.with(call).list()?;
-        let expired = self.plugins.policy.with(call).expired(&all, now_ms())?;
+    /// Delete the sessions among `sessions` the policy says have expired;
+    /// returns their ids.
+    fn remove_expired(
+        &self,
+        sessions: &[SessionSummary],
+        call: &CallOptions,
+    ) -> Result<Vec<String>, TurnError> {
+        let expired = self.plugins.policy.with(call).expired(sessions, now_ms())?;
+        let expired: Vec<String> =
+            expired.into_iter().filter(|id| sessions.iter().any(|s| &s.id == id)).collect();
         for id in &expired {
             self.plugins.storage.with(call).delete(id)?;
         }
-        Ok((all, expired))
+        Ok(expired)
+    }
+
+    /// Make room for the new session `id`. With a catalog and an admission
+    /// policy the decision takes the count and at most [`MAX_CANDIDATES`]
+    /// least recently used sessions; plugins built against 0.1.1 get every
+    /// summary. The policy may evict only sessions it was shown.
+    fn admit(&self, id: &str, step: &CallOptions, now: u64) -> Result<(), TurnError> {
+        let p = &self.plugins;
+        let (storage, policy) = (p.storage.with(step), p.policy.with(step));
+        let (offered, evict) = if p.storage.has_catalog() && p.policy.has_admission() {
+            let stored = storage.count()?;
+            let wanted = policy.candidates(id, stored, now)?.min(MAX_CANDIDATES);
+            let mut offered = if wanted == 0 { Vec::new() } else { storage.least_recent(wanted)? };
+            offered.truncate(wanted as usize);
+            let evict = policy.admit_counted(id, stored, &offered, now)?;
+            (offered, evict)
+        } else {
+            let offered = storage.list()?;
+            let evict = policy.admit(id, &offered, now)?;
+            (offered, evict)
+        };
+        if let Some(stranger) = evict.iter().find(|e| !offered.iter().any(|s| &s.id == *e)) {
+            return Err(TurnError::Invalid(format!(
+                "policy plugin `{}` chose to evict {stranger:?}, which is not among the sessions it was shown; \
+                 nothing was evicted and the new session was not created",
+                p.policy.info.name
+            )));
+        }
+        for evicted in evict {
+            tracing::info!(session = %evicted, "evicting to admit a new session");
+            storage.delete(&evicted)?;
+        }
+        Ok(())
     }
 
     /// Remove one session; the agent's own transcript is left alone.

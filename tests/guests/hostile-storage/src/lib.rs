@@ -136,4 +136,47 @@ impl Guest for Hostile {
     }
 }
 
+/// A catalog that answers more than it is asked: pages longer than the
+/// limit with a cursor that never ends, a count of `u64::MAX`, and far more
+/// least recently used sessions than the host offers a policy.
+impl warden_plugin::storage::storage_catalog::Guest for Hostile {
+    fn list_page(
+        _filter: warden_plugin::storage::storage_catalog::SessionFilter,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<warden_plugin::storage::storage_catalog::SessionPage, PluginError> {
+        let start: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let sessions =
+            (start..start + u64::from(limit) + 5).map(|i| summary(&format!("flood-{i}"))).collect();
+        Ok(warden_plugin::storage::storage_catalog::SessionPage {
+            sessions,
+            next_cursor: Some((start + u64::from(limit) + 5).to_string()),
+        })
+    }
+
+    fn count() -> Result<u64, PluginError> {
+        Ok(u64::MAX)
+    }
+
+    fn least_recent(_limit: u32) -> Result<Vec<SessionSummary>, PluginError> {
+        Ok((0..1000).map(|i| summary(&format!("flood-{i}"))).collect())
+    }
+
+    fn reindex() -> Result<u64, PluginError> {
+        Ok(0)
+    }
+}
+
+fn summary(id: &str) -> SessionSummary {
+    SessionSummary {
+        id: id.into(),
+        created_ms: 1,
+        last_accessed_ms: 1,
+        turn_count: 0,
+        agent_thread_id: None,
+        model: None,
+        cwd: None,
+    }
+}
+
 warden_plugin::storage::export!(Hostile, manifest = "warden.toml");

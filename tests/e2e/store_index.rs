@@ -1,0 +1,324 @@
+//! The directory store's indexes (thread → session, recency, count) through
+//! its plugin and under real processes: writers SIGKILLed at random moments
+//! never leave a thread pointing at the wrong session, a deleted or
+//! corrupted index is rebuilt, hostile index lines escape nowhere and
+//! mislead nobody, and pages cover every session once, most recent first.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::Duration;
+
+use store_codec::key;
+use store_codec::record::StoredSession;
+use warden::contract::bindings::storage::exports::warden::plugin::storage_catalog::{
+    SessionFilter, SessionPage,
+};
+use warden::runtime::calls::StoragePlugin;
+use warden::runtime::loaded::CallOptions;
+use warden::types::PluginError;
+
+use crate::storage::{session, store};
+use crate::storage_processes::{Lcg, writer};
+
+fn no_filter() -> SessionFilter {
+    SessionFilter { cwd: None, model: None, key_contains: None }
+}
+
+fn page(store: &StoragePlugin, filter: &SessionFilter, cursor: Option<&str>, limit: u32) -> SessionPage {
+    store.with(&CallOptions::default()).list_page(filter, cursor, limit).unwrap()
+}
+
+/// Every session a filter shows, page by page; also how many pages it took.
+fn all_pages(store: &StoragePlugin, filter: &SessionFilter, limit: u32) -> (Vec<String>, usize) {
+    let (mut ids, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let page = page(store, filter, cursor.as_deref(), limit);
+        assert!(page.sessions.len() <= limit as usize);
+        pages += 1;
+        ids.extend(page.sessions.into_iter().map(|s| s.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return (ids, pages),
+        }
+        assert!(pages < 10_000, "the listing never ends");
+    }
+}
+
+fn count(store: &StoragePlugin) -> u64 {
+    store.with(&CallOptions::default()).count().unwrap()
+}
+
+fn least_recent(store: &StoragePlugin, limit: u32) -> Vec<String> {
+    store.with(&CallOptions::default()).least_recent(limit).unwrap().into_iter().map(|s| s.id).collect()
+}
+
+/// Sessions whose last use spans several hours, so they land in many windows and groups.
+fn spread_store(store: &StoragePlugin, n: u64) -> Vec<String> {
+    let base = 1_700_000_000_000u64;
+    let mut newest_first = Vec::new();
+    for i in 0..n {
+        let mut s = session(&format!("s{i:03}"), base + i * 997_000);
+        s.cwd = Some(if i % 3 == 0 { "/a".into() } else { "/b".into() });
+        store.save(&s, None).unwrap();
+        newest_first.insert(0, s.id);
+    }
+    newest_first
+}
+
+#[test]
+fn pages_show_every_session_once_most_recent_first_with_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    let expected = spread_store(&store, 120);
+    let (ids, pages) = all_pages(&store, &no_filter(), 7);
+    assert_eq!(ids, expected);
+    assert!(pages >= 120 / 7, "{pages} pages");
+    // Two sessions used in the same millisecond are ordered by key, across a page break.
+    let mut tie = session("tie-b", 1_800_000_000_000);
+    store.save(&tie, None).unwrap();
+    tie.id = "tie-a".into();
+    store.save(&tie, None).unwrap();
+    let first = page(&store, &no_filter(), None, 1);
+    assert_eq!(first.sessions[0].id, "tie-a");
+    let second = page(&store, &no_filter(), first.next_cursor.as_deref(), 1);
+    assert_eq!(second.sessions[0].id, "tie-b");
+
+    let only_a = SessionFilter { cwd: Some("/a".into()), ..no_filter() };
+    let (ids, _) = all_pages(&store, &only_a, 5);
+    let want: Vec<String> =
+        expected.iter().filter(|id| id[1..].parse::<u64>().unwrap() % 3 == 0).cloned().collect();
+    assert_eq!(ids, want);
+    let text = SessionFilter { key_contains: Some("s11".into()), ..no_filter() };
+    assert_eq!(
+        all_pages(&store, &text, 50).0,
+        ["s119", "s118", "s117", "s116", "s115", "s114", "s113", "s112", "s111", "s110"]
+    );
+    let model = SessionFilter { model: Some("other".into()), ..no_filter() };
+    assert!(all_pages(&store, &model, 50).0.is_empty());
+
+    for foreign in ["", "42", "v1.1", "v1.abc.00", "../../etc/passwd"] {
+        let err = store.with(&CallOptions::default()).list_page(&no_filter(), Some(foreign), 5).unwrap_err();
+        match err.plugin_error() {
+            Some(PluginError::Invalid(message)) => assert!(message.contains("without a cursor"), "{message}"),
+            other => panic!("{foreign:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn count_and_least_recent_follow_saves_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    assert_eq!((count(&store), least_recent(&store, 3)), (0, Vec::<String>::new()));
+    let newest_first = spread_store(&store, 40);
+    assert_eq!(count(&store), 40);
+    assert_eq!(least_recent(&store, 3), ["s000", "s001", "s002"]);
+    // Using the oldest makes it the most recent; saving again does not count twice.
+    store.save(&session("s000", 1_900_000_000_000), None).unwrap();
+    assert_eq!(count(&store), 40);
+    assert_eq!(least_recent(&store, 2), ["s001", "s002"]);
+    assert_eq!(page(&store, &no_filter(), None, 1).sessions[0].id, "s000");
+    for id in &newest_first[..10] {
+        assert!(store.delete(id).unwrap());
+    }
+    assert!(!store.delete("s039").unwrap());
+    assert_eq!(count(&store), 30);
+    assert_eq!(all_pages(&store, &no_filter(), 100).0.len(), 30);
+    // Far more saves and deletes than the count file holds before it is folded.
+    for round in 0..600u64 {
+        let id = format!("churn-{}", round % 7);
+        store.save(&session(&id, 2_000_000_000_000 + round), None).unwrap();
+        if round % 2 == 1 {
+            store.delete(&id).unwrap();
+        }
+    }
+    let on_disk = std::fs::read_dir(dir.path().join("sessions.d")).unwrap().count() as u64;
+    assert_eq!(count(&store), on_disk);
+}
+
+#[test]
+fn a_deleted_or_corrupted_index_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    let expected = spread_store(&store, 30);
+    let index = dir.path().join("index");
+    std::fs::remove_dir_all(&index).unwrap();
+    assert_eq!(store.find_by_thread("thread-s007").unwrap().unwrap().id, "s007");
+    assert_eq!(count(&store), 30);
+    assert_eq!(all_pages(&store, &no_filter(), 8).0, expected);
+
+    // Garbage in every index file: lines are skipped, answers stay right.
+    let mut files = Vec::new();
+    collect_files(&index, &mut files);
+    assert!(files.len() > 30, "{} index files", files.len());
+    for file in &files {
+        let mut bytes = std::fs::read(file).unwrap();
+        bytes.extend_from_slice(b"\xff\xfe garbage\n\0\0\0\n");
+        bytes.splice(0..0, b"../../etc/passwd\nnot a session\n".iter().copied());
+        std::fs::write(file, bytes).unwrap();
+    }
+    assert_eq!(store.find_by_thread("thread-s007").unwrap().unwrap().id, "s007");
+    assert_eq!(all_pages(&store, &no_filter(), 8).0, expected);
+    assert_eq!(count(&store), 30, "a garbled count is recounted by a rebuild, not guessed");
+
+    // An emptied thread entry hides the thread until `reindex` rebuilds it.
+    std::fs::write(index.join("threads").join(key::file_name("thread-s008").unwrap()), b"").unwrap();
+    assert!(store.find_by_thread("thread-s008").unwrap().is_none());
+    assert_eq!(store.with(&CallOptions::default()).reindex().unwrap(), 30);
+    assert_eq!(store.find_by_thread("thread-s008").unwrap().unwrap().id, "s008");
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn hostile_index_lines_escape_nowhere_and_mislead_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    store.save(&session("victim", 1_700_000_000_000), None).unwrap();
+    store.save(&session("other", 1_700_001_000_000), None).unwrap();
+    assert_eq!(count(&store), 2, "the index is built");
+    let outside = dir.path().join("outside.json");
+    std::fs::write(&outside, std::fs::read(dir.path().join("sessions.d/victim.json")).unwrap()).unwrap();
+    let threads = dir.path().join("index/threads");
+    // The thread of `victim` claimed by lines naming a path, a missing session,
+    // a session holding another thread, and the file outside the store.
+    let entry = threads.join(key::file_name("thread-victim").unwrap());
+    std::fs::write(&entry, "../outside.json\n/etc/passwd\nmissing.json\nother.json\n%2E%2E%2Foutside.json\n")
+        .unwrap();
+    assert!(store.find_by_thread("thread-victim").unwrap().is_none(), "no line names the right session");
+    // A thread nobody holds, pointed at a real session.
+    std::fs::write(threads.join(key::file_name("thread-ghost").unwrap()), "victim.json\n").unwrap();
+    assert!(store.find_by_thread("thread-ghost").unwrap().is_none());
+    // Recency lines naming sessions in the wrong window or outside the store add nothing.
+    let window = dir.path().join("index/recent/000000/00000000");
+    std::fs::create_dir_all(window.parent().unwrap()).unwrap();
+    std::fs::write(&window, "victim.json\n../outside.json\nghost.json\n").unwrap();
+    let (ids, _) = all_pages(&store, &no_filter(), 10);
+    assert_eq!(ids, ["other", "victim"]);
+    assert_eq!(least_recent(&store, 5), ["victim", "other"]);
+    assert!(outside.exists(), "nothing outside the store was touched");
+}
+
+/// Writers killed at random moments of saves that move threads between
+/// sessions: after every kill, every session's thread leads to it, and no
+/// thread leads anywhere but to the session that holds it.
+#[test]
+fn sigkilled_writers_never_misdirect_a_thread() {
+    let iterations: u64 =
+        std::env::var("WARDEN_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (_rt, store) = store(root);
+    assert_eq!(count(&store), 0, "the index is built before the writers run");
+    let mut rng = Lcg(0x1dea);
+    let mut highest = 0u64;
+    for _ in 0..iterations {
+        let mut child = writer(&["thread-loop", "6", &highest.to_string()], root);
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        for _ in 0..rng.below(5) {
+            lines.next().expect("the writer exited before it was killed").unwrap();
+        }
+        std::thread::sleep(Duration::from_micros(rng.below(3_000)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for line in lines {
+            let value: u64 = line.unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+            highest = highest.max(value);
+        }
+        let stored = sessions_on_disk(&root.join("sessions.d"));
+        let on_disk = stored.values().filter_map(|s| s.agent_thread_id.as_ref()?[2..].parse().ok()).max();
+        highest = highest.max(on_disk.unwrap_or(0));
+        check_threads(&store, &stored, highest);
+    }
+    let stored = sessions_on_disk(&root.join("sessions.d"));
+    let mut newest_first: Vec<&StoredSession> = stored.values().collect();
+    newest_first.sort_by(|a, b| b.last_accessed_ms.cmp(&a.last_accessed_ms).then_with(|| a.key.cmp(&b.key)));
+    let expected: Vec<String> = newest_first.iter().map(|s| s.key.clone()).collect();
+    assert_eq!(all_pages(&store, &no_filter(), 4).0, expected);
+    // A kill between a new session's write and its count leaves the count
+    // one short; a rebuild recounts.
+    assert!(count(&store) as usize <= stored.len());
+    assert_eq!(store.with(&CallOptions::default()).reindex().unwrap() as usize, stored.len());
+    assert_eq!(count(&store) as usize, stored.len());
+    println!("{iterations} kills over {highest} saves; {} sessions", stored.len());
+}
+
+/// Each stored session's thread leads to it; every other thread up to
+/// `t-<highest>` leads nowhere or to the session holding it.
+fn check_threads(store: &StoragePlugin, stored: &BTreeMap<String, StoredSession>, highest: u64) {
+    let held: HashSet<String> = stored.values().filter_map(|s| s.agent_thread_id.clone()).collect();
+    for (key, session) in stored {
+        let thread = session.agent_thread_id.as_ref().unwrap();
+        let found = store.find_by_thread(thread).unwrap();
+        assert_eq!(found.map(|s| s.id).as_deref(), Some(key.as_str()), "thread {thread} of {key}");
+    }
+    for value in highest.saturating_sub(20)..=highest {
+        let thread = format!("t-{value}");
+        match store.find_by_thread(&thread).unwrap() {
+            None => assert!(!held.contains(&thread), "{thread} is held but not found"),
+            Some(found) => assert_eq!(found.agent_thread_id.as_deref(), Some(thread.as_str())),
+        }
+    }
+}
+
+fn sessions_on_disk(dir: &Path) -> BTreeMap<String, StoredSession> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for entry in entries {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if let Some(key::Decoded::Key(key)) = key::decode(&name) {
+            let session = StoredSession::from_bytes(&std::fs::read(dir.join(&name)).unwrap()).unwrap();
+            out.insert(key, session);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_operator_cli_pages_and_reindexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let (_rt, plugin) = store(&state);
+    let expected = spread_store(&plugin, 5);
+    let warden = |args: &[&str]| {
+        let output = std::process::Command::new(warden_tests::warden_bin())
+            .arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+    };
+    let ids = |json: &str| -> Vec<String> {
+        let items: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
+        items.iter().map(|item| item["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (first, note) = warden(&["sessions", "list", "--json", "--limit", "2"]);
+    assert_eq!(ids(&first), expected[..2]);
+    let cursor = note.trim().rsplit(' ').next().unwrap();
+    assert!(note.contains("--after"), "{note}");
+    let (rest, note) = warden(&["sessions", "list", "--json", "--after", cursor]);
+    assert_eq!(ids(&rest), expected[2..]);
+    assert!(!note.contains("--after"), "the listing ended: {note}");
+    let (all, _) = warden(&["sessions", "list"]);
+    assert_eq!(all.lines().count(), 5);
+    assert!(all.lines().next().unwrap().starts_with("s004\t"), "{all}");
+    std::fs::remove_dir_all(state.join("index")).unwrap();
+    assert_eq!(warden(&["sessions", "reindex"]).0.trim(), "indexed 5 sessions");
+    let (empty, _) = warden(&["sessions", "list", "--json", "--limit", "0"]);
+    assert_eq!(ids(&empty), Vec::<String>::new());
+}
