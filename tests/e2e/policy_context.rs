@@ -81,6 +81,23 @@ fn the_cap_evicts_the_least_recently_used_and_idle_sessions_expire() {
 }
 
 #[test]
+fn admission_from_a_count_evicts_only_above_the_cap() {
+    let (_rt, policy) = policy(r#"{"max-sessions": 3}"#);
+    assert!(policy.has_admission());
+    let call = policy.with(&Default::default());
+    assert_eq!(call.candidates("fresh", 2, 100).unwrap(), 0, "room for one more");
+    assert_eq!(call.candidates("fresh", 3, 100).unwrap(), 1);
+    assert_eq!(call.candidates("fresh", 10, 100).unwrap(), 8);
+    assert_eq!(call.candidates("fresh", u64::MAX, 100).unwrap(), u32::MAX, "no overflow");
+    let oldest = [summary("old", 10), summary("older-still", 5)];
+    assert_eq!(call.admit_counted("fresh", 3, &oldest, 100).unwrap(), ["old"]);
+    assert_eq!(call.admit_counted("fresh", 4, &oldest, 100).unwrap(), ["old", "older-still"]);
+    let (_rt, none) = self::policy(r#"{"max-sessions": 0}"#);
+    let err = none.with(&Default::default()).candidates("fresh", 0, 100).unwrap_err();
+    assert!(err.to_string().contains("max-sessions is 0"), "{err}");
+}
+
+#[test]
 fn a_known_thread_resumes_natively() {
     let (_rt, context) = context("{}");
     match context.build(Some(&session(&[("p", "r")], Some("t-1"))), "next", false).unwrap() {

@@ -6,7 +6,7 @@
 //! ```text
 //! index/ready                 written after a full build; absent: build first
 //! index/threads/<thread>      appended lines: session file names holding the thread
-//! index/recent/<hi>/<lo>      appended lines: sessions last used in that 65 s window
+//! index/recent/<hi>/<lo>      appended lines "<name> <ms>": a session used at ms, in that 65 s window
 //! index/count                 "=N" then one "+" or "-" per session created or deleted
 //! ```
 //!
@@ -69,9 +69,8 @@ pub fn before_save(
     {
         append_line(&thread_path(thread)?, name)?;
     }
-    if old.is_none_or(|(_, used)| window_path(used) != window_path(new_last_used)) {
-        append_line(&window_path(new_last_used), name)?;
-    }
+    let _ = old;
+    append_line(&window_path(new_last_used), &format!("{name} {new_last_used}"))?;
     Ok(())
 }
 
@@ -155,7 +154,10 @@ pub fn rebuild() -> Result<u64, PluginError> {
         if let Some(thread) = &summary.agent_thread_id {
             append_line(&thread_path(thread)?, &entry.name)?;
         }
-        append_line(&window_path(summary.last_accessed_ms), &entry.name)?;
+        append_line(
+            &window_path(summary.last_accessed_ms),
+            &format!("{} {}", entry.name, summary.last_accessed_ms),
+        )?;
         indexed += 1;
     }
     store_fs::create_dir("index")?;
@@ -224,20 +226,26 @@ pub fn position(summary: &SummaryView) -> (u64, &str) {
     (summary.last_accessed_ms, &summary.key)
 }
 
-/// The windows of the recency index, oldest first: (group, window) paths.
-fn windows(newest_first: bool, bound: Option<u64>) -> Result<Vec<String>, PluginError> {
+/// Visit the windows of the recency index in order (newest or oldest
+/// first), skipping those beyond `bound` (a time the walk starts from),
+/// until `visit` returns false. A group's windows are listed only when the
+/// walk reaches it, so a walk that stops early reads few directories.
+fn each_window(
+    newest_first: bool,
+    bound: Option<u64>,
+    mut visit: impl FnMut(&str) -> Result<bool, PluginError>,
+) -> Result<(), PluginError> {
+    let beyond = |value: u64, limit: Option<u64>| {
+        limit.is_some_and(|limit| if newest_first { value > limit } else { value < limit })
+    };
     let mut groups = hex_entries(RECENT, 6, EntryKind::Directory)?;
     groups.sort_unstable();
     if newest_first {
         groups.reverse();
     }
-    let mut out = Vec::new();
     for group in groups {
-        if let Some(ms) = bound {
-            let limit = ms >> GROUP_BITS;
-            if (newest_first && group > limit) || (!newest_first && group < limit) {
-                continue;
-            }
+        if beyond(group, bound.map(|ms| ms >> GROUP_BITS)) {
+            continue;
         }
         let dir = format!("{RECENT}/{group:06x}");
         let mut windows = hex_entries(&dir, 8, EntryKind::File)?;
@@ -246,16 +254,15 @@ fn windows(newest_first: bool, bound: Option<u64>) -> Result<Vec<String>, Plugin
             windows.reverse();
         }
         for window in windows {
-            if let Some(ms) = bound {
-                let limit = ms >> WINDOW_BITS;
-                if (newest_first && window > limit) || (!newest_first && window < limit) {
-                    continue;
-                }
+            if beyond(window, bound.map(|ms| ms >> WINDOW_BITS)) {
+                continue;
             }
-            out.push(format!("{dir}/{window:08x}"));
+            if !visit(&format!("{dir}/{window:08x}"))? {
+                return Ok(());
+            }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Entries of `dir` whose names are `width` lower-case hex digits, as numbers.
@@ -272,29 +279,75 @@ fn hex_entries(dir: &str, width: usize, kind: EntryKind) -> Result<Vec<u64>, Plu
         .collect())
 }
 
-/// The sessions whose last use falls in `window` (they are listed there and
-/// not in a later window), sorted by `newest_first`. A window that lists no
-/// such session and is not the current one is removed.
-fn live_in(window: &str, newest_first: bool, now_ms: u64) -> Result<Vec<SummaryView>, PluginError> {
-    let names = names_in(window)?.unwrap_or_default();
-    let mut live = Vec::new();
-    for name in names {
-        if let Some(summary) = summary_of(&name)?
-            && window_path(summary.last_accessed_ms) == window
-            && key_matches(&name, &summary.key)
-        {
-            live.push(summary);
+/// The sessions a window's lines name, each at the latest time a line gives
+/// it, in walk order: newest first (then by key), or oldest first.
+fn lines_in(window: &str, newest_first: bool) -> Result<Vec<(u64, String)>, PluginError> {
+    let bytes = match store_fs::read(window) {
+        Ok(bytes) => bytes,
+        Err(PluginError::NotFound(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut latest: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&bytes).split('\n').filter(|l| !l.is_empty()) {
+        let parsed = line.split_once(' ').and_then(|(name, ms)| Some((name, ms.parse::<u64>().ok()?)));
+        match parsed {
+            Some((name, ms)) if key::decode(name).is_some() => {
+                let slot = latest.entry(name.to_string()).or_insert(ms);
+                *slot = (*slot).max(ms);
+            }
+            _ => log(Level::Warn, &format!("{window}: skipping a line that names no session")),
         }
     }
-    if live.is_empty() && window < window_path(now_ms.saturating_sub(2 << WINDOW_BITS)).as_str() {
+    let mut lines: Vec<(u64, String)> = latest.into_iter().map(|(name, ms)| (ms, name)).collect();
+    sort(&mut lines, newest_first);
+    Ok(lines)
+}
+
+fn sort(entries: &mut [(u64, String)], newest_first: bool) {
+    entries.sort_by(|a, b| {
+        let order = if newest_first { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) };
+        order.then_with(|| a.1.cmp(&b.1))
+    });
+}
+
+/// Visit the live sessions of `window` in walk order until `visit` returns
+/// false; returns whether the walk should go on. A line is checked against
+/// its session only when the walk reaches it: a session used later lives in
+/// a later window (skipped here), and a save killed after its line was
+/// written leaves the session at an earlier time, where it is put back in
+/// order. Newest first this order is exact (a session's time is never above
+/// its line's); oldest first, such a session comes a little late. A window
+/// walked to its end with no live session, other than the current ones, is removed.
+fn walk_window(
+    window: &str,
+    newest_first: bool,
+    now_ms: u64,
+    visit: &mut dyn FnMut(&SummaryView) -> bool,
+) -> Result<bool, PluginError> {
+    // A stack: the next session in walk order is last.
+    let mut pending = lines_in(window, newest_first)?;
+    pending.reverse();
+    let mut live = 0;
+    while let Some((ms, name)) = pending.pop() {
+        let Some(summary) = summary_of(&name)? else { continue };
+        if window_path(summary.last_accessed_ms) != window || !key_matches(&name, &summary.key) {
+            continue;
+        }
+        if summary.last_accessed_ms != ms && newest_first {
+            pending.push((summary.last_accessed_ms, name));
+            sort(&mut pending, newest_first);
+            pending.reverse();
+            continue;
+        }
+        live += 1;
+        if !visit(&summary) {
+            return Ok(false);
+        }
+    }
+    if live == 0 && window < window_path(now_ms.saturating_sub(2 << WINDOW_BITS)).as_str() {
         remove_window(window)?;
     }
-    live.sort_by(|a, b| {
-        let order = a.last_accessed_ms.cmp(&b.last_accessed_ms);
-        let order = if newest_first { order.reverse() } else { order };
-        order.then_with(|| a.key.cmp(&b.key))
-    });
-    Ok(live)
+    Ok(true)
 }
 
 /// Drop a window with no live session, and its group once empty; not while
@@ -329,20 +382,20 @@ pub fn walk_recent(
     ensure_built()?;
     let mut seen = 0;
     let mut last = None;
-    for window in windows(true, after.map(|(ms, _)| ms))? {
-        for summary in live_in(&window, true, now_ms)? {
-            let (ms, key) = position(&summary);
+    let mut stopped = false;
+    each_window(true, after.map(|(ms, _)| ms), |window| {
+        walk_window(window, true, now_ms, &mut |summary| {
+            let (ms, key) = position(summary);
             if after.is_some_and(|cursor| !store_codec::cursor::is_after((ms, key), cursor)) {
-                continue;
+                return true;
             }
             seen += 1;
             last = Some((ms, key.to_string()));
-            if !visit(&summary) || seen >= budget {
-                return Ok((last, true));
-            }
-        }
-    }
-    Ok((last, false))
+            stopped = !visit(summary) || seen >= budget;
+            !stopped
+        })
+    })?;
+    Ok((last, stopped))
 }
 
 /// At most `limit` least recently used sessions, least recent first.
@@ -352,12 +405,11 @@ pub fn least_recent(limit: usize, now_ms: u64) -> Result<Vec<SummaryView>, Plugi
     if limit == 0 {
         return Ok(out);
     }
-    for window in windows(false, None)? {
-        out.extend(live_in(&window, false, now_ms)?);
-        if out.len() >= limit {
-            out.truncate(limit);
-            break;
-        }
-    }
+    each_window(false, None, |window| {
+        walk_window(window, false, now_ms, &mut |summary| {
+            out.push(summary.clone());
+            out.len() < limit
+        })
+    })?;
     Ok(out)
 }

@@ -47,7 +47,7 @@ impl WardenServer {
             }
             None => (None, None),
         };
-        let call = CallOptions { timeout: None, cancel: CancelFlag::new(), progress };
+        let call = CallOptions { timeout: None, cpu_budget: None, cancel: CancelFlag::new(), progress };
         let joined =
             self.blocking(&context, call, move |sessions, call| sessions.run_turn(request, call)).await;
         if let Some((queue, forwarder)) = forwarding {

@@ -48,11 +48,20 @@ impl<P> Loaded<P> {
     }
 }
 
-/// A migration imports a whole legacy store in one call: it may take longer
-/// than an ordinary call, never less.
-const MIGRATE_TIMEOUT: Duration = Duration::from_secs(600);
+/// A migration imports a whole legacy store in one call, a reindex reads
+/// every session: each may take longer than an ordinary call, never less.
+const BULK_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl With<'_, StoragePre> {
+    /// The options of a call that works through the whole store: a deadline
+    /// of at least [`BULK_TIMEOUT`], and CPU up to that deadline.
+    fn bulk(&self) -> CallOptions {
+        let mut call = self.call.clone();
+        let timeout = *call.timeout.get_or_insert(self.plugin.info.limits.call_timeout.max(BULK_TIMEOUT));
+        call.cpu_budget.get_or_insert(timeout.max(self.plugin.info.limits.cpu_budget));
+        call
+    }
+
     pub fn load(&self, id: &str) -> Result<Session, CallError> {
         self.plugin.call("load", self.call.clone(), |instance, store| instance.storage.call_load(store, id))
     }
@@ -104,14 +113,12 @@ impl With<'_, StoragePre> {
 
     /// Rebuild the plugin's indexes (plugins with `storage-catalog`).
     pub fn reindex(&self) -> Result<u64, CallError> {
-        let mut call = self.call.clone();
-        call.timeout.get_or_insert(self.plugin.info.limits.call_timeout.max(MIGRATE_TIMEOUT));
+        let call = self.bulk();
         self.plugin.call("reindex", call, |instance, store| catalog(&instance)?.call_reindex(store))
     }
 
     pub fn migrate(&self, options: &MigrateOptions) -> Result<MigrateReport, CallError> {
-        let mut call = self.call.clone();
-        call.timeout.get_or_insert(self.plugin.info.limits.call_timeout.max(MIGRATE_TIMEOUT));
+        let call = self.bulk();
         self.plugin.call("migrate", call, |instance, store| instance.storage.call_migrate(store, options))
     }
 }

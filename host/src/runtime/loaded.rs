@@ -79,6 +79,9 @@ pub struct PluginInfo {
 pub struct CallOptions {
     /// `None`: the plugin's `call_timeout`. Every call has a deadline.
     pub timeout: Option<Duration>,
+    /// `None`: the plugin's `cpu_budget`. Bulk calls (a migration, a
+    /// reindex) raise it to their deadline.
+    pub cpu_budget: Option<Duration>,
     pub cancel: CancelFlag,
     pub progress: Option<ProgressSink>,
 }
@@ -262,7 +265,8 @@ impl<P: Instantiate> Loaded<P> {
             Ok(slot) => slot,
             Err(refusal) => return Err(self.no_slot(function, refusal)),
         };
-        let mut store = self.store_for(CallControl::with_waiter(waiter), options.progress);
+        let budget = options.cpu_budget.unwrap_or(self.info.limits.cpu_budget);
+        let mut store = self.store_for(CallControl::with_waiter(waiter), options.progress, budget);
         let outcome = match self.pre.instantiate_in(&mut store) {
             Ok(instance) => body(instance, &mut store),
             Err(error) => Err(InstantiationFailed(error).into()),
@@ -281,7 +285,7 @@ impl<P: Instantiate> Loaded<P> {
                 error,
             }),
             Err(error) => {
-                let reason = self.classify(&store, &error, &stderr);
+                let reason = self.classify(&store, &error, &stderr, budget);
                 // The error chain carries the guest's own backtrace; the host's
                 // backtrace is for Warden's developers, at debug level.
                 tracing::error!(plugin = %self.info.name, role = %self.info.role, function,
@@ -324,14 +328,19 @@ impl<P: Instantiate> Loaded<P> {
     /// call's deadline (the plugin's `call_timeout` unless `options` sets one).
     pub fn new_store(&self, options: CallOptions) -> Store<HostState> {
         let timeout = options.timeout.unwrap_or(self.info.limits.call_timeout);
-        self.store_for(CallControl::new(Some(timeout), options.cancel), options.progress)
+        let budget = options.cpu_budget.unwrap_or(self.info.limits.cpu_budget);
+        self.store_for(CallControl::new(Some(timeout), options.cancel), options.progress, budget)
     }
 
-    fn store_for(&self, control: CallControl, progress: Option<ProgressSink>) -> Store<HostState> {
+    fn store_for(
+        &self,
+        control: CallControl,
+        progress: Option<ProgressSink>,
+        budget: Duration,
+    ) -> Store<HostState> {
         let state = HostState::new(self.info.clone(), control, progress);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
-        let budget = self.info.limits.cpu_budget;
         store.epoch_deadline_callback(move |mut ctx| {
             let control = &mut ctx.data_mut().control;
             if let Some(interruption) = control.interruption_overdue() {
@@ -346,12 +355,18 @@ impl<P: Instantiate> Loaded<P> {
         store
     }
 
-    fn classify(&self, store: &Store<HostState>, error: &wasmtime::Error, stderr: &str) -> AbortReason {
+    fn classify(
+        &self,
+        store: &Store<HostState>,
+        error: &wasmtime::Error,
+        stderr: &str,
+        budget: Duration,
+    ) -> AbortReason {
         if store.data().memory.exceeded.is_some() || error.downcast_ref::<MemoryLimitExceeded>().is_some() {
             return AbortReason::MemoryLimit(self.info.limits.memory_bytes);
         }
         if error.downcast_ref::<CpuBudgetExhausted>().is_some() {
-            return AbortReason::CpuBudget(self.info.limits.cpu_budget);
+            return AbortReason::CpuBudget(budget);
         }
         if let Some(Interrupted(interruption)) = error.downcast_ref::<Interrupted>() {
             return match interruption {

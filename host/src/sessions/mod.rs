@@ -203,12 +203,15 @@ impl Sessions {
         let limits = &self.limits;
         limits.check_caller(&request.settings)?;
         // Storage, policy and context calls: the caller's cancellation, each plugin's own deadline.
-        let step = CallOptions { timeout: None, cancel: call.cancel.clone(), progress: None };
+        let step =
+            CallOptions { timeout: None, cpu_budget: None, cancel: call.cancel.clone(), progress: None };
         let (id, existing) = self.resolve(&request.target, &call, &step, now)?;
         let _running = self.mark_running(&id)?;
-        let existing = match existing {
-            Some(session) => Some(session),
-            None => self.load_live(&id, &step, now)?,
+        let existing = match (existing, &request.target) {
+            (Some(session), _) => Some(session),
+            // A key generated for this call names no stored session.
+            (None, Target::New) => None,
+            (None, _) => self.load_live(&id, &step, now)?,
         };
         if let Some(session) = &existing {
             limits.check_session(session, &format!("storage plugin `{}`", p.storage.info.name))?;
@@ -340,7 +343,10 @@ impl Sessions {
         let (offered, evict) = if p.storage.has_catalog() && p.policy.has_admission() {
             let stored = storage.count()?;
             let wanted = policy.candidates(id, stored, now)?.min(MAX_CANDIDATES);
-            let mut offered = if wanted == 0 { Vec::new() } else { storage.least_recent(wanted)? };
+            if wanted == 0 {
+                return Ok(());
+            }
+            let mut offered = storage.least_recent(wanted)?;
             offered.truncate(wanted as usize);
             let evict = policy.admit_counted(id, stored, &offered, now)?;
             (offered, evict)
