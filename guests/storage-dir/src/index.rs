@@ -6,7 +6,8 @@
 //! ```text
 //! index/ready                 written after a full build; absent: build first
 //! index/threads/<thread>      appended lines: session file names holding the thread
-//! index/recent/<hi>/<lo>      appended lines "<name> <ms>": a session used at ms, in that 65 s window
+//! index/recent/<hi>/<lo>      appended lines "<name> <ms>": a session used at ms, in that 65 s
+//!                             window; "<name> -<ms>": that session was deleted
 //! index/count                 "=N" then one "+" or "-" per session created or deleted
 //! ```
 //!
@@ -14,6 +15,8 @@
 //! killed in between leaves an extra line (checked and skipped), never a
 //! missing one. A deleted `index/` (no `ready`) is rebuilt from the session
 //! files before it is used; lines that do not decode are skipped.
+
+use std::collections::BTreeMap;
 
 use store_codec::key;
 use store_codec::summary::SummaryView;
@@ -72,6 +75,13 @@ pub fn before_save(
     let _ = old;
     append_line(&window_path(new_last_used), &format!("{name} {new_last_used}"))?;
     Ok(())
+}
+
+/// Record that the session in file `name`, last used at `last_used`, was
+/// deleted: walks then skip its lines without reading its (absent) file.
+pub fn deleted(name: &str, last_used: u64) -> Result<(), PluginError> {
+    append_line(&window_path(last_used), &format!("{name} -{last_used}"))?;
+    counted(-1)
 }
 
 /// Count a session created (+1) or deleted (-1), after the session file changed.
@@ -287,18 +297,26 @@ fn lines_in(window: &str, newest_first: bool) -> Result<Vec<(u64, String)>, Plug
         Err(PluginError::NotFound(_)) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let mut latest: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut latest: BTreeMap<String, u64> = BTreeMap::new();
+    let mut deleted: BTreeMap<String, u64> = BTreeMap::new();
     for line in String::from_utf8_lossy(&bytes).split('\n').filter(|l| !l.is_empty()) {
-        let parsed = line.split_once(' ').and_then(|(name, ms)| Some((name, ms.parse::<u64>().ok()?)));
+        let parsed = line.split_once(' ').and_then(|(name, ms)| match ms.strip_prefix('-') {
+            Some(ms) => Some((name, ms.parse::<u64>().ok()?, &mut deleted)),
+            None => Some((name, ms.parse::<u64>().ok()?, &mut latest)),
+        });
         match parsed {
-            Some((name, ms)) if key::decode(name).is_some() => {
-                let slot = latest.entry(name.to_string()).or_insert(ms);
+            Some((name, ms, into)) if key::decode(name).is_some() => {
+                let slot = into.entry(name.to_string()).or_insert(ms);
                 *slot = (*slot).max(ms);
             }
             _ => log(Level::Warn, &format!("{window}: skipping a line that names no session")),
         }
     }
-    let mut lines: Vec<(u64, String)> = latest.into_iter().map(|(name, ms)| (ms, name)).collect();
+    let mut lines: Vec<(u64, String)> = latest
+        .into_iter()
+        .filter(|(name, ms)| deleted.get(name).is_none_or(|gone| gone < ms))
+        .map(|(name, ms)| (ms, name))
+        .collect();
     sort(&mut lines, newest_first);
     Ok(lines)
 }

@@ -74,8 +74,15 @@ impl Guest for Store {
     fn delete(id: String) -> Result<bool, PluginError> {
         let name = file_name(&id)?;
         let _lock = lock_for(&name)?;
+        let last_used = match read_summary(&path(&name))? {
+            Some(Ok(summary)) => Some(summary.last_accessed_ms),
+            _ => None,
+        };
         match store_fs::remove_file(&path(&name)) {
-            Ok(()) => index::counted(-1).map(|()| true),
+            Ok(()) => match last_used {
+                Some(ms) => index::deleted(&name, ms).map(|()| true),
+                None => index::counted(-1).map(|()| true),
+            },
             Err(PluginError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
