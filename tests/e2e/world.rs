@@ -85,3 +85,32 @@ fn a_plugin_built_for_the_released_0_1_0_contract_still_works() {
     ];
     assert_eq!(policy.admit("third", &existing, 10).unwrap(), ["old"]);
 }
+
+/// A storage plugin built from the frozen 0.1.1 contract, before
+/// `storage-catalog`, keeps loading; the host pages its full listing itself.
+#[test]
+fn a_storage_plugin_built_for_0_1_1_still_loads_and_its_listing_pages() {
+    let runtime = runtime(&crate::cache_dir());
+    let wasm = guest_wasm("frozen_storage.wasm");
+    let root = tempfile::tempdir().unwrap();
+    let fs = warden::capabilities::store_fs::FsRoot::open(root.path(), true, 1 << 20).unwrap();
+    let storage = runtime.load_storage(info(Role::StorageBackend, &wasm, Some(fs), None), &wasm).unwrap();
+    assert!(!storage.has_catalog());
+    for i in 0..5u64 {
+        let session = warden::sessions::new_session(&format!("s{i}"), 1_000 + i);
+        storage.save(&session, Some(0)).unwrap();
+    }
+    let call = warden::runtime::loaded::CallOptions::default();
+    let mut request = warden::sessions::ListRequest { limit: 2, ..Default::default() };
+    let mut seen = Vec::new();
+    loop {
+        let page = warden::sessions::page_of(&storage, &request, &call).unwrap();
+        assert!(page.sessions.len() <= 2);
+        seen.extend(page.sessions.into_iter().map(|s| s.id));
+        match page.next_cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["s4", "s3", "s2", "s1", "s0"]);
+}
