@@ -9,13 +9,49 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use warden_tests::{wait_until_locked, warden_bin};
 
 /// Peak resident memory Warden may reach under any attack here.
 const RSS_LIMIT_KIB: u64 = 256 * 1024;
+
+/// Longest a test here may keep one `warden serve`: past it the server is
+/// killed, so a wait for a message that never comes fails instead of hanging.
+const SERVE_LIMIT: Duration = Duration::from_secs(180);
+
+/// Kills the server at [`SERVE_LIMIT`] unless dropped first.
+struct Watchdog(Arc<AtomicBool>);
+
+impl Watchdog {
+    fn arm(pid: u32) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while !flag.load(Ordering::SeqCst) {
+                if started.elapsed() > SERVE_LIMIT {
+                    eprintln!(
+                        "warden serve (pid {pid}) outlived {SERVE_LIMIT:?}; killing it so the test fails"
+                    );
+                    Command::new("kill").args(["-KILL", &pid.to_string()]).status().ok();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        Self(done)
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
 
 fn guest(file: &str) -> PathBuf {
     Path::new(warden::runtime::embedded::GUEST_DIR).join(file)
@@ -29,6 +65,7 @@ struct Serve {
     stdin: ChildStdin,
     stdout: Option<std::io::Lines<BufReader<std::process::ChildStdout>>>,
     log: mpsc::Receiver<String>,
+    _watchdog: Watchdog,
 }
 
 impl Serve {
@@ -60,7 +97,8 @@ impl Serve {
         });
         let stdin = child.stdin.take().unwrap();
         let stdout = Some(BufReader::new(child.stdout.take().unwrap()).lines());
-        let mut serve = Self { dir, child, stdin, stdout, log };
+        let _watchdog = Watchdog::arm(child.id());
+        let mut serve = Self { dir, child, stdin, stdout, log, _watchdog };
         serve.send(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}));
         serve.send(json!({"jsonrpc":"2.0","method":"notifications/initialized"}));
         serve.response(0);
