@@ -200,6 +200,8 @@ fn a_listing_page_is_as_long_as_asked_whatever_the_storage_plugin_returns() {
             list(3, json!({})),
             list(4, json!({"limit": 0})),
             list(5, json!({"limit": 501})),
+            list(6, json!({"agent": "codex", "limit": 2})),
+            list(7, json!({"agent": "gemini"})),
         ],
         &config,
     );
@@ -208,9 +210,13 @@ fn a_listing_page_is_as_long_as_asked_whatever_the_storage_plugin_returns() {
     assert_eq!(page["sessions"].as_array().unwrap().len(), 3, "{page}");
     assert_eq!(page["nextCursor"], "8");
     assert_eq!(responses[2]["result"]["structuredContent"]["sessions"].as_array().unwrap().len(), 50);
-    for response in &responses[3..] {
+    for response in &responses[3..5] {
         let error = &response["error"];
         assert_eq!(error["code"], -32602, "{response}");
         assert!(error["message"].as_str().unwrap().contains("use 1 to 500"), "{error}");
     }
+    // Every session belongs to the one agent served; another is named as a mistake.
+    assert_eq!(responses[5]["result"]["structuredContent"]["sessions"].as_array().unwrap().len(), 2);
+    let error = &responses[6]["error"];
+    assert!(error["message"].as_str().unwrap().contains("this Warden serves codex"), "{error}");
 }

@@ -123,10 +123,23 @@ pub struct ListSessionsArgs {
     pub model: Option<String>,
     /// Only sessions whose key contains this text (case-sensitive).
     pub query: Option<String>,
+    /// Only sessions held by this agent. Every session belongs to the one agent
+    /// this Warden serves (`codex`); another name is refused.
+    pub agent: Option<String>,
 }
 
 impl ListSessionsArgs {
-    pub fn into_request(self, tool: &str) -> Result<ListRequest, McpError> {
+    /// The request, given the names of the agents this Warden serves.
+    pub fn into_request(self, tool: &str, served: &[&str]) -> Result<ListRequest, McpError> {
+        if let Some(agent) = &self.agent
+            && !served.contains(&agent.as_str())
+        {
+            return Err(invalid(
+                tool,
+                "agent",
+                format!("is {agent:?}; this Warden serves {}", served.join(", ")),
+            ));
+        }
         let limit = match self.limit {
             None => DEFAULT_PAGE,
             Some(n) if (1..=MAX_PAGE).contains(&n) => n,

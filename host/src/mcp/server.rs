@@ -128,7 +128,8 @@ impl ServerHandler for WardenServer {
                 self.turn(request, context).await
             }
             Route::ListSessions => {
-                let request = parse::<ListSessionsArgs>(name, arguments)?.into_request(name)?;
+                let served: Vec<&str> = AGENTS.iter().map(|a| a.name).collect();
+                let request = parse::<ListSessionsArgs>(name, arguments)?.into_request(name, &served)?;
                 match self
                     .blocking(&context, CallOptions::default(), move |s, call| s.list_page(&request, &call))
                     .await?

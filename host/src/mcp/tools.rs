@@ -111,7 +111,7 @@ fn list_sessions_tool() -> Tool {
         "listSessions",
         "List live sessions, most recently used first, one page at a time (pass `nextCursor` back as \
          `cursor`): id, thread id, created and last-used times, turn count, cwd, model. Filter by cwd, \
-         model, or text in the key.",
+         model, agent, or text in the key.",
         rmcp::model::JsonObject::new(),
     )
     .with_title("List sessions")
