@@ -322,3 +322,26 @@ fn the_operator_cli_pages_and_reindexes() {
     let (empty, _) = warden(&["sessions", "list", "--json", "--limit", "0"]);
     assert_eq!(ids(&empty), Vec::<String>::new());
 }
+
+#[test]
+fn sessions_migrated_into_an_indexed_store_are_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    spread_store(&store, 3);
+    assert_eq!(count(&store), 3, "the index is built");
+    let legacy = serde_json::json!({
+        "imported": {"lastAccessedAt": 1_600_000_000_000u64, "threadId": "thread-imported", "cwd": "/w"},
+        "s001": {"lastAccessedAt": 1u64, "threadId": "thread-older"},
+    });
+    std::fs::write(dir.path().join("sessions.json"), legacy.to_string()).unwrap();
+    let options = warden::contract::bindings::storage::exports::warden::plugin::storage::MigrateOptions {
+        source: "sessions.json".into(),
+        merge_case_variants: false,
+    };
+    let report = store.migrate(&options).unwrap();
+    assert_eq!((report.imported, report.kept_existing), (1, 1), "{report:?}");
+    assert_eq!(store.find_by_thread("thread-imported").unwrap().unwrap().id, "imported");
+    assert!(store.find_by_thread("thread-older").unwrap().is_none(), "the newer s001 was kept");
+    assert_eq!(count(&store), 4);
+    assert_eq!(least_recent(&store, 1), ["imported"]);
+}

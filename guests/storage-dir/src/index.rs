@@ -146,6 +146,14 @@ pub fn ensure_built() -> Result<(), PluginError> {
     rebuild().map(|_| ())
 }
 
+/// Mark the index unbuilt: the next call that needs it rebuilds it first.
+pub fn invalidate() -> Result<(), PluginError> {
+    match store_fs::remove_file(READY) {
+        Ok(()) | Err(PluginError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Index every session file again. Lines are only added, so saves running
 /// meanwhile lose nothing; the count is recomputed.
 pub fn rebuild() -> Result<u64, PluginError> {

@@ -59,6 +59,10 @@ pub fn run(options: MigrateOptions) -> Result<MigrateReport, PluginError> {
         )));
     }
     let (winners, superseded) = legacy::newest_per_key(sessions, options.merge_case_variants);
+    // Sessions are written below without their index lines; until the rebuild
+    // after them, the index is marked unbuilt, so a crash in between leaves a
+    // store that is indexed again on first use.
+    crate::index::invalidate()?;
     let (imported, kept_existing) = if store_fs::metadata(SESSIONS)?.is_none() {
         (stage_and_swap(&winners)?, 0)
     } else {
