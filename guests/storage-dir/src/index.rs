@@ -143,7 +143,12 @@ pub fn ensure_built() -> Result<(), PluginError> {
     if store_fs::metadata(READY)?.is_some() {
         return Ok(());
     }
-    rebuild().map(|_| ())
+    let lock = crate::lock(REBUILD_LOCK, 60_000)?;
+    // Calls that found no index at once wait here; the first one builds it.
+    if store_fs::metadata(READY)?.is_some() {
+        return Ok(());
+    }
+    rebuild_locked(lock).map(|_| ())
 }
 
 /// Mark the index unbuilt: the next call that needs it rebuilds it first.
@@ -157,7 +162,11 @@ pub fn invalidate() -> Result<(), PluginError> {
 /// Index every session file again. Lines are only added, so saves running
 /// meanwhile lose nothing; the count is recomputed.
 pub fn rebuild() -> Result<u64, PluginError> {
-    let _lock = crate::lock(REBUILD_LOCK, 60_000)?;
+    rebuild_locked(crate::lock(REBUILD_LOCK, 60_000)?)
+}
+
+/// [`rebuild`], holding the rebuild lock `_lock`.
+fn rebuild_locked(_lock: store_fs::Lock) -> Result<u64, PluginError> {
     let entries = match store_fs::list_dir(SESSIONS) {
         Ok(entries) => entries,
         Err(PluginError::NotFound(_)) => Vec::new(),
