@@ -66,7 +66,7 @@ impl Guest for Store {
         index::before_save(&name, old, new.agent_thread_id.as_deref(), new.last_accessed_ms)?;
         store_fs::write_atomic(&path(&name), &new.to_bytes())?;
         if stored.is_none() {
-            index::counted(1)?;
+            after_change(index::counted(1));
         }
         Ok(new.revision)
     }
@@ -79,10 +79,13 @@ impl Guest for Store {
             _ => None,
         };
         match store_fs::remove_file(&path(&name)) {
-            Ok(()) => match last_used {
-                Some(ms) => index::deleted(&name, ms).map(|()| true),
-                None => index::counted(-1).map(|()| true),
-            },
+            Ok(()) => {
+                after_change(match last_used {
+                    Some(ms) => index::deleted(&name, ms),
+                    None => index::counted(-1),
+                });
+                Ok(true)
+            }
             Err(PluginError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
@@ -121,6 +124,20 @@ impl Guest for Store {
 
     fn migrate(options: MigrateOptions) -> Result<MigrateReport, PluginError> {
         migrate::run(options)
+    }
+}
+
+/// The session file changed, so the call succeeded: an index update that
+/// failed after it is logged (the count is off until `reindex`), never
+/// reported as a failed save or delete, which a caller would retry.
+fn after_change(update: Result<(), PluginError>) {
+    if let Err(e) = update {
+        log(
+            Level::Warn,
+            &format!(
+                "the session changed but its index was not updated ({e:?}); `warden sessions reindex` repairs it"
+            ),
+        );
     }
 }
 
