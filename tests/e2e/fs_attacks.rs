@@ -72,6 +72,12 @@ const ATTACKS: &[&str] = &[
     "write:filein",
     "write:../outside/new",
     "write:/tmp/warden-absolute",
+    "append:linkout/new",
+    "append:linkin/new",
+    "append:fileout",
+    "append:filein",
+    "append:../outside/new",
+    "append:/tmp/warden-absolute",
     "remove:linkout/secret",
     "remove:fileout",
     "remove:filein",
@@ -166,6 +172,9 @@ fn a_read_only_root_refuses_every_change() {
     ] {
         assert!(matches!(result, Err(PluginError::Denied(ref m)) if m.contains("read-only")), "{result:?}");
     }
+    let appended = root.append("real/file", b"x");
+    assert!(matches!(appended, Err(PluginError::Denied(ref m)) if m.contains("read-only")), "{appended:?}");
+    assert_eq!(root.read("real/file").unwrap(), b"inside");
 }
 
 /// A directory swapped for a symlink while writes are in flight: each write

@@ -108,16 +108,23 @@ fn a_hostile_plugin_cannot_open_fifos_sockets_or_devices() {
         ("read:pipe", "FIFO"),
         ("range:pipe|0|4", "FIFO"),
         ("write:pipe", "FIFO"),
+        ("append:pipe", "FIFO"),
         ("remove:pipe", "FIFO"),
         ("rename:pipe|moved", "FIFO"),
         ("lock:pipe", "FIFO"),
         ("read:sock", "socket"),
         ("range:sock|0|4", "socket"),
         ("write:sock", "socket"),
+        ("append:sock", "socket"),
         ("lock:sock", "socket"),
     ];
     if specials.device {
-        attacks.extend([("read:null", "device"), ("range:null|0|4", "device"), ("lock:null", "device")]);
+        attacks.extend([
+            ("read:null", "device"),
+            ("range:null|0|4", "device"),
+            ("append:null", "device"),
+            ("lock:null", "device"),
+        ]);
     }
     let fifo = root.join("pipe");
     for (attack, kind) in attacks {
