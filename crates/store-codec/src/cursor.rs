@@ -32,6 +32,41 @@ pub fn is_after(position: (u64, &str), cursor: (u64, &str)) -> bool {
     position.0 < cursor.0 || (position.0 == cursor.0 && position.1 > cursor.1)
 }
 
+/// One page cut from a full listing, for stores that keep no index: the
+/// items after `after` that `keep` passes, most recently used first (then by
+/// key), at most `limit`, and the cursor of the next page if there is one.
+/// `position` gives an item's last use and key.
+pub fn cut_page<T>(
+    mut all: Vec<T>,
+    position: impl Fn(&T) -> (u64, String),
+    after: Option<&(u64, String)>,
+    keep: impl Fn(&T) -> bool,
+    limit: usize,
+) -> (Vec<T>, Option<String>) {
+    all.sort_by_cached_key(|item| {
+        let (ms, key) = position(item);
+        (std::cmp::Reverse(ms), key)
+    });
+    let mut page: Vec<T> = all
+        .into_iter()
+        .filter(|item| {
+            after.is_none_or(|(ms, key)| {
+                let (at, name) = position(item);
+                is_after((at, &name), (*ms, key))
+            })
+        })
+        .filter(|item| keep(item))
+        .take(limit + 1)
+        .collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next = page.last().filter(|_| more).map(|item| {
+        let (ms, key) = position(item);
+        format(ms, &key)
+    });
+    (page, next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +80,20 @@ mod tests {
         {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_full_listing_is_cut_into_pages() {
+        let all: Vec<(u64, String)> =
+            [(5, "b"), (7, "a"), (5, "a"), (1, "z")].map(|(m, k)| (m, k.into())).into();
+        let position = |item: &(u64, String)| item.clone();
+        let (first, next) = cut_page(all.clone(), position, None, |_| true, 2);
+        assert_eq!(first, [(7, "a".into()), (5, "a".into())]);
+        let after = parse(&next.unwrap()).unwrap();
+        let (rest, next) = cut_page(all.clone(), position, Some(&after), |_| true, 2);
+        assert_eq!((rest, next), (vec![(5, "b".into()), (1, "z".into())], None));
+        let (odd, _) = cut_page(all, position, None, |item| item.0 % 2 == 1, 10);
+        assert_eq!(odd.len(), 4);
     }
 
     #[test]

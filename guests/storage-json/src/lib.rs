@@ -89,23 +89,14 @@ impl storage_catalog::Guest for Store {
         limit: u32,
     ) -> Result<SessionPage, PluginError> {
         let after = cursor.as_deref().map(cursor::parse).transpose().map_err(PluginError::Invalid)?;
-        let mut views: Vec<SummaryView> = read_all()?.iter().map(SummaryView::of).collect();
-        views.sort_by(|a, b| b.last_accessed_ms.cmp(&a.last_accessed_ms).then_with(|| a.key.cmp(&b.key)));
-        let limit = limit.max(1) as usize;
-        let mut sessions: Vec<SummaryView> = views
-            .into_iter()
-            .filter(|v| {
-                after
-                    .as_ref()
-                    .is_none_or(|(ms, key)| cursor::is_after((v.last_accessed_ms, &v.key), (*ms, key)))
-            })
-            .filter(|v| wit_convert::matches(&filter, v))
-            .take(limit + 1)
-            .collect();
-        let more = sessions.len() > limit;
-        sessions.truncate(limit);
-        let next_cursor =
-            if more { sessions.last().map(|v| cursor::format(v.last_accessed_ms, &v.key)) } else { None };
+        let views: Vec<SummaryView> = read_all()?.iter().map(SummaryView::of).collect();
+        let (sessions, next_cursor) = cursor::cut_page(
+            views,
+            |v| (v.last_accessed_ms, v.key.clone()),
+            after.as_ref(),
+            |v| wit_convert::matches(&filter, v),
+            limit.max(1) as usize,
+        );
         Ok(SessionPage { sessions: sessions.into_iter().map(wit_convert::summary).collect(), next_cursor })
     }
 

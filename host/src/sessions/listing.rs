@@ -64,30 +64,19 @@ pub fn page_of(
 
 /// A page of a full listing, for storage plugins without a catalog.
 fn cut(
-    mut all: Vec<SessionSummary>,
+    all: Vec<SessionSummary>,
     request: &ListRequest,
     limit: u32,
 ) -> Result<storage_catalog::SessionPage, TurnError> {
     let after =
         request.cursor.as_deref().map(store_codec::cursor::parse).transpose().map_err(TurnError::Invalid)?;
-    all.sort_by(|a, b| b.last_accessed_ms.cmp(&a.last_accessed_ms).then_with(|| a.id.cmp(&b.id)));
-    let mut sessions: Vec<SessionSummary> = all
-        .into_iter()
-        .filter(|s| {
-            after.as_ref().is_none_or(|(ms, key)| {
-                store_codec::cursor::is_after((s.last_accessed_ms, &s.id), (*ms, key))
-            })
-        })
-        .filter(|s| matches(&request.filter, s))
-        .take(limit as usize + 1)
-        .collect();
-    let more = sessions.len() > limit as usize;
-    sessions.truncate(limit as usize);
-    let next_cursor = if more {
-        sessions.last().map(|s| store_codec::cursor::format(s.last_accessed_ms, &s.id))
-    } else {
-        None
-    };
+    let (sessions, next_cursor) = store_codec::cursor::cut_page(
+        all,
+        |s| (s.last_accessed_ms, s.id.clone()),
+        after.as_ref(),
+        |s| matches(&request.filter, s),
+        limit as usize,
+    );
     Ok(storage_catalog::SessionPage { sessions, next_cursor })
 }
 
