@@ -78,6 +78,12 @@ const ATTACKS: &[&str] = &[
     "append:filein",
     "append:../outside/new",
     "append:/tmp/warden-absolute",
+    "append-durable:linkout/new",
+    "append-durable:linkin/new",
+    "append-durable:fileout",
+    "append-durable:filein",
+    "append-durable:../outside/new",
+    "append-durable:/tmp/warden-absolute",
     "remove:linkout/secret",
     "remove:fileout",
     "remove:filein",
@@ -140,6 +146,16 @@ fn legitimate_operations_inside_the_root_work() {
     assert!(layout.root().join("a/moved.json").is_file());
     plugin.load("remove:a/moved.json").unwrap();
     assert!(!layout.root().join("a/moved.json").exists());
+    let line = "appended durably by a hostile plugin\n";
+    for n in 1..=2 {
+        let length = plugin.load("append-durable:a/log").unwrap().extra_json;
+        assert_eq!(length, format!(r#"{{"result":"length {}"}}"#, n * line.len()));
+    }
+    assert_eq!(std::fs::read_to_string(layout.root().join("a/log")).unwrap(), line.repeat(2));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(layout.root().join("a/log")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
     let meta = plugin.load("meta:fileout").unwrap();
     assert!(
         meta.extra_json.contains("Symlink"),
@@ -172,8 +188,12 @@ fn a_read_only_root_refuses_every_change() {
     ] {
         assert!(matches!(result, Err(PluginError::Denied(ref m)) if m.contains("read-only")), "{result:?}");
     }
-    let appended = root.append("real/file", b"x");
-    assert!(matches!(appended, Err(PluginError::Denied(ref m)) if m.contains("read-only")), "{appended:?}");
+    for appended in [root.append("real/file", b"x"), root.append_durable("real/file", b"x")] {
+        assert!(
+            matches!(appended, Err(PluginError::Denied(ref m)) if m.contains("read-only")),
+            "{appended:?}"
+        );
+    }
     assert_eq!(root.read("real/file").unwrap(), b"inside");
 }
 

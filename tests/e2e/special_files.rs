@@ -109,6 +109,7 @@ fn a_hostile_plugin_cannot_open_fifos_sockets_or_devices() {
         ("range:pipe|0|4", "FIFO"),
         ("write:pipe", "FIFO"),
         ("append:pipe", "FIFO"),
+        ("append-durable:pipe", "FIFO"),
         ("remove:pipe", "FIFO"),
         ("rename:pipe|moved", "FIFO"),
         ("lock:pipe", "FIFO"),
@@ -116,6 +117,7 @@ fn a_hostile_plugin_cannot_open_fifos_sockets_or_devices() {
         ("range:sock|0|4", "socket"),
         ("write:sock", "socket"),
         ("append:sock", "socket"),
+        ("append-durable:sock", "socket"),
         ("lock:sock", "socket"),
     ];
     if specials.device {
@@ -123,6 +125,7 @@ fn a_hostile_plugin_cannot_open_fifos_sockets_or_devices() {
             ("read:null", "device"),
             ("range:null|0|4", "device"),
             ("append:null", "device"),
+            ("append-durable:null", "device"),
             ("lock:null", "device"),
         ]);
     }

@@ -5,7 +5,7 @@
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use store_codec::key;
+use store_codec::{framed, key};
 use warden::config::Config;
 use warden::runtime::calls::StoragePlugin;
 use warden::sessions::new_session;
@@ -213,7 +213,9 @@ fn long_sessions_list_from_either_layout() {
     store.save(&long("summary-first"), None).unwrap();
     store.save(&long("earlier-layout"), None).unwrap();
     let file = dir.path().join("sessions.d/earlier-layout.json");
-    let stored = store_codec::record::StoredSession::from_bytes(&std::fs::read(&file).unwrap()).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let stored =
+        store_codec::record::StoredSession::from_bytes(framed::newest_json(&bytes).unwrap()).unwrap();
     std::fs::write(&file, serde_json::to_vec_pretty(&stored).unwrap()).unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
@@ -233,4 +235,81 @@ fn long_sessions_list_from_either_layout() {
     }
     assert_eq!(listed.len(), 2);
     assert_eq!(store.load("earlier-layout").unwrap().turns.len(), 10, "an earlier-layout file loads");
+}
+
+/// A save of a stored session appends one record; the file is compacted
+/// before it grows past its bound; a torn tail (a crash in the middle of an
+/// append) leaves the previous record readable and the next save lands after
+/// it; a file in the earlier layout is rewritten as a log on its next save.
+#[test]
+fn saves_append_to_a_bounded_log_that_survives_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    let file = dir.path().join("sessions.d/log.json");
+    let turn =
+        |n: usize| Turn { prompt: format!("p{n}"), response: "r".repeat(2000), timestamp_ms: n as u64 };
+    let mut current = session("log", 1);
+    current.revision = store.save(&current, Some(0)).unwrap();
+    let mut lengths = Vec::new();
+    let mut compacted = false;
+    for n in 0..300 {
+        current.turns.push(turn(n));
+        if current.turns.len() > 20 {
+            current.turns.remove(0);
+        }
+        current.revision = store.save(&current, Some(current.revision)).unwrap();
+        let length = std::fs::metadata(&file).unwrap().len();
+        let record = framed::frame(
+            &std::fs::read(&file)
+                .ok()
+                .and_then(|bytes| framed::newest_json(&bytes).ok().map(<[u8]>::to_vec))
+                .unwrap(),
+        );
+        assert!(
+            length <= (256 << 10).max(4 * record.len() as u64),
+            "save {n}: the log grew to {length} bytes"
+        );
+        compacted |= lengths.last().is_some_and(|&last| length < last);
+        lengths.push(length);
+    }
+    assert!(compacted, "the log was never compacted: {lengths:?}");
+    assert!(lengths.windows(2).filter(|w| w[1] > w[0]).count() > 250, "most saves appended: {lengths:?}");
+    assert_eq!(dbg_of(&store.load("log").unwrap()), dbg_of(&current));
+
+    // A torn append: half of a record after the newest whole one.
+    let whole = std::fs::read(&file).unwrap();
+    let mut next = current.clone();
+    next.turns.push(turn(1000));
+    next.revision += 1;
+    let stored =
+        store_codec::record::StoredSession::from_bytes(framed::newest_json(&whole).unwrap()).unwrap();
+    let torn_record = framed::frame(&stored.to_bytes());
+    for cut in [1, torn_record.len() / 2, torn_record.len() - 1] {
+        std::fs::write(&file, [&whole[..], &torn_record[..cut]].concat()).unwrap();
+        assert_eq!(dbg_of(&store.load("log").unwrap()), dbg_of(&current), "cut at {cut}");
+        let listed = store.list().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].turn_count, current.turns.len() as u32, "cut at {cut}");
+    }
+    next.revision = store.save(&next, Some(current.revision)).unwrap();
+    assert_eq!(dbg_of(&store.load("log").unwrap()), dbg_of(&next), "the save after a torn tail is read back");
+    assert!(std::fs::read(&file).unwrap().starts_with(&whole), "the append kept every earlier byte");
+
+    // A flipped byte in the newest record: the one before it is the session.
+    let mut flipped = std::fs::read(&file).unwrap();
+    let at = flipped.len() - 100;
+    flipped[at] ^= 0x20;
+    std::fs::write(&file, &flipped).unwrap();
+    assert_eq!(dbg_of(&store.load("log").unwrap()), dbg_of(&current));
+
+    // The earlier layout (the JSON alone) is read, then rewritten as a log.
+    std::fs::write(&file, stored.to_bytes()).unwrap();
+    assert_eq!(dbg_of(&store.load("log").unwrap()), dbg_of(&current));
+    store.save(&next, Some(current.revision)).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(matches!(framed::layout(&bytes), framed::Layout::Framed(range) if range.start == 0));
+}
+
+fn dbg_of(session: &Session) -> String {
+    format!("{session:?}")
 }

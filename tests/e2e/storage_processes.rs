@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use store_codec::key;
 use store_codec::record::StoredSession;
+use store_codec::{framed, key};
 
 use crate::storage::store;
 
@@ -111,7 +111,9 @@ fn check_files(dir: &Path) -> HashMap<String, u64> {
         }
         let Some(key::Decoded::Key(key)) = key::decode(&name) else { panic!("unexpected file {name}") };
         let bytes = std::fs::read(dir.join(&name)).unwrap();
-        let session = StoredSession::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name} is torn: {e}"));
+        let session = framed::newest_json(&bytes)
+            .and_then(StoredSession::from_bytes)
+            .unwrap_or_else(|e| panic!("{name} is torn: {e}"));
         assert_eq!(session.key, key);
         counters.insert(key, session.extra["counter"].as_u64().unwrap());
     }

@@ -9,8 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Duration;
 
-use store_codec::key;
 use store_codec::record::StoredSession;
+use store_codec::{framed, key};
 use warden::contract::bindings::storage::exports::warden::plugin::storage_catalog::{
     SessionFilter, SessionPage,
 };
@@ -278,7 +278,10 @@ fn sessions_on_disk(dir: &Path) -> BTreeMap<String, StoredSession> {
     for entry in entries {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if let Some(key::Decoded::Key(key)) = key::decode(&name) {
-            let session = StoredSession::from_bytes(&std::fs::read(dir.join(&name)).unwrap()).unwrap();
+            let session = StoredSession::from_bytes(
+                framed::newest_json(&std::fs::read(dir.join(&name)).unwrap()).unwrap(),
+            )
+            .unwrap();
             out.insert(key, session);
         }
     }

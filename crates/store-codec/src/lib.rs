@@ -3,6 +3,7 @@
 //! and the on-disk JSON form of a session.
 
 pub mod cursor;
+pub mod framed;
 pub mod key;
 pub mod legacy;
 pub mod record;

@@ -1,6 +1,6 @@
-//! Warden's default storage backend: one JSON file per session in
-//! `sessions.d/`, written atomically by the host, summary first so a listing
-//! reads only the start of each file. Saves take one of 64
+//! Warden's default storage backend: one file per session in `sessions.d/`,
+//! a log of the session's JSON forms whose newest whole record is the session
+//! ([`file`]): a save appends with one durable write. Saves take one of 64
 //! striped `flock` locks (under `locks/`) for the read-compare-write of a
 //! revision, so processes sharing a store serialise per session and a killed
 //! holder never blocks anyone. Nothing is cached between calls, so a process
@@ -11,12 +11,12 @@
 store_codec::wit_conversions!(warden_plugin::storage);
 
 mod catalog;
+mod file;
 mod index;
 mod migrate;
 
-use store_codec::key::{self, Decoded};
-use store_codec::record::StoredSession;
-use store_codec::summary::{PREFIX_BYTES, SummaryView};
+pub(crate) use file::{read_session, read_summary};
+use store_codec::key;
 use warden_plugin::storage::log::{Level, log};
 use warden_plugin::storage::{
     EntryKind, Guest, MigrateOptions, MigrateReport, PluginError, Session, SessionSummary, store_fs,
@@ -33,7 +33,7 @@ impl Guest for Store {
     fn load(id: String) -> Result<Session, PluginError> {
         let name = file_name(&id)?;
         match read_session(&name)? {
-            Some(stored) if stored.key == id => wit_convert::to_wit(stored),
+            Some(stored) if stored.session.key == id => wit_convert::to_wit(stored.session),
             Some(_) => Err(PluginError::NotFound(format!("no session {id:?}"))),
             None => Err(PluginError::NotFound(format!("no session {id:?}"))),
         }
@@ -51,7 +51,7 @@ impl Guest for Store {
             }
             Err(e) => return Err(e),
         };
-        let current = stored.as_ref().map_or(0, |s| s.revision);
+        let current = stored.as_ref().map_or(0, |s| s.session.revision);
         if let Some(expected) = expected_revision
             && expected != current
         {
@@ -62,9 +62,9 @@ impl Guest for Store {
         }
         let mut new = wit_convert::from_wit(session)?;
         new.revision = current + 1;
-        let old = stored.as_ref().map(|s| (s.agent_thread_id.as_deref(), s.last_accessed_ms));
+        let old = stored.as_ref().map(|s| (s.session.agent_thread_id.as_deref(), s.session.last_accessed_ms));
         index::before_save(&name, old, new.agent_thread_id.as_deref(), new.last_accessed_ms)?;
-        store_fs::write_atomic(&path(&name), &new.to_bytes())?;
+        file::write_session(&name, &new, stored.as_ref().and_then(|s| s.log_length))?;
         if stored.is_none() {
             after_change(index::counted(1));
         }
@@ -141,29 +141,6 @@ fn after_change(update: Result<(), PluginError>) {
     }
 }
 
-/// The summary of one session file: a short file is decoded whole, a long
-/// one from its first bytes if they hold the summary, else whole; `None` if
-/// the file has gone.
-pub(crate) fn read_summary(path: &str) -> Result<Option<Result<SummaryView, String>>, PluginError> {
-    let prefix = match store_fs::read_range(path, 0, PREFIX_BYTES) {
-        Ok(prefix) => prefix,
-        Err(PluginError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if prefix.len() < PREFIX_BYTES as usize {
-        return Ok(Some(SummaryView::from_bytes(&prefix)));
-    }
-    // A long file's transcript is not checked here; `load` checks it.
-    if let Some(summary) = SummaryView::from_prefix(&prefix) {
-        return Ok(Some(summary));
-    }
-    match store_fs::read(path) {
-        Ok(bytes) => Ok(Some(SummaryView::from_bytes(&bytes))),
-        Err(PluginError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 pub(crate) fn file_name(id: &str) -> Result<String, PluginError> {
     key::file_name(id).map_err(PluginError::Invalid)
 }
@@ -190,39 +167,6 @@ pub(crate) fn lock(name: &str, wait_ms: u32) -> Result<store_fs::Lock, PluginErr
         }
         other => other,
     }
-}
-
-/// Read and decode one session file. A file that does not decode is moved
-/// aside (`<name>.corrupt.<n>`) and reported as `corrupt`.
-pub(crate) fn read_session(name: &str) -> Result<Option<StoredSession>, PluginError> {
-    let bytes = match store_fs::read(&path(name)) {
-        Ok(bytes) => bytes,
-        Err(PluginError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let problem = match StoredSession::from_bytes(&bytes) {
-        Ok(stored) => match key::decode(name) {
-            Some(Decoded::Key(k)) if k != stored.key => format!("it holds key {:?}", stored.key),
-            _ => return Ok(Some(stored)),
-        },
-        Err(problem) => problem,
-    };
-    let quarantine = quarantine(name)?;
-    Err(PluginError::Corrupt(format!(
-        "session file {SESSIONS}/{name} is unreadable ({problem}); it was moved to {quarantine}"
-    )))
-}
-
-fn quarantine(name: &str) -> Result<String, PluginError> {
-    for n in 1..1000 {
-        let target = format!("{SESSIONS}/{name}.corrupt.{n}");
-        if store_fs::metadata(&target)?.is_none() {
-            store_fs::rename(&path(name), &target)?;
-            log(Level::Warn, &format!("quarantined {SESSIONS}/{name} as {target}"));
-            return Ok(target);
-        }
-    }
-    Err(PluginError::Io(format!("too many quarantined copies of {name}; clean up {SESSIONS}/")))
 }
 
 warden_plugin::storage::export!(Store, manifest = "warden.toml");

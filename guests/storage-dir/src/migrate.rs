@@ -11,7 +11,7 @@
 use store_codec::legacy;
 use store_codec::record::StoredSession;
 
-use crate::{SESSIONS, file_name, lock_for, path, read_session};
+use crate::{SESSIONS, file, file_name, lock_for, read_session};
 use warden_plugin::storage::{EntryKind, MigrateOptions, MigrateReport, PluginError, store_fs};
 
 const STAGING: &str = "sessions.d.migrating";
@@ -91,7 +91,7 @@ fn stage_and_swap(sessions: &[StoredSession]) -> Result<u32, PluginError> {
     for session in sessions {
         let mut session = session.clone();
         session.revision = 1;
-        store_fs::write_atomic(&format!("{STAGING}/{}", file_name(&session.key)?), &session.to_bytes())?;
+        store_fs::write_atomic(&format!("{STAGING}/{}", file_name(&session.key)?), &file::encode(&session))?;
     }
     store_fs::rename(STAGING, SESSIONS)?;
     Ok(sessions.len() as u32)
@@ -109,11 +109,11 @@ fn merge(sessions: &[StoredSession]) -> Result<(u32, u32), PluginError> {
             Err(e) => return Err(e),
         };
         match existing {
-            Some(current) if current.last_accessed_ms >= session.last_accessed_ms => kept += 1,
+            Some(current) if current.session.last_accessed_ms >= session.last_accessed_ms => kept += 1,
             current => {
                 let mut session = session.clone();
-                session.revision = current.map_or(0, |c| c.revision) + 1;
-                store_fs::write_atomic(&path(&name), &session.to_bytes())?;
+                session.revision = current.map_or(0, |c| c.session.revision) + 1;
+                file::write_session(&name, &session, None)?;
                 imported += 1;
             }
         }

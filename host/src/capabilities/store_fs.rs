@@ -255,26 +255,54 @@ impl FsRoot {
     /// without fsync; returns the file's length after this write. A FIFO or
     /// device is refused before it is opened, as for reads.
     pub fn append(&self, path: &str, data: &[u8]) -> Result<u64, PluginError> {
+        self.append_with(path, data, false)
+    }
+
+    /// [`Self::append`], then `fdatasync`, and an fsync of the directory when
+    /// this call created the file: the bytes are on disk when it returns.
+    pub fn append_durable(&self, path: &str, data: &[u8]) -> Result<u64, PluginError> {
+        self.append_with(path, data, true)
+    }
+
+    fn append_with(&self, path: &str, data: &[u8], durable: bool) -> Result<u64, PluginError> {
         self.require_writable("append to", path)?;
         let (dir, name) = self.parent_of(path)?;
         self.refuse_symlink_or_dir(&dir, name, path)?;
-        let mut file = dir
-            .open_with(
-                name,
-                OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .mode(0o600)
-                    .follow(FollowSymlinks::No)
-                    .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY),
-            )
-            .map_err(|e| self.fs_error("appending to", path, e))?;
+        let open = |create: bool| {
+            let mut options = OpenOptions::new();
+            options
+                .append(true)
+                .mode(0o600)
+                .follow(FollowSymlinks::No)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+            if create {
+                options.create_new(true);
+            }
+            dir.open_with(name, &options)
+        };
+        let opened = match open(false) {
+            Err(e) if e.kind() == ErrorKind::NotFound => match open(true) {
+                // Another writer created it in between.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => open(false).map(|file| (file, false)),
+                other => other.map(|file| (file, true)),
+            },
+            other => other.map(|file| (file, false)),
+        };
+        let (mut file, created) = opened.map_err(|e| self.fs_error("appending to", path, e))?;
         let meta = file.metadata().map_err(|e| self.fs_error("appending to", path, e))?;
         if !meta.is_file() {
             return Err(not_a_regular_file(path, meta.file_type()));
         }
         file.write_all(data).map_err(|e| self.fs_error("appending to", path, e))?;
-        std::io::Seek::stream_position(&mut file).map_err(|e| self.fs_error("appending to", path, e))
+        let length =
+            std::io::Seek::stream_position(&mut file).map_err(|e| self.fs_error("appending to", path, e))?;
+        if durable {
+            file.sync_data().map_err(|e| self.fs_error("syncing", path, e))?;
+            if created {
+                sync_dir(&dir).map_err(|e| self.fs_error("syncing the directory of", path, e))?;
+            }
+        }
+        Ok(length)
     }
 
     pub fn remove_file(&self, path: &str) -> Result<(), PluginError> {
@@ -847,6 +875,18 @@ mod wit {
                 let length = root.append(&path, &data)?;
                 if audit {
                     tracing::info!(root = %root.path().display(), path, bytes = data.len(), "audit: append");
+                }
+                Ok(length)
+            })
+        }
+
+        fn append_durable(&mut self, path: String, data: Vec<u8>) -> Result<u64, HostError> {
+            let audit = self.audit;
+            self.with_root("append-durable", &path, |root, _| {
+                let length = root.append_durable(&path, &data)?;
+                if audit {
+                    tracing::info!(root = %root.path().display(), path, bytes = data.len(),
+                        "audit: durable append");
                 }
                 Ok(length)
             })

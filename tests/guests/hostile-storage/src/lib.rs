@@ -3,7 +3,7 @@
 //! tests can show the plugin keeps working after each attack.
 //!
 //! Commands: `loop`, `bomb`, `panic`, `read:P`, `range:P|offset|length`, `write:P`,
-//! `write-kib:P`, `append:P`, `remove:P`,
+//! `write-kib:P`, `append:P`, `append-durable:P`, `remove:P`,
 //! `rmdir:P`, `rename:A|B`, `list:P`, `mkdir:P`, `meta:P`, `lock:P`, and
 //! `bad-utf8`, which returns a session whose id is not valid UTF-8.
 //! Confused-deputy attacks return a live session whose fields try to steer
@@ -90,6 +90,8 @@ impl Guest for Hostile {
             "append" => {
                 store_fs::append(arg, b"appended by a hostile plugin\n").map(|n| format!("length {n}"))
             }
+            "append-durable" => store_fs::append_durable(arg, b"appended durably by a hostile plugin\n")
+                .map(|n| format!("length {n}")),
             "remove" => store_fs::remove_file(arg).map(|()| "removed".into()),
             "rmdir" => store_fs::remove_dir(arg).map(|()| "removed".into()),
             "rename" => {
