@@ -18,7 +18,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_stdio::McpServer;
 use serde_json::json;
 use warden::config::Config;
-use warden::contract::role::Role;
 use warden::runtime::embedded::GUEST_DIR;
 use warden::runtime::loaded::CallOptions;
 use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Sessions, Target, TurnRequest, TurnSettings};
@@ -41,12 +40,7 @@ fn in_process(state: &Path) -> Sessions {
     let config = Config::from_file(&write_config(state)).unwrap();
     let runtime = Box::leak(Box::new(warden::plugins::runtime(&config).unwrap()));
     let set = warden::plugins::load_all(runtime, &config).unwrap();
-    Sessions::new(
-        Arc::new(set),
-        None,
-        config.plugin(Role::AgentDriver).turn_timeout(),
-        DEFAULT_MAX_RESPONSE_BYTES,
-    )
+    Sessions::new(Arc::new(set), None, DEFAULT_MAX_RESPONSE_BYTES)
 }
 
 fn write_config(state: &Path) -> PathBuf {
@@ -58,6 +52,7 @@ fn write_config(state: &Path) -> PathBuf {
 
 fn turn(id: &str) -> TurnRequest {
     TurnRequest {
+        agent: "codex".into(),
         target: Target::Session { id: id.into(), create: true },
         prompt: "harmless".into(),
         reset: true,

@@ -8,6 +8,9 @@
 //! cache-dir = "/var/cache/warden"        # default: the platform cache dir
 //! audit = false                          # log every spawn and write
 //!
+//! [agents.codex]                         # the agents served (default: codex and claude),
+//!                                        # each with the settings below; an older
+//!                                        # [plugins.agent-driver] configures one of them
 //! [plugins.agent-driver]
 //! path = "/opt/plugins/my-agent.wasm"    # default: the embedded plugin
 //! plugin = "agent-claude"                # or another embedded plugin, by name (not with `path`)
@@ -67,6 +70,10 @@ pub struct Config {
     pub max_response_bytes: Option<usize>,
     #[serde(default)]
     pub plugins: BTreeMap<Role, PluginConfig>,
+    /// The agents served, each an agent-driver plugin with its own section
+    /// (see `plugins::agents`); none: `codex` and `claude`.
+    #[serde(default)]
+    pub agents: BTreeMap<String, PluginConfig>,
     /// The file this configuration was read from, if any.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -171,6 +178,11 @@ impl Config {
         for (role, plugin) in &self.plugins {
             if let Some(Ok(wasm)) = plugin.path.as_deref().map(|p| validate_root("path", p)) {
                 paths.push((wasm, format!("{role} plugin")));
+            }
+        }
+        for (agent, plugin) in &self.agents {
+            if let Some(Ok(wasm)) = plugin.path.as_deref().map(|p| validate_root("path", p)) {
+                paths.push((wasm, format!("agent-driver plugin of agent {agent}")));
             }
         }
         paths

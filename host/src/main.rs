@@ -217,15 +217,10 @@ fn serve(config: &Config) -> anyhow::Result<()> {
             backup = ?report.backup, "migrated the legacy session store");
     }
     let set = Arc::new(plugins::load_all(&runtime, config)?);
-    let agent = config.plugin(Role::AgentDriver);
     let locks = FsRoot::open(&config.turn_lock_dir()?, true, 0)
         .map_err(|e| anyhow::anyhow!("the turn-lock directory: {}", describe(&e)))?;
-    let sessions = Sessions::new(
-        set,
-        Some(locks),
-        agent.turn_timeout(),
-        config.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
-    );
+    let sessions =
+        Sessions::new(set, Some(locks), config.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES));
     tracing::info!("plugins loaded; serving MCP on stdio");
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(serve_stdio(WardenServer::new(Arc::new(sessions))))
@@ -233,12 +228,21 @@ fn serve(config: &Config) -> anyhow::Result<()> {
 
 fn list_plugins(config: &Config) -> anyhow::Result<()> {
     let runtime = plugins::runtime(config)?;
-    for role in Role::ALL {
-        let (info, wasm) = plugins::plugin_info(role, config)?;
+    let mut listed = Vec::new();
+    for role in Role::ALL.into_iter().filter(|r| *r != Role::AgentDriver) {
+        listed.push((role.to_string(), plugins::plugin_info(role, config)?));
+    }
+    for spec in plugins::agents::served(config)? {
+        let (role, name) = (Role::AgentDriver, &spec.name);
+        let label = format!("{role} (agent `{name}`: tools `{name}`, `{name}-reply`)");
+        listed.push((label, plugins::plugin_info(Role::AgentDriver, &spec.config)?));
+    }
+    for (label, (info, wasm)) in listed {
+        let role = info.role;
         let component = runtime.compile(&info.name, &wasm)?;
         let (imports, exports) = world_check::names(runtime.engine(), &component);
         let contract = world_check::contract_versions(imports.iter().chain(&exports));
-        println!("{role}: {} ({})", info.name, info.source);
+        println!("{label}: {} ({})", info.name, info.source);
         println!("  sha256:   {}", info.sha256);
         println!("  contract: {}", contract.join(", "));
         println!(

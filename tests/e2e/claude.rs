@@ -1,4 +1,4 @@
-//! The Claude Code driver (`plugin = "agent-claude"`), as a user meets it:
+//! The Claude Code driver (`[agents.claude]`, tools `claude` and `claude-reply`), as a user meets it:
 //! `warden serve` over stdio running the REAL Claude Code from npm against
 //! the fake Anthropic Messages API on 127.0.0.1, under the embedded
 //! plugin's default grant (`claude` found on PATH under the built-in
@@ -52,7 +52,7 @@ impl World {
         self.path("project").to_str().unwrap().to_string()
     }
 
-    /// `warden serve` selecting agent-claude with nothing else about it
+    /// `warden serve` serving only the agent `claude`, with nothing else about it
     /// configured but the working root (and `extra` lines for its section);
     /// Claude Code retries a failed request `retries` times.
     async fn serve(&self, retries: u32, extra: &str) -> (Connection, Client) {
@@ -65,7 +65,7 @@ impl World {
         std::fs::write(
             &config,
             format!(
-                "cache-dir = {cache:?}\nstate-dir = {state:?}\n[plugins.agent-driver]\nplugin = \"agent-claude\"\n\
+                "cache-dir = {cache:?}\nstate-dir = {state:?}\n[agents.claude]\n\
                  cwd-roots = [{project:?}]\nturn-timeout-secs = {turn_timeout_secs}\n{extra}",
                 cache = crate::cache_dir(),
                 state = self.path("state"),
@@ -132,8 +132,10 @@ async fn a_claude_session_survives_replies_restarts_and_a_wiped_store() {
     let (server, client) = world.serve(0, "").await;
     let ping = call(&server, "ping", json!({})).await;
     assert_eq!(structured(&ping)["plugins"]["agent-driver"], "agent-claude");
+    let agents = &structured(&ping)["agents"];
+    assert_eq!(agents, &json!([{"name": "claude", "plugin": "agent-claude", "available": true}]), "{agents}");
 
-    let first = call(&server, "codex", json!({"prompt": "hello", "cwd": world.project()})).await;
+    let first = call(&server, "claude", json!({"prompt": "hello", "cwd": world.project()})).await;
     assert_eq!(first.is_error, Some(false), "{}", text(&first));
     let out = structured(&first);
     assert_eq!(out["content"], "echo: hello");
@@ -146,7 +148,7 @@ async fn a_claude_session_survives_replies_restarts_and_a_wiped_store() {
     assert!(transcript.ends_with(format!("{thread}.jsonl")), "{}", transcript.display());
     let first_messages = message_count(world.provider.messages_requests().last().unwrap());
 
-    let second = call(&server, "codex-reply", json!({"threadId": thread, "prompt": "again"})).await;
+    let second = call(&server, "claude-reply", json!({"threadId": thread, "prompt": "again"})).await;
     assert_eq!(structured(&second)["content"], "echo: again", "{}", text(&second));
     assert_eq!(structured(&second)["threadId"], thread.as_str(), "claude resumed its own session");
     let last = world.provider.messages_requests().last().unwrap().clone();
@@ -163,25 +165,26 @@ async fn a_claude_session_survives_replies_restarts_and_a_wiped_store() {
 
     // A new server process continues the same session from the store.
     let (server, _) = world.serve(0, "").await;
-    let third = call(&server, "codex-reply", json!({"threadId": thread, "prompt": "after restart"})).await;
+    let third = call(&server, "claude-reply", json!({"threadId": thread, "prompt": "after restart"})).await;
     assert_eq!(structured(&third)["content"], "echo: after restart", "{}", text(&third));
     server.cancel().await.unwrap();
 
     // Wipe Warden's store: the session is rebuilt from Claude Code's transcript.
     std::fs::remove_dir_all(world.path("state/sessions.d")).unwrap();
     let (server, _) = world.serve(0, "").await;
-    let fourth = call(&server, "codex-reply", json!({"threadId": thread, "prompt": "after wipe"})).await;
+    let fourth = call(&server, "claude-reply", json!({"threadId": thread, "prompt": "after wipe"})).await;
     assert_eq!(structured(&fourth)["content"], "echo: after wipe", "{}", text(&fourth));
     let listed = call(&server, "listSessions", json!({})).await;
     let sessions = structured(&listed)["sessions"].as_array().unwrap().clone();
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     assert_eq!(sessions[0]["id"], thread.as_str(), "a rehydrated session is keyed by its thread id");
+    assert_eq!(sessions[0]["agent"], "claude");
     assert_eq!(sessions[0]["turnCount"], 4, "three turns recovered from the transcript plus this one");
     assert_eq!(sessions[0]["cwd"], world.project().as_str(), "the cwd came back from the transcript");
 
     let unknown = call(
         &server,
-        "codex-reply",
+        "claude-reply",
         json!({"threadId": "7385f697-0000-4000-8000-000000000000", "prompt": "x"}),
     )
     .await;
@@ -195,7 +198,7 @@ async fn provider_errors_retries_and_permission_modes() {
     let world = World::new();
     let (server, client) = world.serve(1, "max-sandbox = \"danger-full-access\"\n").await;
 
-    let failed = call(&server, "codex", json!({"prompt": "please [fail400]", "cwd": world.project()})).await;
+    let failed = call(&server, "claude", json!({"prompt": "please [fail400]", "cwd": world.project()})).await;
     assert_eq!(failed.is_error, Some(true));
     assert_eq!(structured(&failed)["error"]["kind"], "agent", "{}", text(&failed));
     assert!(
@@ -204,7 +207,8 @@ async fn provider_errors_retries_and_permission_modes() {
         text(&failed)
     );
 
-    let retried = call(&server, "codex", json!({"prompt": "please [fail500]", "cwd": world.project()})).await;
+    let retried =
+        call(&server, "claude", json!({"prompt": "please [fail500]", "cwd": world.project()})).await;
     assert_eq!(structured(&retried)["error"]["kind"], "agent", "{}", text(&retried));
     assert!(text(&retried).contains("API Error: 500"), "{}", text(&retried));
     let shown = progress(&client);
@@ -216,7 +220,7 @@ async fn provider_errors_retries_and_permission_modes() {
     // A tool use is a progress event. In the default mode a headless Claude may not change
     // files; workspace-write (acceptEdits) lets it, inside the working directory.
     let made = world.path("project/made-by-claude");
-    let asked = call(&server, "codex", json!({"prompt": "run it [command]", "cwd": world.project()})).await;
+    let asked = call(&server, "claude", json!({"prompt": "run it [command]", "cwd": world.project()})).await;
     assert_eq!(asked.is_error, Some(false), "{}", text(&asked));
     assert!(
         text(&asked).starts_with("tool said: ") && text(&asked).contains("needs approval"),
@@ -228,7 +232,7 @@ async fn provider_errors_retries_and_permission_modes() {
     assert!(shown.iter().any(|m| m == "command-started: running `touch made-by-claude`"), "{shown:?}");
     let edited = call(
         &server,
-        "codex",
+        "claude",
         json!({"prompt": "run it [command]", "cwd": world.project(), "sandbox": "workspace-write"}),
     )
     .await;
@@ -244,7 +248,7 @@ async fn provider_errors_retries_and_permission_modes() {
     let before = world.provider.messages_requests().len();
     let planned = call(
         &server,
-        "codex",
+        "claude",
         json!({"prompt": "look only", "cwd": world.project(), "sandbox": "read-only"}),
     )
     .await;
@@ -258,7 +262,7 @@ async fn provider_errors_retries_and_permission_modes() {
     let before = world.provider.messages_requests().len();
     let bypass = call(
         &server,
-        "codex",
+        "claude",
         json!({"prompt": "do anything", "cwd": world.project(), "sandbox": "danger-full-access"}),
     )
     .await;
@@ -278,7 +282,7 @@ async fn a_turn_past_its_timeout_leaves_no_claude_behind() {
     // Long enough for claude to reach the provider on a loaded machine; the
     // provider never answers, so the turn always ends by its timeout.
     let (server, _) = world.serve_for(10, 0, "").await;
-    let params = CallToolRequestParams::new("codex").with_arguments(
+    let params = CallToolRequestParams::new("claude").with_arguments(
         json!({"prompt": "never ends [slow]", "cwd": world.project()}).as_object().unwrap().clone(),
     );
     let handle = server
@@ -307,7 +311,7 @@ async fn a_turn_past_its_timeout_leaves_no_claude_behind() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(world.claude_processes(), Vec::<String>::new(), "claude outlived its turn");
-    let after = call(&server, "codex", json!({"prompt": "quick now", "cwd": world.project()})).await;
+    let after = call(&server, "claude", json!({"prompt": "quick now", "cwd": world.project()})).await;
     assert_eq!(structured(&after)["content"], "echo: quick now", "{}", text(&after));
     server.cancel().await.unwrap();
 }

@@ -48,7 +48,9 @@ fn every_default_plugin_fits_its_role() {
     let runtime = warden::plugins::runtime(&config).unwrap();
     let set = warden::plugins::load_all(&runtime, &config).unwrap();
     assert_eq!(set.storage.info.name, "storage-dir");
-    assert_eq!(set.agent.info.name, "agent-codex");
+    let agents: Vec<(&str, &str)> =
+        set.agents.iter().map(|a| (a.name.as_str(), a.plugin.info.name.as_str())).collect();
+    assert_eq!(agents, [("codex", "agent-codex"), ("claude", "agent-claude")]);
     assert_eq!(set.policy.validate_id("auth-review").map_err(|e| e.to_string()), Ok(()));
 }
 

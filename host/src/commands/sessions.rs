@@ -38,7 +38,7 @@ pub fn list(
         for s in &page.sessions {
             if as_json {
                 let separator = if shown == 0 { "\n" } else { ",\n" };
-                write!(out, "{separator}{}", serde_json::to_string(&SessionItem::from(s))?)?;
+                write!(out, "{separator}{}", serde_json::to_string(&SessionItem::new(s, None))?)?;
             } else {
                 writeln!(out, "{}", line(s))?;
             }

@@ -123,8 +123,8 @@ pub struct ListSessionsArgs {
     pub model: Option<String>,
     /// Only sessions whose key contains this text (case-sensitive).
     pub query: Option<String>,
-    /// Only sessions held by this agent. Every session belongs to the one agent
-    /// this Warden serves (`codex`); another name is refused.
+    /// Only sessions held by this agent (one this Warden serves). A page may
+    /// then hold fewer than `limit` sessions; follow `nextCursor` for more.
     pub agent: Option<String>,
 }
 
@@ -146,7 +146,7 @@ impl ListSessionsArgs {
             Some(n) => return Err(invalid(tool, "limit", format!("is {n}; use 1 to {MAX_PAGE}"))),
         };
         let filter = SessionFilter { cwd: self.cwd, model: self.model, key_contains: self.query };
-        Ok(ListRequest { filter, cursor: self.cursor, limit })
+        Ok(ListRequest { filter, cursor: self.cursor, limit, agent: self.agent })
     }
 }
 
@@ -170,7 +170,8 @@ impl JsonSchema for NoArgs {
 const COMPACT_PROMPT_KEY: &str = "compact_prompt";
 
 impl TurnArgs {
-    pub fn into_request(self, tool: &str) -> Result<TurnRequest, McpError> {
+    /// The turn `agent` runs, called through its tool `tool`.
+    pub fn into_request(self, tool: &str, agent: &str) -> Result<TurnRequest, McpError> {
         if self.profile.is_some() {
             return Err(invalid(
                 tool,
@@ -207,6 +208,7 @@ impl TurnArgs {
             None => Target::New,
         };
         Ok(TurnRequest {
+            agent: agent.to_string(),
             target,
             prompt: non_empty(tool, self.prompt)?,
             reset: self.reset_session,
@@ -225,7 +227,8 @@ impl TurnArgs {
 }
 
 impl ReplyArgs {
-    pub fn into_request(self, tool: &str) -> Result<TurnRequest, McpError> {
+    /// The turn `agent` runs, called through its tool `tool`.
+    pub fn into_request(self, tool: &str, agent: &str) -> Result<TurnRequest, McpError> {
         let thread = one_of(tool, &[("threadId", self.thread_id), ("conversationId", self.conversation_id)])?;
         let target = match (thread, self.session_id) {
             (Some(thread), None) => Target::Thread(thread),
@@ -236,6 +239,7 @@ impl ReplyArgs {
             (None, None) => return Err(invalid(tool, "threadId", "is required (or sessionId)".into())),
         };
         Ok(TurnRequest {
+            agent: agent.to_string(),
             target,
             prompt: non_empty(tool, self.prompt)?,
             reset: false,
@@ -272,7 +276,7 @@ mod tests {
     fn turn(value: Value) -> Result<TurnRequest, String> {
         let Value::Object(object) = value else { panic!("an object") };
         parse::<TurnArgs>("codex", Some(object))
-            .and_then(|args| args.into_request("codex"))
+            .and_then(|args| args.into_request("codex", "codex"))
             .map_err(|e| e.message.into_owned())
     }
 
@@ -354,7 +358,7 @@ mod tests {
         let reply = |value: Value| {
             let Value::Object(object) = value else { panic!("an object") };
             parse::<ReplyArgs>("codex-reply", Some(object))
-                .and_then(|args| args.into_request("codex-reply"))
+                .and_then(|args| args.into_request("codex-reply", "codex"))
                 .map_err(|e| e.message.into_owned())
         };
         let thread = reply(json!({"prompt": "x", "conversationId": "t"})).unwrap();

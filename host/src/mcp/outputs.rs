@@ -123,6 +123,9 @@ pub struct SessionList {
 pub struct SessionItem {
     /// The session's key.
     pub id: String,
+    /// The agent holding the session's thread (its tools continue it natively).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     /// When the session was created (RFC 3339, UTC).
     pub created_at: String,
     /// When a turn last used the session (RFC 3339, UTC).
@@ -137,10 +140,11 @@ pub struct SessionItem {
     pub cwd: Option<String>,
 }
 
-impl From<&SessionSummary> for SessionItem {
-    fn from(s: &SessionSummary) -> Self {
+impl SessionItem {
+    pub fn new(s: &SessionSummary, agent: Option<&str>) -> Self {
         SessionItem {
             id: s.id.clone(),
+            agent: agent.map(str::to_string),
             created_at: rfc3339(s.created_ms),
             last_accessed_at: rfc3339(s.last_accessed_ms),
             turn_count: s.turn_count,
@@ -168,8 +172,24 @@ pub struct SessionEnded {
 pub struct Pong {
     /// Always "pong".
     pub status: String,
-    /// The plugin in effect for each role.
+    /// The plugin in effect for each role (for the agent-driver role, the first agent's).
     pub plugins: BTreeMap<String, String>,
+    /// Each agent served, in tool order.
+    pub agents: Vec<AgentStatus>,
+}
+
+/// One agent Warden serves: the tools `<name>` and `<name>-reply`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars", inline)]
+pub struct AgentStatus {
+    pub name: String,
+    /// The agent-driver plugin serving it.
+    pub plugin: String,
+    /// Whether its turns can run (its program was found at start-up).
+    pub available: bool,
+    /// Why it is unavailable, and the fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 pub fn turn_result(outcome: Result<TurnResult, TurnError>) -> CallToolResult {

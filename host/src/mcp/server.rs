@@ -17,9 +17,10 @@ use serde_json::json;
 use super::args::parse;
 use super::inputs::{EndSessionArgs, ListSessionsArgs, NoArgs, ReplyArgs, TurnArgs};
 use super::outputs::{
-    NoDetail, Pong, SessionEnded, SessionItem, SessionList, failure, structured, turn_failure, turn_result,
+    AgentStatus, NoDetail, Pong, SessionEnded, SessionItem, SessionList, failure, structured, turn_failure,
+    turn_result,
 };
-use super::tools::{AGENTS, Catalog, Route};
+use super::tools::{Agent, Catalog, Route};
 use crate::control::CancelFlag;
 use crate::runtime::loaded::CallOptions;
 use crate::sessions::{Sessions, TurnError, TurnRequest};
@@ -36,7 +37,8 @@ pub struct WardenServer {
 
 impl WardenServer {
     pub fn new(sessions: Arc<Sessions>) -> Self {
-        Self { sessions, catalog: Arc::new(Catalog::new(AGENTS)) }
+        let agents: Vec<Agent> = sessions.plugins().agent_names().into_iter().map(Agent::named).collect();
+        Self { sessions, catalog: Arc::new(Catalog::new(&agents)) }
     }
 
     async fn turn(&self, request: TurnRequest, context: RequestContext<RoleServer>) -> CallToolResult {
@@ -92,8 +94,9 @@ impl ServerHandler for WardenServer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("warden", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Warden runs Codex turns in durable sessions. Use `codex` to start (optionally with your own \
-                 sessionId) and `codex-reply` with the returned threadId to continue; both survive restarts.",
+                "Warden runs coding-agent turns (Codex, Claude Code) in durable sessions. Use `codex` or \
+                 `claude` to start (optionally with your own sessionId) and `codex-reply` or `claude-reply` with \
+                 the returned threadId to continue; both survive restarts. `ping` lists the agents served.",
             )
     }
 
@@ -119,16 +122,18 @@ impl ServerHandler for WardenServer {
         };
         let arguments = request.arguments;
         let result = match route {
-            Route::Turn => {
-                let request = parse::<TurnArgs>(name, arguments)?.into_request(name)?;
+            Route::Turn(agent) => {
+                let agent = &self.catalog.agent(agent).name;
+                let request = parse::<TurnArgs>(name, arguments)?.into_request(name, agent)?;
                 self.turn(request, context).await
             }
-            Route::Reply => {
-                let request = parse::<ReplyArgs>(name, arguments)?.into_request(name)?;
+            Route::Reply(agent) => {
+                let agent = &self.catalog.agent(agent).name;
+                let request = parse::<ReplyArgs>(name, arguments)?.into_request(name, agent)?;
                 self.turn(request, context).await
             }
             Route::ListSessions => {
-                let served: Vec<&str> = AGENTS.iter().map(|a| a.name).collect();
+                let served = self.catalog.agent_names();
                 let request = parse::<ListSessionsArgs>(name, arguments)?.into_request(name, &served)?;
                 match self
                     .blocking(&context, CallOptions::default(), move |s, call| s.list_page(&request, &call))
@@ -136,7 +141,7 @@ impl ServerHandler for WardenServer {
                 {
                     Ok(page) => {
                         let sessions: Vec<SessionItem> =
-                            page.sessions.iter().map(SessionItem::from).collect();
+                            page.sessions.iter().map(|(s, agent)| SessionItem::new(s, Some(agent))).collect();
                         let list = SessionList { sessions, next_cursor: page.next_cursor };
                         let text = serde_json::to_string_pretty(&list).expect("sessions serialise");
                         structured(&list, text)
@@ -165,11 +170,24 @@ impl ServerHandler for WardenServer {
             Route::Ping => {
                 parse::<NoArgs>(name, arguments)?;
                 let p = self.sessions.plugins();
-                let plugins = [&p.storage.info, &p.policy.info, &p.context.info, &p.agent.info]
+                let plugins = [&p.storage.info, &p.policy.info, &p.context.info, &p.agents[0].plugin.info]
                     .into_iter()
                     .map(|info| (info.role.to_string(), info.name.clone()))
                     .collect();
-                structured(&Pong { status: "pong".into(), plugins }, "pong".into())
+                let agents = p
+                    .agents
+                    .iter()
+                    .map(|agent| {
+                        let problem = agent.unavailable();
+                        AgentStatus {
+                            name: agent.name.clone(),
+                            plugin: agent.plugin.info.name.clone(),
+                            available: problem.is_none(),
+                            problem,
+                        }
+                    })
+                    .collect();
+                structured(&Pong { status: "pong".into(), plugins, agents }, "pong".into())
             }
         };
         Ok(result.into())

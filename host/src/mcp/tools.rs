@@ -14,21 +14,24 @@ use super::outputs::{Pong, SessionEnded, SessionList, TurnOutput};
 #[derive(Clone, Debug)]
 pub struct Agent {
     /// The tool name (`codex`); the reply tool is `<name>-reply`.
-    pub name: &'static str,
+    pub name: String,
     /// The name people know it by (`Codex`), for titles and descriptions.
-    pub display_name: &'static str,
+    pub display_name: String,
 }
 
-/// The agents Warden serves today.
-pub const AGENTS: &[Agent] = &[Agent { name: "codex", display_name: "Codex" }];
+impl Agent {
+    pub fn named(name: &str) -> Self {
+        Agent { name: name.to_string(), display_name: crate::plugins::agents::display_name(name) }
+    }
+}
 
 /// What a tool call runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// A turn in a new or named session ([`TurnArgs`]).
-    Turn,
-    /// The next turn of a thread or session ([`ReplyArgs`]).
-    Reply,
+    /// A turn in a new or named session ([`TurnArgs`]) with the agent at this index.
+    Turn(usize),
+    /// The next turn of a thread or session ([`ReplyArgs`]) with the agent at this index.
+    Reply(usize),
     ListSessions,
     EndSession,
     Ping,
@@ -38,14 +41,15 @@ pub enum Route {
 pub struct Catalog {
     tools: Vec<Tool>,
     routes: HashMap<String, Route>,
+    agents: Vec<Agent>,
 }
 
 impl Catalog {
     pub fn new(agents: &[Agent]) -> Self {
-        let mut catalog = Catalog { tools: Vec::new(), routes: HashMap::new() };
-        for agent in agents {
-            catalog.add(Route::Turn, turn_tool(agent));
-            catalog.add(Route::Reply, reply_tool(agent));
+        let mut catalog = Catalog { tools: Vec::new(), routes: HashMap::new(), agents: agents.to_vec() };
+        for (index, agent) in agents.iter().enumerate() {
+            catalog.add(Route::Turn(index), turn_tool(agent));
+            catalog.add(Route::Reply(index), reply_tool(agent));
         }
         catalog.add(Route::ListSessions, list_sessions_tool());
         catalog.add(Route::EndSession, end_session_tool());
@@ -66,15 +70,25 @@ impl Catalog {
     pub fn route(&self, tool: &str) -> Option<Route> {
         self.routes.get(tool).copied()
     }
+
+    /// The agent a [`Route::Turn`] or [`Route::Reply`] names.
+    pub fn agent(&self, index: usize) -> &Agent {
+        &self.agents[index]
+    }
+
+    pub fn agent_names(&self) -> Vec<&str> {
+        self.agents.iter().map(|a| a.name.as_str()).collect()
+    }
 }
 
 fn turn_tool(agent: &Agent) -> Tool {
     let Agent { name, display_name } = agent;
     Tool::new(
-        name.to_string(),
+        name.clone(),
         format!(
             "Run a {display_name} turn in a durable session. Without sessionId a new session starts; with \
-             one, the session continues (created on first use). Sessions survive Warden restarts."
+             one, the session continues (created on first use). Sessions survive Warden restarts. A session \
+             another agent holds is handed over: {display_name} starts with its history replayed."
         ),
         rmcp::model::JsonObject::new(),
     )
@@ -110,8 +124,8 @@ fn list_sessions_tool() -> Tool {
     Tool::new(
         "listSessions",
         "List live sessions, most recently used first, one page at a time (pass `nextCursor` back as \
-         `cursor`): id, thread id, created and last-used times, turn count, cwd, model. Filter by cwd, \
-         model, agent, or text in the key.",
+         `cursor`): id, the agent holding it, thread id, created and last-used times, turn count, cwd, \
+         model. Filter by cwd, model, agent, or text in the key.",
         rmcp::model::JsonObject::new(),
     )
     .with_title("List sessions")
@@ -137,7 +151,8 @@ fn end_session_tool() -> Tool {
 fn ping_tool() -> Tool {
     Tool::new(
         "ping",
-        "Check that Warden is running; reports the plugin in effect for each role.",
+        "Check that Warden is running; reports the plugin in effect for each role, and each agent served \
+         with its plugin and whether it is available.",
         rmcp::model::JsonObject::new(),
     )
     .with_title("Ping Warden")
@@ -160,11 +175,19 @@ mod tests {
         Value::Object(object.clone())
     }
 
+    fn agents() -> Vec<Agent> {
+        ["codex", "claude"].into_iter().map(Agent::named).collect()
+    }
+
     #[test]
     fn every_tool_has_a_title_annotations_and_both_schemas() {
-        let catalog = Catalog::new(AGENTS);
+        let catalog = Catalog::new(&agents());
         let names: Vec<&str> = catalog.tools().iter().map(|t| t.name.as_ref()).collect();
-        assert_eq!(names, ["codex", "codex-reply", "listSessions", "endSession", "ping"]);
+        assert_eq!(
+            names,
+            ["codex", "codex-reply", "claude", "claude-reply", "listSessions", "endSession", "ping"]
+        );
+        assert_eq!(tool(&catalog, "claude").title.as_deref(), Some("Run Claude Code"));
         for tool in catalog.tools() {
             assert!(tool.title.is_some(), "{}", tool.name);
             assert!(tool.annotations.is_some(), "{}", tool.name);
@@ -191,7 +214,7 @@ mod tests {
 
     #[test]
     fn the_codex_schema_keeps_the_wire_names() {
-        let catalog = Catalog::new(AGENTS);
+        let catalog = Catalog::new(&agents());
         let input = schema(&tool(&catalog, "codex").input_schema);
         let mut properties: Vec<&str> =
             input["properties"].as_object().unwrap().keys().map(String::as_str).collect();
@@ -231,7 +254,7 @@ mod tests {
 
     #[test]
     fn outputs_are_typed() {
-        let catalog = Catalog::new(AGENTS);
+        let catalog = Catalog::new(&agents());
         let output = |name| schema(tool(&catalog, name).output_schema.as_ref().unwrap());
         let turn = output("codex");
         assert_eq!(turn["required"], json!(["content"]));
@@ -239,21 +262,24 @@ mod tests {
         let sessions = output("listSessions");
         let item = &sessions["properties"]["sessions"]["items"];
         assert_eq!(item["type"], "object", "{sessions}");
-        for field in ["id", "createdAt", "lastAccessedAt", "turnCount", "threadId", "model", "cwd"] {
+        for field in ["id", "agent", "createdAt", "lastAccessedAt", "turnCount", "threadId", "model", "cwd"] {
             assert!(item["properties"].get(field).is_some(), "{field}: {item}");
         }
         assert_eq!(output("endSession")["required"], json!(["sessionId", "removed"]));
         assert_eq!(output("ping")["properties"]["plugins"]["additionalProperties"]["type"], "string");
+        let agent = &output("ping")["properties"]["agents"]["items"];
+        for field in ["name", "plugin", "available"] {
+            assert!(agent["properties"].get(field).is_some(), "{field}: {agent}");
+        }
     }
 
     #[test]
     fn each_agent_gets_its_own_pair_of_tools() {
-        let agents =
-            [Agent { name: "codex", display_name: "Codex" }, Agent { name: "other", display_name: "Other" }];
-        let catalog = Catalog::new(&agents);
-        assert_eq!(catalog.route("other"), Some(Route::Turn));
-        assert_eq!(catalog.route("other-reply"), Some(Route::Reply));
-        assert_eq!(tool(&catalog, "other-reply").title.as_deref(), Some("Other reply"));
+        let catalog = Catalog::new(&[Agent::named("codex"), Agent::named("other")]);
+        assert_eq!(catalog.route("other"), Some(Route::Turn(1)));
+        assert_eq!(catalog.route("other-reply"), Some(Route::Reply(1)));
+        assert_eq!(catalog.agent(1).name, "other");
+        assert_eq!(tool(&catalog, "other-reply").title.as_deref(), Some("other reply"));
         assert_eq!(tool(&catalog, "other").input_schema, tool(&catalog, "codex").input_schema);
         assert_eq!(catalog.route("nope"), None);
     }

@@ -1,6 +1,7 @@
 //! Turning the operator's configuration into loaded plugins: which wasm
 //! each role runs, what it declared, what it is granted, and its limits.
 
+pub mod agents;
 pub mod grants;
 
 use std::path::Path;
@@ -9,7 +10,7 @@ use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
 use crate::capabilities::store_fs::FsRoot;
-use crate::config::Config;
+use crate::config::{Config, PluginConfig};
 use crate::config_paths::validate_root;
 use crate::contract::role::Role;
 use crate::runtime::calls::{AgentPlugin, ContextPlugin, PolicyPlugin, StoragePlugin};
@@ -25,33 +26,66 @@ use warden_permissions::{EnvDeclaration, ProcessPolicy};
 /// Largest file a plugin may read in one call.
 const MAX_READ_BYTES: u64 = 256 << 20;
 
-/// One plugin per role, ready to call.
+/// One plugin per role, and one agent driver per served agent, ready to call.
 pub struct PluginSet {
     pub storage: StoragePlugin,
     pub policy: PolicyPlugin,
     pub context: ContextPlugin,
-    pub agent: AgentPlugin,
+    /// In tool order; never empty.
+    pub agents: Vec<ServedAgent>,
+}
+
+/// An agent Warden serves: the tools `<name>` and `<name>-reply`.
+pub struct ServedAgent {
+    pub name: String,
+    pub plugin: AgentPlugin,
+    /// Wall-clock limit of one of its turns (`turn-timeout-secs`).
+    pub turn_timeout: std::time::Duration,
+}
+
+impl ServedAgent {
+    /// Why this agent cannot run turns (a granted program missing), if it cannot.
+    pub fn unavailable(&self) -> Option<String> {
+        let policy = self.plugin.info.process.as_ref()?;
+        policy.granted.iter().find_map(|program| program.executable.as_ref().err().cloned())
+    }
+}
+
+impl PluginSet {
+    pub fn agent(&self, name: &str) -> Option<&ServedAgent> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+
+    pub fn agent_names(&self) -> Vec<&str> {
+        self.agents.iter().map(|a| a.name.as_str()).collect()
+    }
 }
 
 /// The engine limits that fit every configured plugin: a pool that holds
 /// every plugin's call slots at once, so no plugin's hung calls can take the
 /// instances another plugin needs.
 pub fn engine_limits(config: &Config) -> anyhow::Result<EngineLimits> {
-    let max_memory_bytes = Role::ALL.iter().map(|r| config.plugin(*r).memory_bytes()).max().unwrap_or(0);
-    if let Some(role) = Role::ALL.into_iter().find(|r| config.plugin(*r).max_concurrent_calls() == 0) {
-        anyhow::bail!(
-            "max-concurrent-calls = 0 under [plugins.{role}] would refuse every call; set at least 1"
-        );
+    let mut sections: Vec<(String, PluginConfig)> = Role::ALL
+        .into_iter()
+        .filter(|r| *r != Role::AgentDriver)
+        .map(|r| (format!("[plugins.{r}]"), config.plugin(r)))
+        .collect();
+    for spec in agents::served(config)? {
+        sections.push((format!("the agent `{}`", spec.name), spec.config.plugin(Role::AgentDriver)));
     }
-    let slots: u32 = Role::ALL.iter().map(|r| config.plugin(*r).max_concurrent_calls()).sum();
+    let max_memory_bytes = sections.iter().map(|(_, pc)| pc.memory_bytes()).max().unwrap_or(0);
+    if let Some((section, _)) = sections.iter().find(|(_, pc)| pc.max_concurrent_calls() == 0) {
+        anyhow::bail!("max-concurrent-calls = 0 under {section} would refuse every call; set at least 1");
+    }
+    let slots: u32 = sections.iter().map(|(_, pc)| pc.max_concurrent_calls()).sum();
     let concurrent_instances = match config.max_concurrent_calls {
         None => slots,
         Some(pool) if pool >= slots => pool,
         Some(pool) => anyhow::bail!(
             "max-concurrent-calls = {pool} is smaller than the plugins' own limits together ({slots}, \
-             the sum of `max-concurrent-calls` under each [plugins.<role>], 8 each by default): \
-             one plugin's hung calls could then take the instances the others need; raise it to {slots} \
-             or lower a plugin's limit"
+             the sum of `max-concurrent-calls` under each [plugins.<role>] and each agent, 8 each by \
+             default): one plugin's hung calls could then take the instances the others need; raise it \
+             to {slots} or lower a plugin's limit"
         ),
     };
     Ok(EngineLimits { concurrent_instances, max_memory_bytes })
@@ -69,9 +103,19 @@ pub fn load_all(runtime: &Runtime, config: &Config) -> anyhow::Result<PluginSet>
     let policy = runtime.load_policy(info, &wasm)?;
     let (info, wasm) = plugin_info(Role::ContextBuilder, config)?;
     let context = runtime.load_context(info, &wasm)?;
-    let (info, wasm) = plugin_info(Role::AgentDriver, config)?;
-    let agent = runtime.load_agent(info, &wasm)?;
-    Ok(PluginSet { storage, policy, context, agent })
+    let mut agents = Vec::new();
+    for spec in agents::served(config)? {
+        let (info, wasm) = plugin_info(Role::AgentDriver, &spec.config)
+            .with_context(|| format!("the agent `{}`", spec.name))?;
+        let plugin = runtime.load_agent(info, &wasm)?;
+        let turn_timeout = spec.config.plugin(Role::AgentDriver).turn_timeout();
+        let served = ServedAgent { name: spec.name, plugin, turn_timeout };
+        if let Some(why) = served.unavailable() {
+            tracing::warn!(agent = %served.name, "the agent is unavailable until this is fixed: {why}");
+        }
+        agents.push(served);
+    }
+    Ok(PluginSet { storage, policy, context, agents })
 }
 
 /// The configured storage plugin, granted `root` instead of the state directory.
@@ -250,11 +294,14 @@ mod tests {
     #[test]
     fn the_pool_holds_every_plugins_call_slots() {
         let limits = |text: &str| engine_limits(&Config::parse(text).unwrap());
-        assert_eq!(limits("").unwrap().concurrent_instances, 4 * crate::config::DEFAULT_MAX_CONCURRENT_CALLS);
+        // Three roles and the two default agents.
+        assert_eq!(limits("").unwrap().concurrent_instances, 5 * crate::config::DEFAULT_MAX_CONCURRENT_CALLS);
         let wider = "max-concurrent-calls = 40\n[plugins.agent-driver]\nmax-concurrent-calls = 2\n";
         assert_eq!(limits(wider).unwrap().concurrent_instances, 40);
         let err = limits("max-concurrent-calls = 16\n").unwrap_err().to_string();
-        assert!(err.contains("max-concurrent-calls = 16") && err.contains("(32"), "{err}");
+        assert!(err.contains("max-concurrent-calls = 16") && err.contains("(40"), "{err}");
+        let err = limits("[agents.claude]\nmax-concurrent-calls = 0\n").unwrap_err().to_string();
+        assert!(err.contains("the agent `claude`"), "{err}");
         let err = limits("[plugins.session-policy]\nmax-concurrent-calls = 0\n").unwrap_err().to_string();
         assert!(err.contains("[plugins.session-policy]"), "{err}");
     }

@@ -22,12 +22,15 @@ pub struct ListRequest {
     pub filter: SessionFilter,
     pub cursor: Option<String>,
     pub limit: u32,
+    /// Only sessions this agent holds; the host filters each page (the
+    /// storage contract's filter does not know agents).
+    pub agent: Option<String>,
 }
 
 impl Default for ListRequest {
     fn default() -> Self {
         let filter = SessionFilter { cwd: None, model: None, key_contains: None };
-        Self { filter, cursor: None, limit: DEFAULT_PAGE }
+        Self { filter, cursor: None, limit: DEFAULT_PAGE, agent: None }
     }
 }
 

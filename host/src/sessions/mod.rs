@@ -13,16 +13,16 @@
 mod checks;
 mod listing;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
 use crate::capabilities::store_fs::{FsLock, FsRoot};
 use crate::contract::bindings::agent::exports::warden::plugin::agent::{TurnOptions, Usage};
-use crate::plugins::PluginSet;
+use crate::plugins::{PluginSet, ServedAgent};
 use crate::runtime::loaded::{AbortReason, CallError, CallOptions, describe};
 use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
 use checks::{TurnLimits, check_plan, check_thread};
@@ -42,6 +42,12 @@ const MAX_EXPIRY_BATCHES: usize = 1000;
 /// Saves of one turn that may meet a `conflict` (another writer saved first)
 /// before the turn gives up: honest writers converge in one or two.
 const MAX_SAVE_ATTEMPTS: usize = 5;
+
+/// A page of sessions, each with the agent holding it.
+pub struct ListedPage {
+    pub sessions: Vec<(SessionSummary, String)>,
+    pub next_cursor: Option<String>,
+}
 
 /// Which session a turn continues.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +76,8 @@ pub struct TurnSettings {
 
 #[derive(Clone, Debug)]
 pub struct TurnRequest {
+    /// The served agent that runs the turn (the tool's name).
+    pub agent: String,
     pub target: Target,
     pub prompt: String,
     pub reset: bool,
@@ -149,10 +157,9 @@ pub struct Sessions {
     /// Where turn locks live, so Warden processes sharing a store never run
     /// one session's turns at the same time.
     turn_locks: Option<FsRoot>,
-    turn_timeout: Duration,
     max_response_bytes: usize,
-    /// What the operator lets a turn ask for, from the agent's grant.
-    limits: TurnLimits,
+    /// What the operator lets a turn ask for, from each agent's grant.
+    limits: HashMap<String, TurnLimits>,
 }
 
 /// Marks a session busy in this process for as long as it lives.
@@ -169,26 +176,21 @@ impl Drop for Running<'_> {
 }
 
 impl Sessions {
-    pub fn new(
-        plugins: Arc<PluginSet>,
-        turn_locks: Option<FsRoot>,
-        turn_timeout: Duration,
-        max_response_bytes: usize,
-    ) -> Self {
-        let limits = match &plugins.agent.info.process {
-            Some(policy) => {
-                TurnLimits { requests: policy.requests.clone(), cwd_roots: policy.cwd_roots.clone() }
-            }
-            None => TurnLimits::default(),
-        };
-        Self {
-            plugins,
-            running: Mutex::new(HashSet::new()),
-            turn_locks,
-            turn_timeout,
-            max_response_bytes,
-            limits,
-        }
+    pub fn new(plugins: Arc<PluginSet>, turn_locks: Option<FsRoot>, max_response_bytes: usize) -> Self {
+        let limits = plugins
+            .agents
+            .iter()
+            .map(|agent| {
+                let limits = match &agent.plugin.info.process {
+                    Some(policy) => {
+                        TurnLimits { requests: policy.requests.clone(), cwd_roots: policy.cwd_roots.clone() }
+                    }
+                    None => TurnLimits::default(),
+                };
+                (agent.name.clone(), limits)
+            })
+            .collect();
+        Self { plugins, running: Mutex::new(HashSet::new()), turn_locks, max_response_bytes, limits }
     }
 
     pub fn plugins(&self) -> &PluginSet {
@@ -200,12 +202,24 @@ impl Sessions {
     pub fn run_turn(&self, request: TurnRequest, mut call: CallOptions) -> Result<TurnResult, TurnError> {
         let p = &self.plugins;
         let now = now_ms();
-        let limits = &self.limits;
+        let (agent, limits) = match (p.agent(&request.agent), self.limits.get(&request.agent)) {
+            (Some(agent), Some(limits)) => (agent, limits),
+            _ => {
+                return Err(TurnError::Invalid(format!(
+                    "this Warden serves no agent {:?}; it serves {}",
+                    request.agent,
+                    p.agent_names().join(", ")
+                )));
+            }
+        };
+        if let Some(why) = agent.unavailable() {
+            return Err(TurnError::Invalid(format!("the agent `{}` is unavailable: {why}", agent.name)));
+        }
         limits.check_caller(&request.settings)?;
         // Storage, policy and context calls: the caller's cancellation, each plugin's own deadline.
         let step =
             CallOptions { timeout: None, cpu_budget: None, cancel: call.cancel.clone(), progress: None };
-        let (id, existing) = self.resolve(&request.target, &call, &step, now)?;
+        let (id, existing) = self.resolve(agent, &request.target, &call, &step, now)?;
         let _running = self.mark_running(&id)?;
         let existing = match (existing, &request.target) {
             (Some(session), _) => Some(session),
@@ -234,16 +248,19 @@ impl Sessions {
             session.turns.clear();
             session.agent_thread_id = None;
         }
+        let held_by = agent_of(&session);
+        if held_by != agent.name && (session.agent_thread_id.is_some() || !session.turns.is_empty()) {
+            // A handoff: no native resume exists across agents, so the new agent
+            // starts a thread with the history replayed; the model was the other agent's.
+            tracing::info!(session = %id, from = %held_by, to = %agent.name, "handing the session over");
+            session.agent_thread_id = None;
+            session.model = None;
+            session.reasoning_effort = None;
+        }
         apply_settings(&mut session, &request.settings);
         if session.cwd.is_none() {
-            // Codex resumes in whatever directory it is started in: pin the first granted one.
-            session.cwd = p
-                .agent
-                .info
-                .process
-                .as_ref()
-                .and_then(|policy| policy.cwd_roots.first())
-                .map(|root| root.display().to_string());
+            // An agent resumes in whatever directory it is started in: pin the first granted one.
+            session.cwd = limits.cwd_roots.first().map(|root| root.display().to_string());
         }
         let plan = p.context.with(&step).build(
             Some(&session).filter(|s| !s.turns.is_empty() || s.agent_thread_id.is_some()),
@@ -255,17 +272,18 @@ impl Sessions {
             Plan::Resume(r) => r.recorded_prompt.clone(),
             Plan::Fresh(f) => f.recorded_prompt.clone(),
         };
-        call.timeout = Some(self.turn_timeout);
+        call.timeout = Some(agent.turn_timeout);
         let options = turn_options(&session, &request.settings);
-        let outcome = p.agent.run_turn(&plan, &options, call)?;
-        check_thread(&outcome.thread_id, &format!("agent plugin `{}`", p.agent.info.name))?;
+        let outcome = agent.plugin.run_turn(&plan, &options, call)?;
+        check_thread(&outcome.thread_id, &format!("agent plugin `{}`", agent.plugin.info.name))?;
         let turn =
             Turn { prompt: recorded_prompt, response: outcome.response.clone(), timestamp_ms: now_ms() };
+        set_agent(&mut session, &agent.name);
         self.record(session, turn, &outcome.thread_id, &step)?;
         let transcript = outcome
             .transcript_path
             .as_ref()
-            .and_then(|relative| p.agent.info.fs_root.as_ref().map(|root| root.path().join(relative)));
+            .and_then(|relative| agent.plugin.info.fs_root.as_ref().map(|root| root.path().join(relative)));
         let (content, truncated_from) =
             fit_answer(&outcome.response, self.max_response_bytes, transcript.as_ref());
         Ok(TurnResult {
@@ -279,15 +297,26 @@ impl Sessions {
         })
     }
 
-    /// One page of live sessions, most recently used first; the expired ones
-    /// met on the page are removed.
-    pub fn list_page(&self, request: &ListRequest, call: &CallOptions) -> Result<SessionPage, TurnError> {
+    /// One page of live sessions, most recently used first, each with the
+    /// agent holding it; the expired ones met on the page are removed. The
+    /// agent is in each session's record, so each listed session is loaded.
+    pub fn list_page(&self, request: &ListRequest, call: &CallOptions) -> Result<ListedPage, TurnError> {
         let page = listing::page_of(&self.plugins.storage, request, call)?;
         let expired = self.remove_expired(&page.sessions, call)?;
-        Ok(SessionPage {
-            sessions: page.sessions.into_iter().filter(|s| !expired.contains(&s.id)).collect(),
-            next_cursor: page.next_cursor,
-        })
+        let storage = self.plugins.storage.with(call);
+        let mut sessions = Vec::with_capacity(page.sessions.len());
+        for summary in page.sessions.into_iter().filter(|s| !expired.contains(&s.id)) {
+            let agent = match storage.load(&summary.id) {
+                Ok(session) => agent_of(&session),
+                // Removed since the page was read.
+                Err(e) if matches!(e.plugin_error(), Some(PluginError::NotFound(_))) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if request.agent.as_ref().is_none_or(|wanted| *wanted == agent) {
+                sessions.push((summary, agent));
+            }
+        }
+        Ok(ListedPage { sessions, next_cursor: page.next_cursor })
     }
 
     /// Remove expired sessions; returns how many went. With a catalog, the
@@ -382,6 +411,7 @@ impl Sessions {
     /// The session key for a target, and the session if resolving loaded it.
     fn resolve(
         &self,
+        agent: &ServedAgent,
         target: &Target,
         call: &CallOptions,
         step: &CallOptions,
@@ -403,8 +433,11 @@ impl Sessions {
                     }
                     return Ok((session.id.clone(), Some(session)));
                 }
-                let mut session = p.agent.rehydrate(thread, CallOptions { timeout: None, ..call.clone() })?;
-                self.limits.check_session(&session, &format!("agent plugin `{}`", p.agent.info.name))?;
+                let mut session =
+                    agent.plugin.rehydrate(thread, CallOptions { timeout: None, ..call.clone() })?;
+                let limits = self.limits.get(&agent.name).expect("every served agent has limits");
+                limits.check_session(&session, &format!("agent plugin `{}`", agent.plugin.info.name))?;
+                set_agent(&mut session, &agent.name);
                 session.last_accessed_ms = now;
                 session.revision = 0;
                 match storage.save(&session, Some(0)) {
@@ -528,6 +561,29 @@ pub fn fit_answer(response: &str, max: usize, transcript: Option<&PathBuf>) -> (
         response.len()
     );
     (format!("{}{note}", &response[..cut]), Some(response.len()))
+}
+
+/// The field of a session's `extra-json` that names the agent holding its thread.
+const AGENT_FIELD: &str = "agent";
+/// The agent of a session recorded before Warden served several.
+const FIRST_AGENT: &str = "codex";
+
+/// The agent whose thread `session` holds.
+pub fn agent_of(session: &Session) -> String {
+    serde_json::from_str::<serde_json::Value>(&session.extra_json)
+        .ok()
+        .and_then(|extra| extra.get(AGENT_FIELD)?.as_str().map(str::to_string))
+        .unwrap_or_else(|| FIRST_AGENT.to_string())
+}
+
+/// Record that `agent` holds the session's thread.
+fn set_agent(session: &mut Session, agent: &str) {
+    let mut extra = match serde_json::from_str::<serde_json::Value>(&session.extra_json) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    extra.insert(AGENT_FIELD.into(), agent.into());
+    session.extra_json = serde_json::Value::Object(extra).to_string();
 }
 
 /// An empty session, as a turn creates it.
