@@ -316,6 +316,65 @@ async fn a_turn_past_its_timeout_leaves_no_claude_behind() {
     server.cancel().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_turn_leaves_no_claude_and_a_running_session_is_busy() {
+    let world = World::new();
+    let (server, _) = world.serve(0, "").await;
+    let params = CallToolRequestParams::new("claude").with_arguments(
+        json!({"prompt": "take your time [slow]", "sessionId": "slow", "cwd": world.project()})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let handle = server
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    warden_tests::wait_for_async("claude to reach the provider", || {
+        !world.provider.messages_requests().is_empty()
+    })
+    .await;
+    assert!(!world.claude_processes().is_empty(), "claude is running the slow turn");
+    let busy = call(&server, "claude", json!({"prompt": "meanwhile", "sessionId": "slow"})).await;
+    assert_eq!(structured(&busy)["error"]["kind"], "busy", "{}", text(&busy));
+    handle.cancel(Some("user pressed stop".into())).await.unwrap();
+    for _ in 0..200 {
+        if world.claude_processes().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(world.claude_processes(), Vec::<String>::new(), "claude outlived its cancelled turn");
+    // Cancellation is asynchronous: the session is free once the cancelled turn has wound down.
+    let mut after = call(
+        &server,
+        "claude",
+        json!({"prompt": "now quickly", "sessionId": "slow", "cwd": world.project()}),
+    )
+    .await;
+    for _ in 0..100 {
+        if structured(&after)["error"]["kind"] != "busy" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        after = call(
+            &server,
+            "claude",
+            json!({"prompt": "now quickly", "sessionId": "slow", "cwd": world.project()}),
+        )
+        .await;
+    }
+    assert_eq!(structured(&after)["content"], "echo: now quickly", "{}", text(&after));
+    let listed = call(&server, "listSessions", json!({})).await;
+    let sessions = structured(&listed)["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["turnCount"], 1, "the cancelled turn was not recorded: {sessions:?}");
+    server.cancel().await.unwrap();
+}
+
 /// A `claude` that appends its arguments (one per line, then a blank line)
 /// to `argv.log` beside it and answers like `claude -p --output-format stream-json`.
 fn fake_claude(dir: &Path) -> PathBuf {
