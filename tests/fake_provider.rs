@@ -1,9 +1,9 @@
 //! A fake model provider for driving the real Codex CLI and Claude Code in
 //! tests, with nothing but `std` and `serde_json`: OpenAI's Responses API
-//! (here) and Anthropic's Messages API (`anthropic`), on one port.
+//! (here), Anthropic's Messages API (`anthropic`) and the Gemini API (`gemini`), on one port.
 //!
-//! It listens on `127.0.0.1:0`, answers `POST /v1/responses` and
-//! `POST /v1/messages`, and serves every
+//! It listens on `127.0.0.1:0`, answers `POST /v1/responses`,
+//! `POST /v1/messages` and the Gemini API's `POST /v1beta/models/…`, and serves every
 //! connection on its own thread until the [`FakeProvider`] is dropped. Codex
 //! sends the whole history in `input` on every request, so the fake is
 //! stateless: the reply is chosen by the text of the LAST user message in
@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod anthropic;
+mod gemini;
 
 /// How long a `[slow]` request holds its connection open without sending any event.
 pub const SLOW_HOLD: Duration = Duration::from_secs(120);
@@ -62,6 +63,8 @@ struct Shared {
     requests: Mutex<Vec<Value>>,
     /// Bodies of `POST /v1/messages` (Anthropic), apart from the Responses API's.
     messages_requests: Mutex<Vec<Value>>,
+    /// Bodies of the Gemini API's streamed chat requests.
+    gemini_requests: Mutex<Vec<Value>>,
     /// Clones of the open connections, shut down on drop to end their threads.
     conns: Mutex<HashMap<u64, TcpStream>>,
     next_id: AtomicU64,
@@ -82,6 +85,7 @@ impl FakeProvider {
             stop: AtomicBool::new(false),
             requests: Mutex::new(Vec::new()),
             messages_requests: Mutex::new(Vec::new()),
+            gemini_requests: Mutex::new(Vec::new()),
             conns: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
         });
@@ -118,6 +122,16 @@ impl FakeProvider {
     /// The JSON bodies of the `POST /v1/messages` requests received so far, in order.
     pub fn messages_requests(&self) -> Vec<Value> {
         lock(&self.shared.messages_requests).clone()
+    }
+
+    /// `http://127.0.0.1:PORT`: Gemini CLI's `GOOGLE_GEMINI_BASE_URL`.
+    pub fn gemini_base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The JSON bodies of the Gemini API's streamed chat requests received so far, in order.
+    pub fn gemini_requests(&self) -> Vec<Value> {
+        lock(&self.shared.gemini_requests).clone()
     }
 
     /// Writes `dir/config.toml` pointing codex at this provider (creating `dir`).
@@ -364,7 +378,7 @@ fn handle(
     shared: &Shared,
 ) -> io::Result<bool> {
     let keep_alive = req.keep_alive;
-    if req.path != "/v1/responses" && req.path != "/v1/messages" {
+    if req.path != "/v1/responses" && req.path != "/v1/messages" && !gemini::handles(&req.path) {
         let body = error_body(&format!("no route for {} {}", req.method, req.path), "not_found");
         write_response(w, 404, "Not Found", "application/json", body.as_bytes(), keep_alive)?;
         return Ok(keep_alive);
@@ -390,6 +404,9 @@ fn handle(
     if req.path == "/v1/messages" {
         lock(&shared.messages_requests).push(parsed.clone());
         return anthropic::answer(&parsed, reader, w, shared, keep_alive);
+    }
+    if gemini::handles(&req.path) {
+        return gemini::answer(&req.path, &parsed, reader, w, shared, keep_alive);
     }
     lock(&shared.requests).push(parsed.clone());
 

@@ -161,6 +161,21 @@ pub fn claude_bin() -> PathBuf {
     bin
 }
 
+/// Gemini CLI, installed by `scripts/test` (pinned).
+pub fn gemini_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("WARDEN_GEMINI_BIN") {
+        return PathBuf::from(path);
+    }
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/gemini-cli/node_modules/.bin/gemini");
+    assert!(
+        bin.exists(),
+        "Gemini CLI is not installed at {}; run ./scripts/test (it runs `npm install --prefix target/gemini-cli \
+         @google/gemini-cli@<pinned>`) or set WARDEN_GEMINI_BIN",
+        bin.display()
+    );
+    bin
+}
+
 /// Build the Python redaction plugin (guests/context-redact-py) once per test
 /// run into `target/`, with the shared componentize-py virtualenv.
 pub fn redact_plugin() -> PathBuf {

@@ -10,6 +10,7 @@ mod codex_mcp;
 mod config_paths;
 mod containment;
 mod fs_attacks;
+mod gemini;
 mod handoff;
 mod host_paths;
 mod hung_calls;

@@ -201,7 +201,7 @@ fn a_listing_page_is_as_long_as_asked_whatever_the_storage_plugin_returns() {
             list(4, json!({"limit": 0})),
             list(5, json!({"limit": 501})),
             list(6, json!({"agent": "codex", "limit": 2})),
-            list(7, json!({"agent": "gemini"})),
+            list(7, json!({"agent": "aider"})),
         ],
         &config,
     );
@@ -215,8 +215,11 @@ fn a_listing_page_is_as_long_as_asked_whatever_the_storage_plugin_returns() {
         assert_eq!(error["code"], -32602, "{response}");
         assert!(error["message"].as_str().unwrap().contains("use 1 to 500"), "{error}");
     }
-    // Every session belongs to the one agent served; another is named as a mistake.
+    // The hostile store's sessions record no agent, so they are codex's; an agent not served is a mistake.
     assert_eq!(responses[5]["result"]["structuredContent"]["sessions"].as_array().unwrap().len(), 2);
     let error = &responses[6]["error"];
-    assert!(error["message"].as_str().unwrap().contains("this Warden serves codex"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("this Warden serves codex, claude, gemini"),
+        "{error}"
+    );
 }

@@ -50,7 +50,7 @@ fn every_default_plugin_fits_its_role() {
     assert_eq!(set.storage.info.name, "storage-dir");
     let agents: Vec<(&str, &str)> =
         set.agents.iter().map(|a| (a.name.as_str(), a.plugin.info.name.as_str())).collect();
-    assert_eq!(agents, [("codex", "agent-codex"), ("claude", "agent-claude")]);
+    assert_eq!(agents, [("codex", "agent-codex"), ("claude", "agent-claude"), ("gemini", "agent-gemini")]);
     assert_eq!(set.policy.validate_id("auth-review").map_err(|e| e.to_string()), Ok(()));
 }
 

@@ -14,6 +14,7 @@ pub mod codex;
 pub mod declaration;
 pub mod denial;
 pub mod env;
+pub mod gemini;
 pub mod pattern;
 pub mod process;
 pub mod program;

@@ -11,7 +11,7 @@ use crate::argv::Command;
 use crate::pattern::ArgPattern;
 use crate::requests::RequestLimits;
 use crate::value::ValueContext;
-use crate::{claude, codex};
+use crate::{claude, codex, gemini};
 
 /// As written in the configuration.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct ProgramGrant {
     /// The executable; found on Warden's PATH (absolute entries only) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
-    /// A built-in typed policy (`"codex"` or `"claude"`).
+    /// A built-in typed policy (`"codex"`, `"claude"` or `"gemini"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// A typed policy written out: options, subcommands, positionals.
@@ -82,11 +82,16 @@ impl ProgramGrant {
                 policy: Box::new(claude::policy(limits)),
                 source: format!("built-in policy {policy:?}"),
             },
+            (Some(policy), _, _) if policy == gemini::NAME => ArgumentCheck::Typed {
+                policy: Box::new(gemini::policy(limits)),
+                source: format!("built-in policy {policy:?}"),
+            },
             (Some(policy), _, _) => {
                 return Err(format!(
-                    "program {name:?}: unknown built-in policy {policy:?} (known: {:?}, {:?})",
+                    "program {name:?}: unknown built-in policy {policy:?} (known: {:?}, {:?}, {:?})",
                     codex::NAME,
-                    claude::NAME
+                    claude::NAME,
+                    gemini::NAME
                 ));
             }
             (None, Some(arguments), _) => {
@@ -109,8 +114,8 @@ impl ProgramGrant {
             }
             (None, None, None) => {
                 return Err(format!(
-                    "program {name:?}: say how its arguments are checked: `policy = \"codex\"` or \
-                     `policy = \"claude\"`, an `arguments` table, an exact `args` list, or `unrestricted = true`"
+                    "program {name:?}: say how its arguments are checked: `policy = \"codex\"`, \
+                     `policy = \"claude\"` or `policy = \"gemini\"`, an `arguments` table, an exact `args` list, or `unrestricted = true`"
                 ));
             }
         };

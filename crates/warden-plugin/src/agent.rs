@@ -25,6 +25,8 @@ pub mod bindings {
     });
 }
 
+pub mod lines;
+
 pub use bindings::exports::warden::plugin::agent::{Guest, TurnOptions, TurnOutcome, Usage};
 pub use bindings::warden::plugin::types::*;
 pub use bindings::warden::plugin::{config, log, process, progress, store_fs_readonly, types};

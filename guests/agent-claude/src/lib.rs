@@ -15,17 +15,15 @@
 //! `permission-mode` (when the turn names no sandbox; default: Claude's own),
 //! `read-timeout-ms` (how long one wait for output lasts, default 1000).
 
-mod output;
 mod transcripts;
 
 use claude_protocol::argv::{TurnSpec, permission_mode_for_sandbox, print_args};
 use claude_protocol::events::{TurnLog, TurnResult};
+use warden_plugin::agent::lines::{Output, Stream};
 use warden_plugin::agent::log::{Level, log};
 use warden_plugin::agent::process::{self, SpawnRequest, StdinSource};
 use warden_plugin::agent::progress::{ProgressEvent, report};
 use warden_plugin::agent::{Guest, Plan, PluginError, Session, TurnOptions, TurnOutcome, Usage};
-
-use output::{Output, Stream};
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]

@@ -1,7 +1,7 @@
 //! Which agents one Warden serves, each an agent-driver plugin with its own
 //! grant. `[agents.<name>]` sections name them exactly; without any, Warden
-//! serves `codex` and `claude` (the embedded `agent-codex` and
-//! `agent-claude`), and an older `[plugins.agent-driver]` section configures
+//! serves `codex`, `claude` and `gemini` (the embedded `agent-codex`,
+//! `agent-claude` and `agent-gemini`), and an older `[plugins.agent-driver]` section configures
 //! the agent its plugin drives (`codex` unless it selects another embedded
 //! driver, `agent-<name>`).
 
@@ -10,7 +10,7 @@ use crate::contract::role::Role;
 use crate::runtime::embedded;
 
 /// The agents served when the configuration names none, in tool order.
-pub const DEFAULT_AGENTS: &[&str] = &["codex", "claude"];
+pub const DEFAULT_AGENTS: &[&str] = &["codex", "claude", "gemini"];
 
 /// Names that are tools of their own.
 const RESERVED: &[&str] = &["ping", "listsessions", "endsession"];
@@ -123,17 +123,24 @@ mod tests {
     }
 
     #[test]
-    fn codex_and_claude_are_served_by_default() {
-        assert_eq!(names("").unwrap(), [plugin("codex", "agent-codex"), plugin("claude", "agent-claude")]);
+    fn codex_claude_and_gemini_are_served_by_default() {
+        assert_eq!(
+            names("").unwrap(),
+            [
+                plugin("codex", "agent-codex"),
+                plugin("claude", "agent-claude"),
+                plugin("gemini", "agent-gemini")
+            ]
+        );
     }
 
     #[test]
     fn an_agent_driver_section_configures_the_agent_it_drives() {
         let claude = names("[plugins.agent-driver]\nplugin = \"agent-claude\"\n").unwrap();
-        assert_eq!(claude, [plugin("codex", "agent-codex"), plugin("claude", "agent-claude")]);
+        assert_eq!(claude[..2], [plugin("codex", "agent-codex"), plugin("claude", "agent-claude")]);
         let file = names("[plugins.agent-driver]\npath = \"/opt/my-agent.wasm\"\n").unwrap();
         assert_eq!(file[0], ("codex".into(), None), "a file replaces the codex driver");
-        assert_eq!(file[1], plugin("claude", "agent-claude"));
+        assert_eq!(file[1..], [plugin("claude", "agent-claude"), plugin("gemini", "agent-gemini")]);
     }
 
     #[test]

@@ -66,6 +66,42 @@ const CLAUDE_AGENT_ROOT_ENTRIES: &[&str] = &["projects"];
 
 /// The embedded agent driver for Claude Code (see `runtime/embedded.rs`).
 const AGENT_CLAUDE: &str = "agent-claude";
+/// The embedded agent driver for Gemini CLI.
+const AGENT_GEMINI: &str = "agent-gemini";
+
+/// The variables Gemini CLI reads for its provider, passed on from Warden's
+/// environment to agent-gemini's `gemini`. Left out on purpose, so a
+/// plugin's child never gets them: the ones that trust the working
+/// directory (`GEMINI_CLI_TRUST_WORKSPACE`, whose project settings may start
+/// MCP servers and hooks), load settings or a system prompt from a path
+/// (`GEMINI_CLI_SYSTEM_SETTINGS_PATH`, `GEMINI_SYSTEM_MD`, …), start a
+/// sandbox or an IDE server, or export telemetry.
+const GEMINI_AGENT_ENV: &[&str] = &[
+    "HOME",
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "TERM",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "NODE_EXTRA_CA_CERTS",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL",
+    "GEMINI_MODEL",
+    "GEMINI_CLI_HOME",
+];
+
+/// Fixed for agent-gemini's `gemini`: one Node process instead of a
+/// relaunched child that ignores SIGINT, so a cancelled turn stops at once.
+const GEMINI_AGENT_FIXED: &[(&str, &str)] = &[("GEMINI_CLI_NO_RELAUNCH", "true")];
+
+/// What agent-gemini may reach of the Gemini CLI home: its transcripts
+/// (`tmp/`), not `settings.json`, `oauth_creds.json` or the rest.
+const GEMINI_AGENT_ROOT_ENTRIES: &[&str] = &["tmp"];
 
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -97,7 +133,7 @@ pub fn grant(role: Role, config: &Config, embedded: Option<&str>) -> anyhow::Res
     }
     let memory_mib = (pc.memory_bytes() >> 20) as u32;
     let mut grant = Grant { memory_mib, ..Grant::default() };
-    let claude = embedded == Some(AGENT_CLAUDE);
+    let driver = embedded;
     let embedded = embedded.is_some();
     match role {
         Role::StorageBackend => {
@@ -110,10 +146,14 @@ pub fn grant(role: Role, config: &Config, embedded: Option<&str>) -> anyhow::Res
         }
         Role::AgentDriver => {
             let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-            let (home, entries, program, env) = if claude {
-                (claude_config_dir(), CLAUDE_AGENT_ROOT_ENTRIES, "claude", CLAUDE_AGENT_ENV)
-            } else {
-                (codex_home(), DEFAULT_AGENT_ROOT_ENTRIES, "codex", DEFAULT_AGENT_ENV)
+            let (home, entries, program, env, fixed): (_, _, _, _, &[(&str, &str)]) = match driver {
+                Some(AGENT_CLAUDE) => {
+                    (claude_config_dir(), CLAUDE_AGENT_ROOT_ENTRIES, "claude", CLAUDE_AGENT_ENV, &[])
+                }
+                Some(AGENT_GEMINI) => {
+                    (gemini_home(), GEMINI_AGENT_ROOT_ENTRIES, "gemini", GEMINI_AGENT_ENV, GEMINI_AGENT_FIXED)
+                }
+                _ => (codex_home(), DEFAULT_AGENT_ROOT_ENTRIES, "codex", DEFAULT_AGENT_ENV, &[]),
             };
             grant.root = pc.root.clone().or(if embedded { home } else { None });
             grant.root_entries = Some(pc.root_entries.clone().unwrap_or_else(|| names(entries)));
@@ -127,7 +167,11 @@ pub fn grant(role: Role, config: &Config, embedded: Option<&str>) -> anyhow::Res
                     (None, true) => names(env),
                     (None, false) => Vec::new(),
                 },
-                fixed: pc.env_values.clone().unwrap_or_default(),
+                fixed: match (&pc.env_values, embedded) {
+                    (Some(values), _) => values.clone(),
+                    (None, true) => fixed.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+                    (None, false) => Default::default(),
+                },
                 patterns: pc.env_patterns.clone().unwrap_or_default(),
             };
             grant.env.validate().map_err(|e| anyhow::anyhow!("[plugins.{role}]: {e}"))?;
@@ -201,6 +245,13 @@ fn codex_home() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".codex")))
 }
 
+/// Gemini CLI's home: `$GEMINI_CLI_HOME/.gemini`, default `~/.gemini`.
+fn gemini_home() -> Option<PathBuf> {
+    std::env::var_os("GEMINI_CLI_HOME")
+        .or_else(|| std::env::var_os("HOME"))
+        .map(|home| PathBuf::from(home).join(".gemini"))
+}
+
 fn claude_config_dir() -> Option<PathBuf> {
     std::env::var_os("CLAUDE_CONFIG_DIR")
         .map(PathBuf::from)
@@ -235,8 +286,27 @@ mod tests {
         assert!(!claude.env.inherit.iter().any(|v| v.starts_with("OPENAI")));
         assert!(claude.env.fixed.is_empty() && claude.env.patterns.is_empty(), "the plugin chooses no value");
 
+        let gemini = agent_grant("", Some(AGENT_GEMINI)).unwrap();
+        assert_eq!(gemini.programs, [typed_grant("gemini")]);
+        assert_eq!(
+            gemini.root_entries.as_deref().unwrap(),
+            ["tmp"],
+            "never settings.json or oauth_creds.json"
+        );
+        assert_eq!(gemini.root, gemini_home());
+        assert!(gemini.env.inherit.iter().any(|v| v == "GOOGLE_GEMINI_BASE_URL"));
+        for trusting in ["GEMINI_CLI_TRUST_WORKSPACE", "GEMINI_SYSTEM_MD", "GEMINI_CLI_SYSTEM_SETTINGS_PATH"]
+        {
+            assert!(
+                !gemini.env.inherit.iter().any(|v| warden_permissions::name_matches(v, trusting)),
+                "{trusting}"
+            );
+        }
+        assert_eq!(gemini.env.fixed.get("GEMINI_CLI_NO_RELAUNCH").map(String::as_str), Some("true"));
+
         let file = agent_grant("", None).unwrap();
         assert!(file.programs.is_empty() && file.root.is_none() && file.env.inherit.is_empty());
+        assert!(file.env.fixed.is_empty());
     }
 
     #[test]

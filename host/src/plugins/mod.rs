@@ -294,12 +294,12 @@ mod tests {
     #[test]
     fn the_pool_holds_every_plugins_call_slots() {
         let limits = |text: &str| engine_limits(&Config::parse(text).unwrap());
-        // Three roles and the two default agents.
-        assert_eq!(limits("").unwrap().concurrent_instances, 5 * crate::config::DEFAULT_MAX_CONCURRENT_CALLS);
-        let wider = "max-concurrent-calls = 40\n[plugins.agent-driver]\nmax-concurrent-calls = 2\n";
-        assert_eq!(limits(wider).unwrap().concurrent_instances, 40);
+        // Three roles and the three default agents.
+        assert_eq!(limits("").unwrap().concurrent_instances, 6 * crate::config::DEFAULT_MAX_CONCURRENT_CALLS);
+        let wider = "max-concurrent-calls = 50\n[plugins.agent-driver]\nmax-concurrent-calls = 2\n";
+        assert_eq!(limits(wider).unwrap().concurrent_instances, 50);
         let err = limits("max-concurrent-calls = 16\n").unwrap_err().to_string();
-        assert!(err.contains("max-concurrent-calls = 16") && err.contains("(40"), "{err}");
+        assert!(err.contains("max-concurrent-calls = 16") && err.contains("(48"), "{err}");
         let err = limits("[agents.claude]\nmax-concurrent-calls = 0\n").unwrap_err().to_string();
         assert!(err.contains("the agent `claude`"), "{err}");
         let err = limits("[plugins.session-policy]\nmax-concurrent-calls = 0\n").unwrap_err().to_string();

@@ -26,6 +26,7 @@ pub fn plugins(role: Role) -> Vec<(&'static str, &'static [u8])> {
     let mut all = vec![default_plugin(role)];
     if role == Role::AgentDriver {
         all.push(("agent-claude", guest!("agent_claude.wasm")));
+        all.push(("agent-gemini", guest!("agent_gemini.wasm")));
     }
     all
 }

@@ -1,11 +1,11 @@
-//! A child's output as whole lines: the host hands a line longer than its
-//! line limit over in chunks (`truncated`), and Claude Code's `assistant`
-//! and `result` lines carry whole answers, so chunks are joined again (up
-//! to [`MAX_JOINED`]). The last lines of stderr are kept to explain a
-//! failed run.
+//! A child's output as whole lines, for drivers of agents that print JSON
+//! lines: the host hands a line longer than its line limit over in chunks
+//! (`truncated`), and a line carrying a whole answer can be long, so chunks
+//! are joined again (up to [`MAX_JOINED`]). The last lines of stderr are
+//! kept to explain a failed run.
 
-use warden_plugin::agent::PluginError;
-use warden_plugin::agent::process::{Child, OutputStream, ReadResult};
+use super::PluginError;
+use super::process::{Child, OutputStream, ReadResult};
 
 /// Longest stdout line put back together; longer ones are dropped with a log line.
 const MAX_JOINED: usize = 32 << 20;
@@ -52,9 +52,9 @@ impl<'a> Output<'a> {
             }
             let whole = std::mem::take(&mut self.partial);
             if std::mem::take(&mut self.oversized) {
-                warden_plugin::agent::log::log(
-                    warden_plugin::agent::log::Level::Warn,
-                    &format!("dropped a claude output line longer than {MAX_JOINED} bytes"),
+                super::log::log(
+                    super::log::Level::Warn,
+                    &format!("dropped an output line longer than {MAX_JOINED} bytes"),
                 );
                 continue;
             }

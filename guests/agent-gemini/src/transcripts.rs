@@ -1,0 +1,78 @@
+//! Finding and reading Gemini CLI's transcripts through the read-only view
+//! of its home the operator granted (its `tmp` directory).
+
+use gemini_protocol::transcript::{self, CHATS, PROJECT_ROOT, ROOT};
+
+use warden_plugin::agent::log::{Level, log};
+use warden_plugin::agent::store_fs_readonly as fs;
+use warden_plugin::agent::{EntryKind, PluginError, Session, Transcript, Turn, rehydrated};
+
+/// Rebuild a session from the transcript of `session_id`.
+pub fn rehydrate(session_id: &str) -> Result<Session, PluginError> {
+    let Some((project, path, text)) = find(session_id)? else {
+        return Err(PluginError::NotFound(format!(
+            "no transcript for Gemini CLI session {session_id}: looked for {ROOT}/*/{CHATS}/session-*-{}.jsonl \
+             in the Gemini CLI home",
+            &session_id[..8]
+        )));
+    };
+    let found = transcript::parse(&text, session_id).map_err(|e| corrupt(&path, &e))?;
+    let cwd = fs::read(&format!("{ROOT}/{project}/{PROJECT_ROOT}"))
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(|root| root.trim().to_string())
+        .filter(|root| root.starts_with('/'));
+    let turns = found
+        .turns
+        .into_iter()
+        .map(|t| Turn { prompt: t.prompt, response: t.response, timestamp_ms: t.timestamp_ms })
+        .collect();
+    let transcript = Transcript { created_ms: found.created_ms, turns, model: found.model, cwd };
+    Ok(rehydrated(session_id, transcript, &path))
+}
+
+/// The transcript of `session_id`: its project directory, its path
+/// relative to the Gemini CLI home, and its text.
+pub fn find(session_id: &str) -> Result<Option<(String, String, String)>, PluginError> {
+    transcript::check_session_id(session_id).map_err(PluginError::Invalid)?;
+    for project in dirs(ROOT)? {
+        let chats = format!("{ROOT}/{project}/{CHATS}");
+        let names = match fs::list_dir(&chats) {
+            Ok(entries) => entries.into_iter().filter(|e| e.kind == EntryKind::File).map(|e| e.name),
+            Err(PluginError::NotFound(_)) => continue,
+            Err(PluginError::Denied(reason)) => {
+                log(Level::Warn, &format!("skipping {chats}: {reason}"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for name in names.filter(|n| transcript::may_hold(n, session_id)) {
+            let path = format!("{chats}/{name}");
+            let text = String::from_utf8(fs::read(&path)?).map_err(|_| corrupt(&path, "it is not UTF-8"))?;
+            // Another session whose id starts alike has another header.
+            if transcript::parse(&text, session_id).is_ok() {
+                return Ok(Some((project, path, text)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The directories in `path`; none when it is missing, skipped with a log line when refused.
+fn dirs(path: &str) -> Result<Vec<String>, PluginError> {
+    match fs::list_dir(path) {
+        Ok(entries) => {
+            Ok(entries.into_iter().filter(|e| e.kind == EntryKind::Directory).map(|e| e.name).collect())
+        }
+        Err(PluginError::NotFound(_)) => Ok(Vec::new()),
+        Err(PluginError::Denied(reason)) => {
+            log(Level::Warn, &format!("cannot look in {path}/: {reason}"));
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn corrupt(path: &str, problem: &str) -> PluginError {
+    PluginError::Corrupt(format!("the Gemini CLI transcript {path} cannot be read: {problem}"))
+}
