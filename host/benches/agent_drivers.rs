@@ -1,8 +1,9 @@
 //! Each agent driver's per-turn overhead, side by side in one run: a
-//! `tools/call` of `codex` and of `claude` through one `warden serve` (the
-//! default embedded plugins, both agents served, the durable save of every
-//! turn on disk), each beside the bare spawn of its instant fake program
-//! (`fake-codex/codex`, `fake-claude/claude`) with the argv its driver uses.
+//! `tools/call` of `codex`, `claude` and `gemini` through one `warden serve`
+//! (the default embedded plugins and agents, the durable save of every turn
+//! on disk), each beside the bare spawn of its instant fake program
+//! (`fake-codex/codex`, `fake-claude/claude`, `fake-gemini/gemini`) with the
+//! argv its driver uses.
 //! Rows are interleaved round by round, their order rotating.
 //!
 //! `cargo bench -p warden --bench agent_drivers`; `WARDEN_BENCH_ROUNDS`
@@ -26,14 +27,18 @@ fn main() {
     let warmup = (rounds / 10).max(20);
     let scratch = tempfile::tempdir_in("/var/tmp").unwrap();
     let benches = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches");
-    let (codex, claude) = (benches.join("fake-codex/codex"), benches.join("fake-claude/claude"));
+    let (codex, claude, gemini) = (
+        benches.join("fake-codex/codex"),
+        benches.join("fake-claude/claude"),
+        benches.join("fake-gemini/gemini"),
+    );
     let path = std::env::join_paths(
-        [benches.join("fake-codex"), benches.join("fake-claude")]
+        [benches.join("fake-codex"), benches.join("fake-claude"), benches.join("fake-gemini")]
             .into_iter()
             .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
     .unwrap();
-    for dir in ["codex-home", "claude-config"] {
+    for dir in ["codex-home", "claude-config", "gemini-home"] {
         std::fs::create_dir_all(scratch.path().join(dir)).unwrap();
     }
     let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
@@ -48,6 +53,7 @@ fn main() {
             .env("XDG_CACHE_HOME", scratch.path().join("cache"))
             .env("CODEX_HOME", scratch.path().join("codex-home"))
             .env("CLAUDE_CONFIG_DIR", scratch.path().join("claude-config"))
+            .env("GEMINI_CLI_HOME", scratch.path().join("gemini-home"))
             .env("PATH", &path);
         McpServer::start(command)
     };
@@ -59,6 +65,8 @@ fn main() {
     let home_arg = home.to_str().expect("HOME is UTF-8");
     let codex_args = ["exec", "--json", "--skip-git-repo-check", "-C", home_arg, "--", PROMPT];
     let claude_args = ["-p", "--output-format", "stream-json", "--verbose"];
+    let gemini_args =
+        ["--skip-trust", "--allowed-mcp-server-names", "warden-allows-no-mcp-server", "-o", "stream-json"];
     let call =
         |agent: &str| json!({"prompt": PROMPT, "sessionId": format!("bench-{agent}"), "resetSession": true});
     let mut rows = [
@@ -66,6 +74,8 @@ fn main() {
         Row::new("bare spawn of the fake codex, agent-codex's argv"),
         Row::new("Warden `tools/call claude` (agent-claude)"),
         Row::new("bare spawn of the fake claude, agent-claude's argv, prompt on stdin"),
+        Row::new("Warden `tools/call gemini` (agent-gemini)"),
+        Row::new("bare spawn of the fake gemini, agent-gemini's argv, prompt on stdin"),
     ];
     for round in 0..warmup + rounds {
         for k in 0..rows.len() {
@@ -74,7 +84,9 @@ fn main() {
                 0 => timed(|| check_turn(&warden.call_tool("codex", call("codex")))),
                 1 => timed(|| bare(&codex, &codex_args, &home, None, 4)),
                 2 => timed(|| check_turn(&warden.call_tool("claude", call("claude")))),
-                _ => timed(|| bare(&claude, &claude_args, &home, Some(PROMPT), 3)),
+                3 => timed(|| bare(&claude, &claude_args, &home, Some(PROMPT), 3)),
+                4 => timed(|| check_turn(&warden.call_tool("gemini", call("gemini")))),
+                _ => timed(|| bare(&gemini, &gemini_args, &home, Some(PROMPT), 3)),
             };
             if round >= warmup {
                 rows[which].samples.push(took);
@@ -89,7 +101,11 @@ fn main() {
         let v = ms(&row.samples);
         println!("| {} | {:.2} | {:.2} | {:.2} |", row.name, percentile(&v, 0.5), percentile(&v, 0.95), v[0]);
     }
-    for (name, call, bare) in [("agent-codex", &rows[0], &rows[1]), ("agent-claude", &rows[2], &rows[3])] {
+    for (name, call, bare) in [
+        ("agent-codex", &rows[0], &rows[1]),
+        ("agent-claude", &rows[2], &rows[3]),
+        ("agent-gemini", &rows[4], &rows[5]),
+    ] {
         let mut d: Vec<f64> = call
             .samples
             .iter()

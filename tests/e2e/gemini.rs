@@ -223,3 +223,137 @@ async fn a_provider_error_is_the_turns_error_and_a_cancelled_turn_leaves_no_gemi
     assert_eq!(world.gemini_processes(), Vec::<String>::new(), "gemini outlived its cancelled turn");
     server.cancel().await.unwrap();
 }
+
+/// A `gemini` that appends its arguments (one per line, then a blank line) to `argv.log` beside it.
+fn fake_gemini(dir: &std::path::Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join("gemini");
+    let log = dir.join("argv.log");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> {log:?}\necho >> {log:?}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn runs(dir: &std::path::Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("argv.log")).unwrap_or_default();
+    text.split("\n\n").filter(|r| !r.is_empty()).map(|r| r.lines().map(String::from).collect()).collect()
+}
+
+/// A hostile agent plugin granted `gemini` under the built-in policy cannot
+/// make it trust the directory's settings, load MCP servers, extensions,
+/// policies or files, or approve everything.
+#[test]
+fn an_agent_plugin_granted_gemini_cannot_load_servers_settings_or_extensions() {
+    use warden::contract::role::Role;
+    use warden::runtime::loaded::CallOptions;
+    use warden::types::PluginError;
+    use warden_permissions::{ProgramGrant, RequestLimits};
+    use warden_tests::{agent_turn, guest_wasm, info, process_policy, runtime};
+
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime(&crate::cache_dir());
+    let wasm = guest_wasm("hostile_agent.wasm");
+    let mut info = info(Role::AgentDriver, &wasm, None, None);
+    let grant = ProgramGrant {
+        name: "gemini".into(),
+        path: Some(fake_gemini(dir.path())),
+        policy: Some("gemini".into()),
+        ..Default::default()
+    };
+    let granted = vec![grant.resolve(&RequestLimits::default(), None).unwrap()];
+    info.process = Some(process_policy(&info, granted, &["PATH", "HOME"], dir.path()));
+    let plugin = runtime.load_agent(info, &wasm).unwrap();
+    let base =
+        "gemini\t--skip-trust\t--allowed-mcp-server-names\twarden-allows-no-mcp-server\t-o\tstream-json";
+    let attacks: &[(&str, &str)] = &[
+        ("--yolo", "--yolo"),
+        ("--approval-mode\tyolo", "not one of"),
+        ("--extensions\tevil", "--extensions"),
+        ("--policy\t/tmp/evil.toml", "--policy"),
+        ("--session-file\t/etc/shadow", "--session-file"),
+        ("--include-directories\t/", "--include-directories"),
+        ("--sandbox", "--sandbox"),
+        ("--fake-responses\t/tmp/x", "--fake-responses"),
+        ("--allowed-mcp-server-names\tevil", "only once"),
+        ("-p\t--yolo", "-p"),
+        ("--resume\tlatest", "not a UUID"),
+        ("--\t--yolo", "takes no further argument"),
+        ("mcp\tadd\tx\t/bin/sh", "takes no further argument"),
+    ];
+    for (extra, expected) in attacks {
+        let prompt = format!("spawn:|{base}\t{extra}");
+        match agent_turn(&plugin, &prompt, CallOptions::default()) {
+            Err(e) => match e.plugin_error() {
+                Some(PluginError::Denied(message)) => {
+                    assert!(message.contains(expected), "{extra}: {message}")
+                }
+                other => panic!("{extra}: expected a denial, got {other:?} ({e})"),
+            },
+            Ok(out) => panic!("{extra}: expected a denial, but it ran: {out}"),
+        }
+    }
+    // Without the trust flag, or with a real MCP allow-list, nothing runs either.
+    for line in [
+        "gemini\t--allowed-mcp-server-names\twarden-allows-no-mcp-server\t-o\tstream-json",
+        "gemini\t--skip-trust\t-o\tstream-json",
+    ] {
+        let refused = agent_turn(&plugin, &format!("spawn:|{line}"), CallOptions::default());
+        assert!(
+            matches!(refused.as_ref().map_err(|e| e.plugin_error()), Err(Some(PluginError::Denied(_)))),
+            "{line}"
+        );
+    }
+    assert!(
+        runs(dir.path()).is_empty(),
+        "a refused command line never starts gemini: {:?}",
+        runs(dir.path())
+    );
+    let out = agent_turn(&plugin, &format!("spawn:|{base}\t--approval-mode\tplan"), CallOptions::default())
+        .unwrap();
+    assert!(out.starts_with("exit=Some(0)"), "{out}");
+    assert_eq!(runs(dir.path()).len(), 1);
+}
+
+/// The default grant reaches Gemini CLI's transcripts, not its settings or credentials.
+#[test]
+fn the_default_gemini_grant_reaches_transcripts_not_credentials() {
+    use warden::config::Config;
+    use warden::contract::role::Role;
+    use warden::types::PluginError;
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join(".gemini");
+    std::fs::create_dir_all(home.join("tmp/project/chats")).unwrap();
+    std::fs::write(home.join("oauth_creds.json"), r#"{"access_token":"ya29.secret"}"#).unwrap();
+    std::fs::write(home.join("settings.json"), r#"{"mcpServers":{"x":{"command":"/bin/sh"}}}"#).unwrap();
+    std::fs::write(home.join("tmp/project/chats/session-x.jsonl"), "transcript").unwrap();
+    let config = format!("cache-dir = {:?}\n[agents.gemini]\nroot = {home:?}\n", crate::cache_dir());
+    let config = Config::parse(&config).unwrap();
+    let spec = warden::plugins::agents::served(&config).unwrap().remove(0);
+    let (info, _) = warden::plugins::plugin_info(Role::AgentDriver, &spec.config).unwrap();
+    assert_eq!(info.name, "agent-gemini");
+    let root = info.fs_root.expect("the Gemini CLI home is granted");
+    assert_eq!(root.entries().unwrap(), ["tmp"]);
+    for secret in ["oauth_creds.json", "settings.json", "tmp/../oauth_creds.json"] {
+        assert!(matches!(root.read(secret), Err(PluginError::Denied(_))), "{secret}");
+    }
+    assert_eq!(root.read("tmp/project/chats/session-x.jsonl").unwrap(), b"transcript");
+    let process = info.process.expect("an agent driver has a process policy");
+    assert_eq!(process.granted[0].name, "gemini");
+    for name in ["GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GEMINI_CLI_HOME"] {
+        assert!(process.env.reaches(&process.env_declared, name), "{name} is passed on");
+    }
+    for name in [
+        "GEMINI_CLI_TRUST_WORKSPACE",
+        "GEMINI_SYSTEM_MD",
+        "GEMINI_CLI_SYSTEM_SETTINGS_PATH",
+        "OPENAI_API_KEY",
+    ] {
+        assert!(!process.env.reaches(&process.env_declared, name), "{name} is not passed on");
+    }
+    assert_eq!(process.env.fixed.get("GEMINI_CLI_NO_RELAUNCH").map(String::as_str), Some("true"));
+}
