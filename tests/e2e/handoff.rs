@@ -1,8 +1,8 @@
 //! Several agents from one Warden, and one session moving between them: the
-//! REAL Codex CLI and the REAL Claude Code (both from npm) against one fake
-//! provider on 127.0.0.1 that answers OpenAI's Responses API and Anthropic's
-//! Messages API and records every request, so the test can see what history
-//! each agent was given.
+//! REAL Codex CLI, Claude Code and Gemini CLI (all from npm) against one fake
+//! provider on 127.0.0.1 that answers OpenAI's Responses API, Anthropic's
+//! Messages API and the Gemini API and records every request, so the test
+//! can see what history each agent was given.
 
 use std::path::PathBuf;
 
@@ -10,7 +10,7 @@ use rmcp::ServiceExt;
 use rmcp::transport::{ConfigureCommandExt as _, TokioChildProcess};
 use serde_json::{Value, json};
 use warden_tests::fake_provider::FakeProvider;
-use warden_tests::{claude_bin, codex_bin, warden_bin};
+use warden_tests::{claude_bin, codex_bin, gemini_bin, warden_bin};
 
 use crate::codex_mcp::{Client, Connection, call, structured, text};
 
@@ -24,9 +24,13 @@ impl World {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let provider = FakeProvider::start();
         provider.write_codex_home(&dir.path().join("codex-home"));
-        for sub in ["claude-config", "home", "project"] {
+        for sub in ["claude-config", "home", "project", "tmp", "gemini-home/.gemini"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
+        // Gemini CLI uses a base URL with an API key only when its settings say so.
+        let settings = json!({"security": {"auth": {"selectedType": "gemini-api-key"}},
+            "privacy": {"usageStatisticsEnabled": false}, "general": {"maxAttempts": 1}});
+        std::fs::write(dir.path().join("gemini-home/.gemini/settings.json"), settings.to_string()).unwrap();
         Self { dir, provider }
     }
 
@@ -48,12 +52,17 @@ impl World {
         );
         std::fs::write(&config, text).unwrap();
         let claude_dir = claude_bin().parent().unwrap().to_path_buf();
+        let gemini_dir = gemini_bin().parent().unwrap().to_path_buf();
         let transport = TokioChildProcess::new(tokio::process::Command::new(warden_bin()).configure(|cmd| {
             cmd.env_clear()
                 .arg("--config")
                 .arg(&config)
                 .arg("serve")
-                .env("PATH", format!("{}:/usr/bin:/bin", claude_dir.display()))
+                .env("PATH", format!("{}:{}:/usr/bin:/bin", claude_dir.display(), gemini_dir.display()))
+                .env("TMPDIR", self.path("tmp"))
+                .env("GEMINI_CLI_HOME", self.path("gemini-home"))
+                .env("GEMINI_API_KEY", "test-key")
+                .env("GOOGLE_GEMINI_BASE_URL", self.provider.gemini_base_url())
                 .env("HOME", self.path("home"))
                 .env("CODEX_HOME", self.path("codex-home"))
                 .env("MOCK_API_KEY", "test-key")
@@ -68,8 +77,8 @@ impl World {
         Client::default().serve(transport).await.unwrap()
     }
 
-    /// Both agents, each with its own grant.
-    fn both(&self) -> String {
+    /// The three agents, each with its own grant.
+    fn all(&self) -> String {
         format!(
             r#"
 [agents.codex]
@@ -82,6 +91,9 @@ path = {codex:?}
 policy = "codex"
 
 [agents.claude]
+cwd-roots = [{project:?}]
+
+[agents.gemini]
 cwd-roots = [{project:?}]
 "#,
             home = self.path("codex-home"),
@@ -101,11 +113,21 @@ fn request_text(request: &Value) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn one_session_moves_from_codex_to_claude_and_back() {
+async fn one_session_moves_from_codex_to_claude_back_and_on_to_gemini() {
     let world = World::new();
-    let server = world.serve(&world.both()).await;
+    let server = world.serve(&world.all()).await;
     let tools = tool_names(&server.list_all_tools().await.unwrap());
-    for tool in ["codex", "codex-reply", "claude", "claude-reply", "listSessions", "endSession", "ping"] {
+    for tool in [
+        "codex",
+        "codex-reply",
+        "claude",
+        "claude-reply",
+        "gemini",
+        "gemini-reply",
+        "listSessions",
+        "endSession",
+        "ping",
+    ] {
         assert!(tools.contains(&tool.to_string()), "{tool} in {tools:?}");
     }
     let ping = structured(&call(&server, "ping", json!({})).await).clone();
@@ -115,7 +137,8 @@ async fn one_session_moves_from_codex_to_claude_and_back() {
         .iter()
         .map(|a| (a["name"].as_str().unwrap().to_string(), a["available"].as_bool().unwrap()))
         .collect();
-    assert_eq!(agents, [("codex".to_string(), true), ("claude".to_string(), true)], "{ping}");
+    let expected = ["codex", "claude", "gemini"].map(|a| (a.to_string(), true));
+    assert_eq!(agents, expected, "{ping}");
 
     let first = call(
         &server,
