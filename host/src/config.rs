@@ -8,6 +8,14 @@
 //! cache-dir = "/var/cache/warden"        # default: the platform cache dir
 //! audit = false                          # log every spawn and write
 //!
+//! [http]                                 # `warden serve --http <addr:port>`
+//! allowed-hosts = ["warden.example.com"] # Host values beyond loopback and the bound address
+//! allowed-origins = []                   # browser origins accepted
+//! shutdown-grace-secs = 30
+//! [[auth.tokens]]                        # required to bind a non-loopback address
+//! principal = "alice"
+//! sha256 = "<hex SHA-256 of the token>"
+//!
 //! [agents.codex]                         # the agents served (default: codex and claude),
 //!                                        # each with the settings below; an older
 //!                                        # [plugins.agent-driver] configures one of them
@@ -71,12 +79,47 @@ pub struct Config {
     #[serde(default)]
     pub plugins: BTreeMap<Role, PluginConfig>,
     /// The agents served, each an agent-driver plugin with its own section
-    /// (see `plugins::agents`); none: `codex` and `claude`.
+    /// (see `plugins::agents`); none: `codex`, `claude` and `gemini`.
     #[serde(default)]
     pub agents: BTreeMap<String, PluginConfig>,
+    /// `warden serve --http`: accepted hosts and origins, shutdown grace.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Who may call `warden serve --http`.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// The file this configuration was read from, if any.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `Host` values accepted beyond loopback names and the bound address.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted (`https://app.example.com:443`); none by default.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// How long running calls may go on after SIGTERM before they are cancelled.
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// A bearer token, kept as the SHA-256 digest of the token, and whose it is.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TokenConfig {
+    pub principal: String,
+    /// The token's SHA-256 digest, 64 hex digits.
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -36,8 +36,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve MCP over stdin/stdout.
-    Serve,
+    /// Serve MCP over stdin/stdout, or over Streamable HTTP with `--http`.
+    Serve {
+        /// Serve MCP over Streamable HTTP on this address (e.g. 127.0.0.1:8765) at `/mcp`.
+        #[arg(long, value_name = "ADDR:PORT")]
+        http: Option<std::net::SocketAddr>,
+    },
     /// List the plugin in effect for each role: source, hash, limits and grants.
     Plugins,
     /// Write, check and inspect plugins.
@@ -147,7 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         config.state_dir = Some(dir);
     }
     match cli.command {
-        Command::Serve => serve(&config),
+        Command::Serve { http } => serve(&config, http),
         Command::Plugins => list_plugins(&config),
         Command::Plugin(PluginCommand::New { role, name, lang, dir, sdk }) => {
             let created = scaffold::new_plugin(role, &name, lang, &dir, sdk.as_deref())?;
@@ -201,7 +205,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn serve(config: &Config) -> anyhow::Result<()> {
+fn serve(config: &Config, http: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    // Checked before anything else starts: a bind refused for want of authentication costs nothing.
+    let tokens = warden::mcp::http::Tokens::from_config(&config.auth)?;
+    if let Some(addr) = http {
+        warden::mcp::http::check_bind(addr, &tokens)?;
+    }
     // Probe (and log once) how child processes are contained on this host.
     warden::capabilities::process::containment();
     let runtime = plugins::runtime(config)?;
@@ -221,9 +230,15 @@ fn serve(config: &Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("the turn-lock directory: {}", describe(&e)))?;
     let sessions =
         Sessions::new(set, Some(locks), config.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES));
-    tracing::info!("plugins loaded; serving MCP on stdio");
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    tokio.block_on(serve_stdio(WardenServer::new(Arc::new(sessions))))
+    let sessions = Arc::new(sessions);
+    match http {
+        Some(addr) => tokio.block_on(warden::mcp::http::serve_http(sessions, addr, &config.http, tokens)),
+        None => {
+            tracing::info!("plugins loaded; serving MCP on stdio");
+            tokio.block_on(serve_stdio(WardenServer::new(sessions)))
+        }
+    }
 }
 
 fn list_plugins(config: &Config) -> anyhow::Result<()> {

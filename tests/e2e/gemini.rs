@@ -224,6 +224,30 @@ async fn a_provider_error_is_the_turns_error_and_a_cancelled_turn_leaves_no_gemi
     server.cancel().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turn_past_its_timeout_leaves_no_gemini_behind() {
+    let world = World::new();
+    // Long enough for gemini to reach the provider on a loaded machine; the
+    // provider never answers, so the turn always ends by its timeout.
+    let (server, _) = world.serve(15).await;
+    let timed_out =
+        call(&server, "gemini", json!({"prompt": "never ends [slow]", "cwd": world.project()})).await;
+    assert_eq!(timed_out.is_error, Some(true));
+    assert_eq!(structured(&timed_out)["error"]["kind"], "timeout", "{}", text(&timed_out));
+    assert_eq!(world.provider.gemini_requests().len(), 1, "gemini was waiting on the provider");
+    // Observation, bounded: the kill is done when the call returns, /proc may lag a little.
+    for _ in 0..200 {
+        if world.gemini_processes().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(world.gemini_processes(), Vec::<String>::new(), "gemini outlived its turn");
+    let after = call(&server, "gemini", json!({"prompt": "quick now", "cwd": world.project()})).await;
+    assert_eq!(structured(&after)["content"], "echo: quick now", "{}", text(&after));
+    server.cancel().await.unwrap();
+}
+
 /// A `gemini` that appends its arguments (one per line, then a blank line) to `argv.log` beside it.
 fn fake_gemini(dir: &std::path::Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;

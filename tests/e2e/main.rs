@@ -13,6 +13,7 @@ mod fs_attacks;
 mod gemini;
 mod handoff;
 mod host_paths;
+mod http;
 mod hung_calls;
 mod limits;
 mod log_lines;

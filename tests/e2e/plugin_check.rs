@@ -163,6 +163,9 @@ fn spawns_must_be_declared_and_granted() {
         [[plugins.agent-driver.programs]]
         name = "claude"
         policy = "claude"
+        [[plugins.agent-driver.programs]]
+        name = "gemini"
+        policy = "gemini"
     "#;
     let report = c.run("granted", &agent, None, full);
     assert!(report.ok(), "{:?}", report.problems);

@@ -160,7 +160,7 @@ fn compare(manifest: &Manifest, grant: &grants::Grant, role: Role, report: &mut 
         if grants.is_empty() {
             problems.push(format!(
                 "it declares `{}`, which the configuration does not grant: add [[plugins.{role}.programs]] \
-                 name = {:?} with a typed argument policy (`policy = \"codex\"`, `policy = \"claude\"` or an `arguments` table)",
+                 name = {:?} with a typed argument policy (`policy = \"codex\"`, `\"claude\"`, `\"gemini\"` or an `arguments` table)",
                 show(&program.name, &program.args),
                 program.name,
             ));

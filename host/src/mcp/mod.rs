@@ -1,8 +1,9 @@
-//! The MCP server over stdio (rmcp): the tools, their argument and result
-//! types (from which their schemas are derived), and the handler; the
-//! session logic lives elsewhere.
+//! The MCP server over stdio and Streamable HTTP (rmcp): the tools, their
+//! argument and result types (from which their schemas are derived), the
+//! handler and the transports; the session logic lives elsewhere.
 
 mod args;
+pub mod http;
 mod inputs;
 mod outputs;
 pub mod progress;

@@ -194,11 +194,9 @@ impl ServerHandler for WardenServer {
     }
 }
 
-/// Serve MCP on stdin/stdout until the client disconnects, sweeping expired
-/// sessions periodically.
-pub async fn serve_stdio(server: WardenServer) -> anyhow::Result<()> {
-    let sessions = server.sessions.clone();
-    let sweeper = tokio::spawn(async move {
+/// Remove expired sessions now and then, until the task is aborted.
+pub fn spawn_expiry_sweeper(sessions: Arc<Sessions>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let mut interval = tokio::time::interval(EXPIRY_SWEEP);
         loop {
             interval.tick().await;
@@ -210,7 +208,13 @@ pub async fn serve_stdio(server: WardenServer) -> anyhow::Result<()> {
                 Err(e) => tracing::error!(error = %e, "the expiry sweep's thread failed"),
             }
         }
-    });
+    })
+}
+
+/// Serve MCP on stdin/stdout until the client disconnects, sweeping expired
+/// sessions periodically.
+pub async fn serve_stdio(server: WardenServer) -> anyhow::Result<()> {
+    let sweeper = spawn_expiry_sweeper(server.sessions.clone());
     let running = server.serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
     sweeper.abort();
