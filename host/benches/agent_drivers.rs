@@ -11,13 +11,15 @@
 
 #[path = "support/mcp_stdio.rs"]
 mod mcp_stdio;
+#[path = "support/rounds.rs"]
+mod rounds;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use mcp_stdio::McpServer;
+use rounds::{Row, overhead, print_table, timed};
 use serde_json::{Value, json};
 
 const PROMPT: &str = "say done";
@@ -94,48 +96,17 @@ fn main() {
         }
     }
     drop(warden);
-    println!("\n{rounds} rounds, per call, in ms:\n");
-    println!("| what | median | p95 | min |");
-    println!("|---|---|---|---|");
-    for row in &rows {
-        let v = ms(&row.samples);
-        println!("| {} | {:.2} | {:.2} | {:.2} |", row.name, percentile(&v, 0.5), percentile(&v, 0.95), v[0]);
-    }
+    print_table(&rows, rounds);
     for (name, call, bare) in [
         ("agent-codex", &rows[0], &rows[1]),
         ("agent-claude", &rows[2], &rows[3]),
         ("agent-gemini", &rows[4], &rows[5]),
     ] {
-        let mut d: Vec<f64> = call
-            .samples
-            .iter()
-            .zip(&bare.samples)
-            .map(|(c, b)| (c.as_secs_f64() - b.as_secs_f64()) * 1e3)
-            .collect();
-        d.sort_by(f64::total_cmp);
+        let (median, p95) = overhead(call, bare);
         println!(
-            "{name}: Warden's overhead above the bare spawn (per round): median {:.2} ms, p95 {:.2} ms",
-            percentile(&d, 0.5),
-            percentile(&d, 0.95)
+            "{name}: Warden's overhead above the bare spawn (per round): median {median:.2} ms, p95 {p95:.2} ms"
         );
     }
-}
-
-struct Row {
-    name: String,
-    samples: Vec<Duration>,
-}
-
-impl Row {
-    fn new(name: &str) -> Self {
-        Self { name: name.into(), samples: Vec::new() }
-    }
-}
-
-fn timed(call: impl FnOnce()) -> Duration {
-    let start = Instant::now();
-    call();
-    start.elapsed()
 }
 
 fn check_turn(reply: &Value) {
@@ -162,14 +133,4 @@ fn bare(fake: &Path, args: &[&str], cwd: &Path, stdin: Option<&str>, lines: usiz
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     assert_eq!(output.stdout.iter().filter(|b| **b == b'\n').count(), lines);
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
-fn ms(samples: &[Duration]) -> Vec<f64> {
-    let mut v: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-    v.sort_by(f64::total_cmp);
-    v
 }

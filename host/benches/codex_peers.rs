@@ -18,12 +18,14 @@
 
 #[path = "support/mcp_stdio.rs"]
 mod mcp_stdio;
+#[path = "support/rounds.rs"]
+mod rounds;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use mcp_stdio::McpServer;
+use rounds::{Row, ms, overhead, percentile, print_table, timed};
 use serde_json::{Value, json};
 
 /// The Node server's version this comparison is pinned to (as in `scripts/test`).
@@ -111,23 +113,6 @@ fn main() {
     report(&rows, rounds);
 }
 
-struct Row {
-    name: String,
-    samples: Vec<Duration>,
-}
-
-impl Row {
-    fn new(name: &str) -> Self {
-        Self { name: name.into(), samples: Vec::new() }
-    }
-}
-
-fn timed(call: impl FnOnce()) -> Duration {
-    let start = Instant::now();
-    call();
-    start.elapsed()
-}
-
 /// The Node server's entry point, if installed at the pinned version.
 fn node_server() -> Option<PathBuf> {
     let package =
@@ -183,34 +168,8 @@ fn check_node_resumes(node: &mut McpServer, log: &Path) {
     assert!(resumed, "the Node server did not resume the fake's thread; its log:\n{text}");
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
-fn ms(samples: &[Duration]) -> Vec<f64> {
-    let mut v: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-    v.sort_by(f64::total_cmp);
-    v
-}
-
 fn report(rows: &[Row], rounds: usize) {
-    println!("\n{rounds} rounds, per call, in ms:\n");
-    println!("| what | median | p95 | min |");
-    println!("|---|---|---|---|");
-    for row in rows {
-        let v = ms(&row.samples);
-        println!("| {} | {:.2} | {:.2} | {:.2} |", row.name, percentile(&v, 0.5), percentile(&v, 0.95), v[0]);
-    }
-    let overhead = |call: &Row, bare: &Row| {
-        let mut d: Vec<f64> = call
-            .samples
-            .iter()
-            .zip(&bare.samples)
-            .map(|(c, b)| (c.as_secs_f64() - b.as_secs_f64()) * 1e3)
-            .collect();
-        d.sort_by(f64::total_cmp);
-        (percentile(&d, 0.5), percentile(&d, 0.95))
-    };
+    print_table(rows, rounds);
     let (median, p95) = overhead(&rows[0], &rows[1]);
     println!("\nWarden's overhead above the bare spawn (per round): median {median:.2} ms, p95 {p95:.2} ms");
     if rows.len() > 3 {

@@ -60,6 +60,34 @@ pub struct OptionRule {
     pub attached: bool,
 }
 
+impl OptionRule {
+    /// An option named `names` taking a value of `value` (`None`: a flag), given at most once.
+    pub fn new(names: &[&str], value: Option<ValueRule>) -> Self {
+        Self {
+            names: names.iter().map(|s| s.to_string()).collect(),
+            value,
+            repeat: false,
+            required: false,
+            attached: false,
+        }
+    }
+
+    /// The same option, which must be given.
+    pub fn required(self) -> Self {
+        Self { required: true, ..self }
+    }
+
+    /// The same option, whose value must be attached (`--name=value`).
+    pub fn attached(self) -> Self {
+        Self { attached: true, ..self }
+    }
+
+    /// The same option, which may be given more than once.
+    pub fn repeated(self) -> Self {
+        Self { repeat: true, ..self }
+    }
+}
+
 /// A positional argument.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

@@ -31,24 +31,17 @@ use crate::value::ValueRule;
 pub const NAME: &str = "claude";
 
 pub fn policy(limits: &RequestLimits) -> Command {
-    let option = |names: &[&str], value: Option<ValueRule>| OptionRule {
-        names: names.iter().map(|s| s.to_string()).collect(),
-        value,
-        repeat: false,
-        required: false,
-        attached: false,
-    };
-    let required = |rule: OptionRule| OptionRule { required: true, ..rule };
+    let option = OptionRule::new;
     Command {
         name: String::new(),
         options: vec![
-            required(option(&["-p", "--print"], None)),
-            required(option(&["--output-format"], Some(ValueRule::Enum(vec!["stream-json".into()])))),
-            required(option(&["--verbose"], None)),
+            option(&["-p", "--print"], None).required(),
+            option(&["--output-format"], Some(ValueRule::Enum(vec!["stream-json".into()]))).required(),
+            option(&["--verbose"], None).required(),
             option(&["--resume"], Some(ValueRule::Uuid)),
             option(&["--model"], Some(ValueRule::Pattern(MODEL_PATTERN.into()))),
             option(&["--permission-mode"], Some(ValueRule::Enum(limits.permission_modes.clone()))),
-            OptionRule { attached: true, ..option(&["--append-system-prompt"], Some(ValueRule::Text)) },
+            option(&["--append-system-prompt"], Some(ValueRule::Text)).attached(),
         ],
         ..Command::default()
     }

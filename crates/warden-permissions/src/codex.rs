@@ -20,13 +20,7 @@ use crate::value::ValueRule;
 pub const NAME: &str = "codex";
 
 pub fn policy(limits: &RequestLimits) -> Command {
-    let option = |names: &[&str], value: Option<ValueRule>, repeat: bool| OptionRule {
-        names: names.iter().map(|s| s.to_string()).collect(),
-        value,
-        repeat,
-        required: false,
-        attached: false,
-    };
+    let option = OptionRule::new;
     let prompt = Positional { name: "prompt".into(), value: ValueRule::Text, optional: false };
     let config = limits.config_rules();
     let resume = Command {
@@ -41,12 +35,12 @@ pub fn policy(limits: &RequestLimits) -> Command {
     let exec = Command {
         name: "exec".into(),
         options: vec![
-            option(&["--json"], None, false),
-            option(&["--skip-git-repo-check"], None, false),
-            option(&["-m", "--model"], Some(ValueRule::Pattern(MODEL_PATTERN.into())), false),
-            option(&["-s", "--sandbox"], Some(ValueRule::Enum(limits.sandboxes())), false),
-            option(&["-C", "--cd"], Some(ValueRule::Path), false),
-            option(&["-c", "--config"], Some(ValueRule::Config(config)), true),
+            option(&["--json"], None),
+            option(&["--skip-git-repo-check"], None),
+            option(&["-m", "--model"], Some(ValueRule::Pattern(MODEL_PATTERN.into()))),
+            option(&["-s", "--sandbox"], Some(ValueRule::Enum(limits.sandboxes()))),
+            option(&["-C", "--cd"], Some(ValueRule::Path)),
+            option(&["-c", "--config"], Some(ValueRule::Config(config))).repeated(),
         ],
         subcommands: vec![resume],
         positionals: vec![prompt],
@@ -58,7 +52,6 @@ pub fn policy(limits: &RequestLimits) -> Command {
         options: vec![option(
             &["-a", "--ask-for-approval"],
             Some(ValueRule::Enum(limits.approval_policies.clone())),
-            false,
         )],
         subcommands: vec![exec],
         subcommand_required: true,

@@ -55,23 +55,14 @@ pub fn approval_modes(limits: &RequestLimits) -> Vec<String> {
 }
 
 pub fn policy(limits: &RequestLimits) -> Command {
-    let option = |names: &[&str], value: Option<ValueRule>| OptionRule {
-        names: names.iter().map(|s| s.to_string()).collect(),
-        value,
-        repeat: false,
-        required: false,
-        attached: false,
-    };
-    let required = |rule: OptionRule| OptionRule { required: true, ..rule };
+    let option = OptionRule::new;
     Command {
         name: String::new(),
         options: vec![
-            required(option(&["--skip-trust"], None)),
-            required(option(
-                &["--allowed-mcp-server-names"],
-                Some(ValueRule::Enum(vec![NO_MCP_SERVER.into()])),
-            )),
-            required(option(&["-o", "--output-format"], Some(ValueRule::Enum(vec!["stream-json".into()])))),
+            option(&["--skip-trust"], None).required(),
+            option(&["--allowed-mcp-server-names"], Some(ValueRule::Enum(vec![NO_MCP_SERVER.into()])))
+                .required(),
+            option(&["-o", "--output-format"], Some(ValueRule::Enum(vec!["stream-json".into()]))).required(),
             option(&["--resume"], Some(ValueRule::Uuid)),
             option(&["-m", "--model"], Some(ValueRule::Pattern(MODEL_PATTERN.into()))),
             option(&["--approval-mode"], Some(ValueRule::Enum(approval_modes(limits)))),
