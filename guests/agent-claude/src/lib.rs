@@ -19,7 +19,7 @@ mod transcripts;
 
 use claude_protocol::argv::{TurnSpec, permission_mode_for_sandbox, print_args};
 use claude_protocol::events::{TurnLog, TurnResult};
-use warden_plugin::agent::lines::{Output, Stream};
+use warden_plugin::agent::lines;
 use warden_plugin::agent::log::{Level, log};
 use warden_plugin::agent::process::{self, SpawnRequest, StdinSource};
 use warden_plugin::agent::progress::{ProgressEvent, report};
@@ -59,25 +59,19 @@ impl Guest for Claude {
             stdin: StdinSource::Bytes(prompt.into_bytes()),
         })?;
         let mut turn = TurnLog::default();
-        let mut output = Output::new(&child, settings.read_timeout_ms);
-        while let Some((stream, line)) = output.next_line()? {
-            match stream {
-                Stream::Stdout => match turn.apply(&line) {
-                    Ok(progress) => progress
-                        .into_iter()
-                        .for_each(|p| report(&ProgressEvent { kind: p.kind.into(), message: p.message })),
-                    Err(e) => log(Level::Debug, &format!("ignoring a claude output line ({e})")),
-                },
-                Stream::Stderr => output.keep_stderr(line),
-            }
-        }
-        let code = loop {
-            if let Some(code) = child.wait(settings.read_timeout_ms)? {
-                break code;
-            }
-        };
+        let finished = lines::drain(
+            &child,
+            settings.read_timeout_ms,
+            |line| match turn.apply(&line) {
+                Ok(progress) => progress
+                    .into_iter()
+                    .for_each(|p| report(&ProgressEvent { kind: p.kind.into(), message: p.message })),
+                Err(e) => log(Level::Debug, &format!("ignoring a claude output line ({e})")),
+            },
+            |_| {},
+        )?;
         let cwd = turn.cwd.clone();
-        let mut outcome = outcome(turn, code, &output.stderr_tail(), warnings)?;
+        let mut outcome = outcome(turn, finished.code, &finished.stderr_tail, warnings)?;
         outcome.transcript_path = match transcripts::find(&outcome.thread_id, cwd.as_deref()) {
             Ok(found) => found,
             Err(e) => {

@@ -10,13 +10,11 @@ mod transcripts;
 
 use codex_protocol::argv::{TurnSpec, check_prompt, exec_args};
 use codex_protocol::events::TurnLog;
+use warden_plugin::agent::lines;
 use warden_plugin::agent::log::{Level, log};
-use warden_plugin::agent::process::{self, OutputStream, ReadResult, SpawnRequest, StdinSource};
+use warden_plugin::agent::process::{self, SpawnRequest, StdinSource};
 use warden_plugin::agent::progress::{ProgressEvent, report};
 use warden_plugin::agent::{Guest, Plan, PluginError, Session, TurnOptions, TurnOutcome, Usage};
-
-/// Lines of stderr kept to explain a failed run.
-const STDERR_TAIL: usize = 20;
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -62,33 +60,19 @@ impl Guest for Codex {
             stdin: StdinSource::Null,
         })?;
         let mut turn = TurnLog::default();
-        let mut stderr_tail: Vec<String> = Vec::new();
-        loop {
-            match child.read_line(settings.read_timeout_ms)? {
-                ReadResult::Line(line) if line.stream == OutputStream::Stdout => match turn.apply(&line.text)
-                {
-                    Ok(Some(progress)) => {
-                        report(&ProgressEvent { kind: progress.kind.into(), message: progress.message })
-                    }
-                    Ok(None) => {}
-                    Err(e) => log(Level::Debug, &format!("ignoring codex output line ({e})")),
-                },
-                ReadResult::Line(line) => {
-                    if stderr_tail.len() == STDERR_TAIL {
-                        stderr_tail.remove(0);
-                    }
-                    stderr_tail.push(line.text);
+        let finished = lines::drain(
+            &child,
+            settings.read_timeout_ms,
+            |line| match turn.apply(&line) {
+                Ok(Some(progress)) => {
+                    report(&ProgressEvent { kind: progress.kind.into(), message: progress.message })
                 }
-                ReadResult::Pending => {}
-                ReadResult::Closed => break,
-            }
-        }
-        let code = loop {
-            if let Some(code) = child.wait(settings.read_timeout_ms)? {
-                break code;
-            }
-        };
-        let mut outcome = outcome(turn, code, &stderr_tail)?;
+                Ok(None) => {}
+                Err(e) => log(Level::Debug, &format!("ignoring codex output line ({e})")),
+            },
+            |_| {},
+        )?;
+        let mut outcome = outcome(turn, finished.code, &finished.stderr_tail)?;
         outcome.transcript_path = match transcripts::find(&outcome.thread_id) {
             Ok(found) => found.map(|(path, _)| path),
             Err(e) => {
@@ -104,14 +88,14 @@ impl Guest for Codex {
     }
 }
 
-fn outcome(turn: TurnLog, code: i32, stderr_tail: &[String]) -> Result<TurnOutcome, PluginError> {
+fn outcome(turn: TurnLog, code: i32, stderr_tail: &str) -> Result<TurnOutcome, PluginError> {
     if let Some(failure) = &turn.failure {
         return Err(PluginError::Failed(format!("codex failed: {failure}")));
     }
     if code != 0 {
         return Err(PluginError::Failed(format!(
             "codex exited with status {code}: {}",
-            if stderr_tail.is_empty() { "(no error output)".to_string() } else { stderr_tail.join("\n") }
+            if stderr_tail.is_empty() { "(no error output)" } else { stderr_tail }
         )));
     }
     let Some(thread_id) = turn.thread_id.clone() else {

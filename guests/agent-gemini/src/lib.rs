@@ -20,7 +20,7 @@ mod transcripts;
 
 use gemini_protocol::argv::{TurnSpec, approval_mode_for_sandbox, headless_args};
 use gemini_protocol::events::{TurnLog, TurnResult};
-use warden_plugin::agent::lines::{Output, Stream};
+use warden_plugin::agent::lines;
 use warden_plugin::agent::log::{Level, log};
 use warden_plugin::agent::process::{self, SpawnRequest, StdinSource};
 use warden_plugin::agent::progress::{ProgressEvent, report};
@@ -60,30 +60,23 @@ impl Guest for Gemini {
             stdin: StdinSource::Bytes(prompt.into_bytes()),
         })?;
         let mut turn = TurnLog::default();
-        let mut output = Output::new(&child, settings.read_timeout_ms);
-        while let Some((stream, line)) = output.next_line()? {
-            match stream {
-                Stream::Stdout => match turn.apply(&line) {
-                    Ok(progress) => progress
-                        .into_iter()
-                        .for_each(|p| report(&ProgressEvent { kind: p.kind.into(), message: p.message })),
-                    Err(e) => log(Level::Debug, &format!("ignoring a gemini output line ({e})")),
-                },
-                Stream::Stderr => {
-                    // Gemini CLI says only here that the provider failed and it retries.
-                    if line.starts_with("Attempt ") && line.contains("Retrying") {
-                        report(&ProgressEvent { kind: "retry".into(), message: line.clone() });
-                    }
-                    output.keep_stderr(line);
+        let finished = lines::drain(
+            &child,
+            settings.read_timeout_ms,
+            |line| match turn.apply(&line) {
+                Ok(progress) => progress
+                    .into_iter()
+                    .for_each(|p| report(&ProgressEvent { kind: p.kind.into(), message: p.message })),
+                Err(e) => log(Level::Debug, &format!("ignoring a gemini output line ({e})")),
+            },
+            |line| {
+                // Gemini CLI says only here that the provider failed and it retries.
+                if line.starts_with("Attempt ") && line.contains("Retrying") {
+                    report(&ProgressEvent { kind: "retry".into(), message: line.to_string() });
                 }
-            }
-        }
-        let code = loop {
-            if let Some(code) = child.wait(settings.read_timeout_ms)? {
-                break code;
-            }
-        };
-        let mut outcome = outcome(turn, code, &output.stderr_tail(), warnings)?;
+            },
+        )?;
+        let mut outcome = outcome(turn, finished.code, &finished.stderr_tail, warnings)?;
         outcome.transcript_path = match transcripts::find(&outcome.thread_id) {
             Ok(found) => found.map(|(_, path, _)| path),
             Err(e) => {

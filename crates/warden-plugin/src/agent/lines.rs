@@ -1,8 +1,8 @@
 //! A child's output as whole lines, for drivers of agents that print JSON
-//! lines: the host hands a line longer than its line limit over in chunks
-//! (`truncated`), and a line carrying a whole answer can be long, so chunks
-//! are joined again (up to [`MAX_JOINED`]). The last lines of stderr are
-//! kept to explain a failed run.
+//! lines ([`drain`]): the host hands a line longer than its line limit over
+//! in chunks (`truncated`), and a line carrying a whole answer can be long,
+//! so chunks are joined again (up to [`MAX_JOINED`]). The last lines of
+//! stderr are kept to explain a failed run.
 
 use super::PluginError;
 use super::process::{Child, OutputStream, ReadResult};
@@ -12,12 +12,47 @@ const MAX_JOINED: usize = 32 << 20;
 /// Lines of stderr kept to explain a failed run.
 const STDERR_TAIL: usize = 20;
 
-pub enum Stream {
+/// How a child's run ended.
+pub struct Finished {
+    pub code: i32,
+    /// Its last lines of stderr, to explain a failure.
+    pub stderr_tail: String,
+}
+
+/// Read `child`'s output to its end, handing each whole stdout line to
+/// `on_stdout` and each stderr line to `on_stderr`, then wait for it to exit.
+/// Each wait lasts at most `read_timeout_ms`; the call's own deadline and
+/// cancellation end it through the host.
+pub fn drain(
+    child: &Child,
+    read_timeout_ms: u32,
+    mut on_stdout: impl FnMut(String),
+    mut on_stderr: impl FnMut(&str),
+) -> Result<Finished, PluginError> {
+    let mut output = Output::new(child, read_timeout_ms);
+    while let Some((stream, line)) = output.next_line()? {
+        match stream {
+            Stream::Stdout => on_stdout(line),
+            Stream::Stderr => {
+                on_stderr(&line);
+                output.keep_stderr(line);
+            }
+        }
+    }
+    let code = loop {
+        if let Some(code) = child.wait(read_timeout_ms)? {
+            break code;
+        }
+    };
+    Ok(Finished { code, stderr_tail: output.stderr_tail() })
+}
+
+enum Stream {
     Stdout,
     Stderr,
 }
 
-pub struct Output<'a> {
+struct Output<'a> {
     child: &'a Child,
     read_timeout_ms: u32,
     partial: String,
@@ -26,12 +61,12 @@ pub struct Output<'a> {
 }
 
 impl<'a> Output<'a> {
-    pub fn new(child: &'a Child, read_timeout_ms: u32) -> Self {
+    fn new(child: &'a Child, read_timeout_ms: u32) -> Self {
         Self { child, read_timeout_ms, partial: String::new(), oversized: false, stderr: Vec::new() }
     }
 
     /// The next whole line, or `None` once both streams are closed.
-    pub fn next_line(&mut self) -> Result<Option<(Stream, String)>, PluginError> {
+    fn next_line(&mut self) -> Result<Option<(Stream, String)>, PluginError> {
         loop {
             let line = match self.child.read_line(self.read_timeout_ms)? {
                 ReadResult::Line(line) => line,
@@ -62,14 +97,14 @@ impl<'a> Output<'a> {
         }
     }
 
-    pub fn keep_stderr(&mut self, line: String) {
+    fn keep_stderr(&mut self, line: String) {
         if self.stderr.len() == STDERR_TAIL {
             self.stderr.remove(0);
         }
         self.stderr.push(line);
     }
 
-    pub fn stderr_tail(&self) -> String {
+    fn stderr_tail(&self) -> String {
         self.stderr.join("\n")
     }
 }
