@@ -287,6 +287,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_agents_wasm_file_is_one_of_wardens_own_paths() {
+        let config = Config::parse("[agents.mine]\npath = \"/opt/warden/mine.wasm\"\n").unwrap();
+        let reserved = config.host_paths();
+        assert!(
+            reserved
+                .iter()
+                .any(|(path, what)| path == Path::new("/opt/warden/mine.wasm") && what.contains("mine")),
+            "{reserved:?}"
+        );
+    }
+
+    #[test]
     fn parses_roles_and_refuses_unknown_keys() {
         let config = Config::parse(
             r#"

@@ -50,14 +50,19 @@ pub fn may_hold(file_name: &str, session_id: &str) -> bool {
     file_name.starts_with("session-") && file_name.ends_with(&format!("-{}.jsonl", &session_id[..8]))
 }
 
-/// Rebuild a session from its transcript text; `Err` if the header names another session.
-pub fn parse(text: &str, session_id: &str) -> Result<Transcript, String> {
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Value =
-        serde_json::from_str(lines.next().ok_or("it is empty")?).map_err(|e| format!("its header: {e}"))?;
+/// A transcript's header (its first line), checked to name `session_id`.
+pub fn header(first_line: &str, session_id: &str) -> Result<Value, String> {
+    let header: Value = serde_json::from_str(first_line).map_err(|e| format!("its header: {e}"))?;
     if header["sessionId"] != session_id {
         return Err(format!("its header names session {}", header["sessionId"]));
     }
+    Ok(header)
+}
+
+/// Rebuild a session from its transcript text; `Err` if the header names another session.
+pub fn parse(text: &str, session_id: &str) -> Result<Transcript, String> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = header(lines.next().ok_or("it is empty")?, session_id)?;
     let created_ms = header["startTime"].as_str().and_then(epoch_time::parse_rfc3339_ms).unwrap_or(0);
     let mut messages: Vec<Value> = Vec::new();
     for line in lines {

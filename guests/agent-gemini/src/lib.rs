@@ -78,7 +78,7 @@ impl Guest for Gemini {
         )?;
         let mut outcome = outcome(turn, finished.code, &finished.stderr_tail, warnings)?;
         outcome.transcript_path = match transcripts::find(&outcome.thread_id) {
-            Ok(found) => found.map(|(_, path, _)| path),
+            Ok(found) => found.map(|(_, path)| path),
             Err(e) => {
                 log(Level::Warn, &format!("cannot locate the transcript of {}: {e:?}", outcome.thread_id));
                 None

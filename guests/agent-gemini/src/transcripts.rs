@@ -7,15 +7,19 @@ use warden_plugin::agent::log::{Level, log};
 use warden_plugin::agent::store_fs_readonly as fs;
 use warden_plugin::agent::{EntryKind, PluginError, Session, Transcript, Turn, rehydrated};
 
+/// The longest transcript header read to tell whose transcript a file is.
+const HEADER_BYTES: u32 = 4096;
+
 /// Rebuild a session from the transcript of `session_id`.
 pub fn rehydrate(session_id: &str) -> Result<Session, PluginError> {
-    let Some((project, path, text)) = find(session_id)? else {
+    let Some((project, path)) = find(session_id)? else {
         return Err(PluginError::NotFound(format!(
             "no transcript for Gemini CLI session {session_id}: looked for {ROOT}/*/{CHATS}/session-*-{}.jsonl \
              in the Gemini CLI home",
             &session_id[..8]
         )));
     };
+    let text = String::from_utf8(fs::read(&path)?).map_err(|_| corrupt(&path, "it is not UTF-8"))?;
     let found = transcript::parse(&text, session_id).map_err(|e| corrupt(&path, &e))?;
     let cwd = fs::read(&format!("{ROOT}/{project}/{PROJECT_ROOT}"))
         .ok()
@@ -31,9 +35,9 @@ pub fn rehydrate(session_id: &str) -> Result<Session, PluginError> {
     Ok(rehydrated(session_id, transcript, &path))
 }
 
-/// The transcript of `session_id`: its project directory, its path
-/// relative to the Gemini CLI home, and its text.
-pub fn find(session_id: &str) -> Result<Option<(String, String, String)>, PluginError> {
+/// The transcript of `session_id`: its project directory and its path
+/// relative to the Gemini CLI home. Only each candidate's header is read.
+pub fn find(session_id: &str) -> Result<Option<(String, String)>, PluginError> {
     transcript::check_session_id(session_id).map_err(PluginError::Invalid)?;
     for project in dirs(ROOT)? {
         let chats = format!("{ROOT}/{project}/{CHATS}");
@@ -48,10 +52,12 @@ pub fn find(session_id: &str) -> Result<Option<(String, String, String)>, Plugin
         };
         for name in names.filter(|n| transcript::may_hold(n, session_id)) {
             let path = format!("{chats}/{name}");
-            let text = String::from_utf8(fs::read(&path)?).map_err(|_| corrupt(&path, "it is not UTF-8"))?;
+            let start = fs::read_range(&path, 0, HEADER_BYTES)?;
+            let first_line = start.split(|b| *b == b'\n').next().unwrap_or_default();
             // Another session whose id starts alike has another header.
-            if transcript::parse(&text, session_id).is_ok() {
-                return Ok(Some((project, path, text)));
+            if std::str::from_utf8(first_line).is_ok_and(|line| transcript::header(line, session_id).is_ok())
+            {
+                return Ok(Some((project, path)));
             }
         }
     }
