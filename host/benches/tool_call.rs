@@ -17,10 +17,11 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_stdio::McpServer;
 use serde_json::json;
+use warden::auth::{Principal, Principals};
 use warden::config::Config;
 use warden::runtime::embedded::GUEST_DIR;
 use warden::runtime::loaded::CallOptions;
-use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Sessions, Target, TurnRequest, TurnSettings};
+use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Owners, Sessions, Target, TurnRequest, TurnSettings};
 
 fn config_text(state: &Path) -> String {
     format!(
@@ -40,7 +41,12 @@ fn in_process(state: &Path) -> Sessions {
     let config = Config::from_file(&write_config(state)).unwrap();
     let runtime = Box::leak(Box::new(warden::plugins::runtime(&config).unwrap()));
     let set = warden::plugins::load_all(runtime, &config).unwrap();
-    Sessions::new(Arc::new(set), None, DEFAULT_MAX_RESPONSE_BYTES)
+    Sessions::new(
+        Arc::new(set),
+        None,
+        DEFAULT_MAX_RESPONSE_BYTES,
+        Owners::new(Principals::local_only("bench")),
+    )
 }
 
 fn write_config(state: &Path) -> PathBuf {
@@ -48,6 +54,10 @@ fn write_config(state: &Path) -> PathBuf {
     let file = state.join("warden.toml");
     std::fs::write(&file, config_text(state)).unwrap();
     file
+}
+
+fn local() -> Principal {
+    Principal::new("bench").unwrap()
 }
 
 fn turn(id: &str) -> TurnRequest {
@@ -80,11 +90,11 @@ fn tool_call(c: &mut Criterion) {
 
     let sessions = in_process(&disk.path().join("in-process"));
     group.bench_function("in-process turn, disk store", |b| {
-        b.iter(|| sessions.run_turn(turn("bench"), CallOptions::default()).unwrap())
+        b.iter(|| sessions.run_turn(&local(), turn("bench"), CallOptions::default()).unwrap())
     });
     let sessions = in_process(shm.path());
     group.bench_function("in-process turn, tmpfs store", |b| {
-        b.iter(|| sessions.run_turn(turn("bench"), CallOptions::default()).unwrap())
+        b.iter(|| sessions.run_turn(&local(), turn("bench"), CallOptions::default()).unwrap())
     });
     group.finish();
 }

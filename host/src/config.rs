@@ -12,9 +12,19 @@
 //! allowed-hosts = ["warden.example.com"] # Host values beyond loopback and the bound address
 //! allowed-origins = []                   # browser origins accepted
 //! shutdown-grace-secs = 30
-//! [[auth.tokens]]                        # required to bind a non-loopback address
-//! principal = "alice"
+//! public-url = "https://warden.example.com"   # behind a proxy: what clients use
+//! [auth]
+//! local-principal = "me"                 # the stdio caller (default: the user running Warden)
+//! transcript-owner = "me"                # who may rehydrate from agents' transcripts (default: local)
+//! [[auth.tokens]]                        # tokens or jwt: required to bind a non-loopback address
+//! principal = "alice"                    # sessions are kept apart by principal
 //! sha256 = "<hex SHA-256 of the token>"
+//! [auth.jwt]                             # OAuth 2.1 access tokens (JWT)
+//! jwks = "/etc/warden/jwks.json"         # the authorization server's key set
+//! issuer = "https://auth.example.com"
+//! audience = "https://warden.example.com/mcp"
+//! scopes = ["warden"]                    # required scopes
+//! principal-claim = "sub"
 //!
 //! [agents.codex]                         # the agents served (default: codex and claude),
 //!                                        # each with the settings below; an older
@@ -104,6 +114,9 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// How long running calls may go on after SIGTERM before they are cancelled.
     pub shutdown_grace_secs: Option<u64>,
+    /// The URL clients reach Warden at (`https://warden.example.com`), for
+    /// the protected resource metadata (default: `http://<bound address>`).
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -111,6 +124,33 @@ pub struct HttpConfig {
 pub struct AuthConfig {
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// The principal of stdio callers and of sessions stored without an
+    /// owner (default: the user running Warden).
+    pub local_principal: Option<String>,
+    /// The principal who may rebuild sessions from the agents' transcript
+    /// directories (default: the local principal).
+    pub transcript_owner: Option<String>,
+    /// JWT access tokens from an OAuth 2.1 authorization server.
+    pub jwt: Option<JwtConfig>,
+}
+
+/// Where JWT access tokens come from and what they must say.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The authorization server's JSON Web Key Set, as a file.
+    pub jwks: PathBuf,
+    /// The `iss` every token must carry.
+    pub issuer: String,
+    /// The `aud` every token must carry (this resource's identifier).
+    pub audience: String,
+    /// Scopes every token must grant (`scope` or `scp`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The claim naming the principal (default `sub`).
+    pub principal_claim: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf` (default 30 s).
+    pub leeway_secs: Option<u64>,
 }
 
 /// A bearer token, kept as the SHA-256 digest of the token, and whose it is.

@@ -12,6 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["control"],
     &["capabilities"],
     &["config"],
+    &["auth"],
     &["runtime"],
     &["plugins"],
     &["sessions"],

@@ -3,6 +3,7 @@
 //! sandboxed WebAssembly components; the host lends them only the
 //! capabilities an operator grants.
 
+pub mod auth;
 pub mod capabilities;
 pub mod commands;
 pub mod config;

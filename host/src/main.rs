@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use warden::auth::{Authenticator, Principal, Principals};
 use warden::capabilities::store_fs::FsRoot;
 use warden::commands::{migrate, plugin_check, plugin_pack, scaffold, sessions};
 use warden::config::Config;
@@ -12,7 +13,7 @@ use warden::contract::world_check;
 use warden::mcp::{WardenServer, serve_stdio};
 use warden::plugins;
 use warden::runtime::loaded::describe;
-use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Sessions};
+use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Owners, Sessions};
 
 /// The legacy single-file store's name inside the state directory.
 const LEGACY_FILE: &str = "sessions.json";
@@ -126,9 +127,19 @@ enum SessionsCommand {
     /// or a hand edit); the store stays usable meanwhile.
     Reindex,
     /// Print one session with its turns as JSON.
-    Show { key: String },
-    /// Delete one session (Codex's own transcript is left alone).
-    Rm { key: String },
+    Show {
+        key: String,
+        /// Whose session (default: the local principal).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Delete one session (the agent's own transcript is left alone).
+    Rm {
+        key: String,
+        /// Whose session (default: the local principal).
+        #[arg(long)]
+        owner: Option<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -187,11 +198,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runtime = plugins::runtime(&config)?;
             let (info, wasm) = plugins::plugin_info(Role::StorageBackend, &config)?;
             let storage = runtime.load_storage(info, &wasm)?;
+            let owners = Owners::new(Principals::from_config(&config.auth)?);
+            let id_of = |key: &str, owner: Option<String>| -> anyhow::Result<String> {
+                let owner = match owner {
+                    Some(name) => Principal::new(&name).map_err(|e| anyhow::anyhow!("--owner: {e}"))?,
+                    None => owners.local().clone(),
+                };
+                Ok(owners.storage_id(&owner, key)?)
+            };
             match command {
-                SessionsCommand::List { json, limit, after } => sessions::list(&storage, json, limit, after),
+                SessionsCommand::List { json, limit, after } => {
+                    sessions::list(&storage, &owners, json, limit, after)
+                }
                 SessionsCommand::Reindex => sessions::reindex(&storage),
-                SessionsCommand::Show { key } => sessions::show(&storage, &key),
-                SessionsCommand::Rm { key } => sessions::remove(&storage, &key),
+                SessionsCommand::Show { key, owner } => {
+                    sessions::show(&storage, &owners, &id_of(&key, owner)?)
+                }
+                SessionsCommand::Rm { key, owner } => sessions::remove(&storage, &id_of(&key, owner)?),
             }
         }
         Command::Migrate { store, merge_case_variants } => {
@@ -207,9 +230,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn serve(config: &Config, http: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     // Checked before anything else starts: a bind refused for want of authentication costs nothing.
-    let tokens = warden::mcp::http::Tokens::from_config(&config.auth)?;
+    let auth = Authenticator::from_config(&config.auth)?;
+    let owners = Owners::new(Principals::from_config(&config.auth)?);
     if let Some(addr) = http {
-        warden::mcp::http::check_bind(addr, &tokens)?;
+        warden::mcp::http::check_bind(addr, &auth)?;
     }
     // Probe (and log once) how child processes are contained on this host.
     warden::capabilities::process::containment();
@@ -228,12 +252,12 @@ fn serve(config: &Config, http: Option<std::net::SocketAddr>) -> anyhow::Result<
     let set = Arc::new(plugins::load_all(&runtime, config)?);
     let locks = FsRoot::open(&config.turn_lock_dir()?, true, 0)
         .map_err(|e| anyhow::anyhow!("the turn-lock directory: {}", describe(&e)))?;
-    let sessions =
-        Sessions::new(set, Some(locks), config.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES));
+    let max_response_bytes = config.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
+    let sessions = Sessions::new(set, Some(locks), max_response_bytes, owners);
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let sessions = Arc::new(sessions);
     match http {
-        Some(addr) => tokio.block_on(warden::mcp::http::serve_http(sessions, addr, &config.http, tokens)),
+        Some(addr) => tokio.block_on(warden::mcp::http::serve_http(sessions, addr, &config.http, auth)),
         None => {
             tracing::info!("plugins loaded; serving MCP on stdio");
             tokio.block_on(serve_stdio(WardenServer::new(sessions)))

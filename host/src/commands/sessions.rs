@@ -8,7 +8,7 @@ use std::io::Write as _;
 use crate::mcp::SessionItem;
 use crate::runtime::calls::StoragePlugin;
 use crate::runtime::loaded::CallOptions;
-use crate::sessions::{ListRequest, SessionPage};
+use crate::sessions::{ListRequest, Owners, SessionPage};
 use crate::types::{Session, SessionSummary};
 
 /// Sessions fetched per storage call.
@@ -18,6 +18,7 @@ const PAGE: u32 = 200;
 /// When `limit` stops the listing early, the cursor that continues it goes to stderr.
 pub fn list(
     storage: &StoragePlugin,
+    owners: &Owners,
     as_json: bool,
     limit: Option<u64>,
     after: Option<String>,
@@ -36,11 +37,18 @@ pub fn list(
         request.limit = left as u32;
         let page = page(storage, &request)?;
         for s in &page.sessions {
+            let (owner, key) = match owners.split(&s.id) {
+                Some((owner, key)) => (owner.to_string(), key.to_string()),
+                None => ("?".to_string(), s.id.clone()),
+            };
             if as_json {
                 let separator = if shown == 0 { "\n" } else { ",\n" };
-                write!(out, "{separator}{}", serde_json::to_string(&SessionItem::new(s, None))?)?;
+                let mut item = serde_json::to_value(SessionItem::new(s, None))?;
+                item["id"] = key.into();
+                item["owner"] = owner.into();
+                write!(out, "{separator}{item}")?;
             } else {
-                writeln!(out, "{}", line(s))?;
+                writeln!(out, "{}", line(&owner, &key, s))?;
             }
             shown += 1;
         }
@@ -69,10 +77,10 @@ fn page(storage: &StoragePlugin, request: &ListRequest) -> anyhow::Result<Sessio
     Ok(crate::sessions::page_of(storage, request, &CallOptions::default())?)
 }
 
-fn line(s: &SessionSummary) -> String {
+/// A session as one line; `owner` is `?` for an id no principal could have made.
+fn line(owner: &str, key: &str, s: &SessionSummary) -> String {
     format!(
-        "{}\t{} turns\tlast used {}\tthread {}\tmodel {}\tcwd {}",
-        s.id,
+        "{key}\towner {owner}\t{} turns\tlast used {}\tthread {}\tmodel {}\tcwd {}",
         s.turn_count,
         iso8601(s.last_accessed_ms),
         s.agent_thread_id.as_deref().unwrap_or("-"),
@@ -93,17 +101,25 @@ pub fn reindex(storage: &StoragePlugin) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn show(storage: &StoragePlugin, key: &str) -> anyhow::Result<()> {
-    let session = storage.load(key)?;
-    println!("{}", serde_json::to_string_pretty(&session_json(&session))?);
+pub fn show(storage: &StoragePlugin, owners: &Owners, id: &str) -> anyhow::Result<()> {
+    let session = storage.load(id)?;
+    let mut shown = session_json(&session);
+    if let Some((owner, key)) = owners.split(id) {
+        shown["id"] = key.into();
+        shown["owner"] = owner.to_string().into();
+    }
+    println!("{}", serde_json::to_string_pretty(&shown)?);
     Ok(())
 }
 
-pub fn remove(storage: &StoragePlugin, key: &str) -> anyhow::Result<()> {
-    if !storage.delete(key)? {
-        anyhow::bail!("no session {key:?} in the store; `warden sessions list` shows the keys");
+/// Delete the session stored as `id`.
+pub fn remove(storage: &StoragePlugin, id: &str) -> anyhow::Result<()> {
+    if !storage.delete(id)? {
+        anyhow::bail!(
+            "no session {id:?} in the store; `warden sessions list` shows the keys and owners (--owner picks another principal's)"
+        );
     }
-    println!("removed {key:?}");
+    println!("removed {id:?}");
     Ok(())
 }
 

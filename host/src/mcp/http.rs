@@ -10,13 +10,12 @@
 //!   `[http] allowed-origins` (none by default).
 //! - Tokens are configured as SHA-256 digests, each naming a principal; a
 //!   request to `/mcp` without a valid `Authorization: Bearer` gets 401 with
-//!   a `WWW-Authenticate` challenge. Sessions are not yet kept apart by
-//!   principal, so the tokens must all name one principal.
+//!   a `WWW-Authenticate` challenge. The principal goes with the request
+//!   to every call, which sees only that principal's sessions.
 //! - SIGTERM or SIGINT stops accepting connections, lets running calls go on
 //!   for `[http] shutdown-grace-secs` (default 30), then cancels them as a
 //!   client cancel would.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,80 +26,53 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::server::{WardenServer, spawn_expiry_sweeper};
-use crate::config::{AuthConfig, HttpConfig};
+use crate::auth::Authenticator;
+use crate::auth::jwt::Rejection;
+use crate::config::HttpConfig;
 use crate::sessions::Sessions;
 
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "[::1]", "::1"];
 
-/// Who a valid token says the caller is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal(pub String);
-
-/// The configured tokens, by the SHA-256 digest of the token.
-#[derive(Clone, Debug, Default)]
-pub struct Tokens {
-    by_digest: Vec<([u8; 32], Principal)>,
-}
-
-impl Tokens {
-    /// Check the configuration: well-formed digests, one principal for now.
-    pub fn from_config(auth: &AuthConfig) -> anyhow::Result<Self> {
-        let mut by_digest = Vec::new();
-        for token in &auth.tokens {
-            let digest: [u8; 32] = hex::decode(token.sha256.trim())
-                .ok()
-                .and_then(|bytes| bytes.try_into().ok())
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "[[auth.tokens]] of principal {:?}: sha256 must be the 64 hex digits of the token's \
-                         SHA-256 digest (e.g. `printf %s \"$TOKEN\" | sha256sum`)",
-                        token.principal
-                    )
-                })?;
-            if token.principal.trim().is_empty() {
-                anyhow::bail!("[[auth.tokens]]: every token names its principal (`principal = \"alice\"`)");
-            }
-            by_digest.push((digest, Principal(token.principal.clone())));
-        }
-        let principals: BTreeSet<&str> = by_digest.iter().map(|(_, p)| p.0.as_str()).collect();
-        if principals.len() > 1 {
-            anyhow::bail!(
-                "[[auth.tokens]] name {} principals ({}); Warden does not yet keep one principal's sessions \
-                 from another's, so every token must name the same principal",
-                principals.len(),
-                principals.into_iter().collect::<Vec<_>>().join(", ")
-            );
-        }
-        Ok(Self { by_digest })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_digest.is_empty()
-    }
-
-    /// The principal of `token`, if it is one of the configured tokens.
-    pub fn principal(&self, token: &str) -> Option<&Principal> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.by_digest.iter().find(|(d, _)| *d == digest).map(|(_, p)| p)
-    }
-}
-
 /// Refuse to serve a non-loopback address without authentication.
-pub fn check_bind(addr: SocketAddr, tokens: &Tokens) -> anyhow::Result<()> {
-    if !addr.ip().is_loopback() && tokens.is_empty() {
+pub fn check_bind(addr: SocketAddr, auth: &Authenticator) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() && auth.is_open() {
         anyhow::bail!(
             "refusing to serve MCP on {addr} without authentication: anyone who can reach it could run \
              agents as this user. Add [[auth.tokens]] entries (`principal` and the `sha256` of each token) \
-             to the configuration, or bind a loopback address (127.0.0.1:<port>)"
+             or an [auth.jwt] section to the configuration, or bind a loopback address (127.0.0.1:<port>)"
         );
     }
     Ok(())
 }
+
+/// What the authentication layer needs: how to check a token, and where
+/// the protected resource metadata is (RFC 9728) when JWTs are accepted.
+struct Gate {
+    auth: Authenticator,
+    metadata: Option<(String, serde_json::Value)>,
+}
+
+/// The resource's identifier and its metadata URL and document (RFC 9728),
+/// when an authorization server issues its tokens.
+fn resource_metadata(auth: &Authenticator, base: &str) -> Option<(String, serde_json::Value)> {
+    let jwt = auth.jwt()?;
+    let base = base.trim_end_matches('/');
+    let document = serde_json::json!({
+        "resource": format!("{base}/mcp"),
+        "authorization_servers": [jwt.issuer()],
+        "scopes_supported": jwt.scopes(),
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Warden",
+    });
+    Some((format!("{base}{METADATA_PATH}/mcp"), document))
+}
+
+/// Where RFC 9728 puts the metadata of a resource (the resource's path follows).
+const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
 /// The `Host` values accepted on `addr`.
 fn allowed_hosts(addr: SocketAddr, http: &HttpConfig) -> Vec<String> {
@@ -116,9 +88,9 @@ pub async fn serve_http(
     sessions: Arc<Sessions>,
     addr: SocketAddr,
     http: &HttpConfig,
-    tokens: Tokens,
+    auth: Authenticator,
 ) -> anyhow::Result<()> {
-    check_bind(addr, &tokens)?;
+    check_bind(addr, &auth)?;
     let stop = CancellationToken::new();
     let config = StreamableHttpServerConfig::default()
         .with_cancellation_token(stop.child_token())
@@ -131,18 +103,29 @@ pub async fn serve_http(
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let tokens = Arc::new(tokens);
-    let router = axum::Router::new()
-        .nest_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn_with_state(tokens.clone(), authenticate))
-        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
-        .route("/readyz", axum::routing::get(|| async { "ready\n" }));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr()?;
-    tracing::info!(address = %bound, authenticated = !tokens.is_empty(),
-        "serving MCP over Streamable HTTP at http://{bound}/mcp");
+    let base = http.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+    let metadata = resource_metadata(&auth, &base);
+    let authenticated = !auth.is_open();
+    let gate = Arc::new(Gate { auth, metadata: metadata.clone() });
+    let mut router = axum::Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(gate, authenticate))
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route("/readyz", axum::routing::get(|| async { "ready\n" }));
+    if let Some((_, document)) = metadata {
+        let serve = move || {
+            let document = document.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], document.to_string()) }
+        };
+        router = router
+            .route(METADATA_PATH, axum::routing::get(serve.clone()))
+            .route(&format!("{METADATA_PATH}/mcp"), axum::routing::get(serve));
+    }
+    tracing::info!(address = %bound, authenticated, "serving MCP over Streamable HTTP at http://{bound}/mcp");
     let sweeper = spawn_expiry_sweeper(sessions);
     let grace = http.shutdown_grace_secs.map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs);
     let draining = CancellationToken::new();
@@ -181,9 +164,11 @@ async fn shutdown_signal() {
     }
 }
 
-/// Let a request to `/mcp` through only with a configured bearer token (when any is configured).
-async fn authenticate(State(tokens): State<Arc<Tokens>>, mut request: Request, next: Next) -> Response {
-    if tokens.is_empty() {
+/// Let a request to `/mcp` through only with a bearer token that proves a
+/// principal (when authentication is configured); the principal goes with
+/// the request to the tool call.
+async fn authenticate(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+    if gate.auth.is_open() {
         return next.run(request).await;
     }
     let presented = request
@@ -192,22 +177,43 @@ async fn authenticate(State(tokens): State<Arc<Tokens>>, mut request: Request, n
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
-    match presented.map(|token| tokens.principal(token)) {
-        Some(Some(principal)) => {
-            request.extensions_mut().insert(principal.clone());
+    let metadata = gate.metadata.as_ref().map(|(url, _)| url.as_str());
+    let Some(token) = presented else {
+        return challenge(
+            StatusCode::UNAUTHORIZED,
+            None,
+            "this Warden needs `Authorization: Bearer <token>`",
+            metadata,
+        );
+    };
+    match gate.auth.principal(token) {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Some(None) => challenge("invalid_token", "the bearer token is not one Warden knows"),
-        None => challenge("", "this Warden needs `Authorization: Bearer <token>`"),
+        Err(Rejection::Invalid(why)) => {
+            tracing::info!(reason = %why, "refused a bearer token");
+            challenge(StatusCode::UNAUTHORIZED, Some("invalid_token"), &why, metadata)
+        }
+        Err(Rejection::InsufficientScope(why)) => {
+            tracing::info!(reason = %why, "refused a bearer token");
+            challenge(StatusCode::FORBIDDEN, Some("insufficient_scope"), &why, metadata)
+        }
     }
 }
 
-fn challenge(error: &str, message: &str) -> Response {
+/// A refusal with its `WWW-Authenticate` challenge (RFC 6750, and RFC 9728's `resource_metadata`).
+fn challenge(status: StatusCode, error: Option<&str>, message: &str, metadata: Option<&str>) -> Response {
     let mut value = String::from("Bearer realm=\"warden\"");
-    if !error.is_empty() {
-        value.push_str(&format!(", error=\"{error}\""));
+    if let Some(url) = metadata {
+        value.push_str(&format!(", resource_metadata=\"{url}\""));
     }
-    let mut response = (StatusCode::UNAUTHORIZED, format!("{message}\n")).into_response();
+    if let Some(error) = error {
+        let description: String =
+            message.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
+        value.push_str(&format!(", error=\"{error}\", error_description=\"{description}\""));
+    }
+    let mut response = (status, format!("{message}\n")).into_response();
     if let Ok(value) = HeaderValue::from_str(&value) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
@@ -217,47 +223,19 @@ fn challenge(error: &str, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TokenConfig;
-
-    fn digest(token: &str) -> String {
-        hex::encode(Sha256::digest(token.as_bytes()))
-    }
-
-    fn tokens(entries: &[(&str, String)]) -> anyhow::Result<Tokens> {
-        let tokens = entries
-            .iter()
-            .map(|(p, s)| TokenConfig { principal: p.to_string(), sha256: s.clone() })
-            .collect();
-        Tokens::from_config(&AuthConfig { tokens })
-    }
-
-    #[test]
-    fn tokens_are_matched_by_digest() {
-        let tokens = tokens(&[("alice", digest("s3cret")), ("alice", digest("other"))]).unwrap();
-        assert_eq!(tokens.principal("s3cret"), Some(&Principal("alice".into())));
-        assert_eq!(tokens.principal("other").map(|p| p.0.as_str()), Some("alice"));
-        assert_eq!(tokens.principal("s3cre"), None);
-        assert_eq!(tokens.principal(&digest("s3cret")), None, "the digest is not the token");
-    }
-
-    #[test]
-    fn bad_token_configuration_is_refused() {
-        let err = tokens(&[("alice", "abc".into())]).unwrap_err().to_string();
-        assert!(err.contains("64 hex digits") && err.contains("alice"), "{err}");
-        let err = tokens(&[("", digest("x"))]).unwrap_err().to_string();
-        assert!(err.contains("names its principal"), "{err}");
-        let err = tokens(&[("alice", digest("a")), ("bob", digest("b"))]).unwrap_err().to_string();
-        assert!(err.contains("2 principals") && err.contains("alice, bob"), "{err}");
-    }
+    use crate::config::{AuthConfig, TokenConfig};
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn only_loopback_may_go_without_authentication() {
-        let none = Tokens::default();
+        let none = Authenticator::from_config(&AuthConfig::default()).unwrap();
         check_bind("127.0.0.1:8080".parse().unwrap(), &none).unwrap();
         check_bind("[::1]:8080".parse().unwrap(), &none).unwrap();
         let err = check_bind("0.0.0.0:8080".parse().unwrap(), &none).unwrap_err().to_string();
         assert!(err.contains("[[auth.tokens]]") && err.contains("127.0.0.1"), "{err}");
-        let some = tokens(&[("alice", digest("s3cret"))]).unwrap();
+        let digest = hex::encode(Sha256::digest(b"s3cret"));
+        let tokens = vec![TokenConfig { principal: "alice".into(), sha256: digest }];
+        let some = Authenticator::from_config(&AuthConfig { tokens, ..AuthConfig::default() }).unwrap();
         check_bind("0.0.0.0:8080".parse().unwrap(), &some).unwrap();
     }
 }

@@ -21,6 +21,7 @@ use super::outputs::{
     turn_result,
 };
 use super::tools::{Agent, Catalog, Route};
+use crate::auth::Principal;
 use crate::control::CancelFlag;
 use crate::runtime::loaded::CallOptions;
 use crate::sessions::{Sessions, TurnError, TurnRequest};
@@ -41,6 +42,17 @@ impl WardenServer {
         Self { sessions, catalog: Arc::new(Catalog::new(&agents)) }
     }
 
+    /// Who `context`'s request acts for: the principal its bearer token
+    /// proved over HTTP, else (stdio, or loopback HTTP without tokens) the local principal.
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Principal {
+        context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .unwrap_or_else(|| self.sessions.owners().local())
+            .clone()
+    }
+
     async fn turn(&self, request: TurnRequest, context: RequestContext<RoleServer>) -> CallToolResult {
         let (progress, forwarding) = match context.meta.get_progress_token() {
             Some(token) => {
@@ -50,8 +62,11 @@ impl WardenServer {
             None => (None, None),
         };
         let call = CallOptions { timeout: None, cpu_budget: None, cancel: CancelFlag::new(), progress };
-        let joined =
-            self.blocking(&context, call, move |sessions, call| sessions.run_turn(request, call)).await;
+        let joined = self
+            .blocking(&context, call, move |sessions, principal, call| {
+                sessions.run_turn(principal, request, call)
+            })
+            .await;
         if let Some((queue, forwarder)) = forwarding {
             queue.close();
             if let Err(e) = forwarder.await {
@@ -64,17 +79,22 @@ impl WardenServer {
         }
     }
 
-    /// Run `op` on a blocking thread; the client's cancellation of the request
-    /// raises `call`'s cancel flag, which every plugin call of `op` honours.
+    /// Run `op` for the request's principal on a blocking thread, in a span
+    /// naming the principal (so every log line of the call, spawns and
+    /// refusals included, says whose it is); the client's cancellation of
+    /// the request raises `call`'s cancel flag, which every plugin call of `op` honours.
     async fn blocking<T: Send + 'static>(
         &self,
         context: &RequestContext<RoleServer>,
         call: CallOptions,
-        op: impl FnOnce(&Sessions, CallOptions) -> Result<T, TurnError> + Send + 'static,
+        op: impl FnOnce(&Sessions, &Principal, CallOptions) -> Result<T, TurnError> + Send + 'static,
     ) -> Result<Result<T, TurnError>, McpError> {
         let sessions = self.sessions.clone();
         let cancel = call.cancel.clone();
-        let mut worker = tokio::task::spawn_blocking(move || op(&sessions, call));
+        let principal = self.principal(context);
+        let span = tracing::info_span!("call", principal = %crate::logging::one_line(principal.as_str()));
+        let mut worker =
+            tokio::task::spawn_blocking(move || span.in_scope(|| op(&sessions, &principal, call)));
         let joined = tokio::select! {
             joined = &mut worker => joined,
             _ = context.ct.cancelled() => {
@@ -136,7 +156,9 @@ impl ServerHandler for WardenServer {
                 let served = self.catalog.agent_names();
                 let request = parse::<ListSessionsArgs>(name, arguments)?.into_request(name, &served)?;
                 match self
-                    .blocking(&context, CallOptions::default(), move |s, call| s.list_page(&request, &call))
+                    .blocking(&context, CallOptions::default(), move |s, who, call| {
+                        s.list_page(who, &request, &call)
+                    })
                     .await?
                 {
                     Ok(page) => {
@@ -153,7 +175,7 @@ impl ServerHandler for WardenServer {
                 let id = parse::<EndSessionArgs>(name, arguments)?.session_id(name)?;
                 let key = id.clone();
                 match self
-                    .blocking(&context, CallOptions::default(), move |s, call| s.end(&key, &call))
+                    .blocking(&context, CallOptions::default(), move |s, who, call| s.end(who, &key, &call))
                     .await?
                 {
                     Ok(removed) => {

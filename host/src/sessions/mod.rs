@@ -12,6 +12,7 @@
 
 mod checks;
 mod listing;
+mod owners;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use crate::auth::Principal;
 use crate::capabilities::store_fs::{FsLock, FsRoot};
 use crate::contract::bindings::agent::exports::warden::plugin::agent::{TurnOptions, Usage};
 use crate::plugins::{PluginSet, ServedAgent};
@@ -27,6 +29,7 @@ use crate::runtime::loaded::{AbortReason, CallError, CallOptions, describe};
 use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
 use checks::{TurnLimits, check_plan, check_thread};
 pub use listing::{DEFAULT_PAGE, ListRequest, MAX_PAGE, SessionFilter, SessionPage, page_of};
+pub use owners::Owners;
 
 /// Answers longer than this are cut (clients cap a tool result near 25k tokens).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 80_000;
@@ -43,7 +46,8 @@ const MAX_EXPIRY_BATCHES: usize = 1000;
 /// before the turn gives up: honest writers converge in one or two.
 const MAX_SAVE_ATTEMPTS: usize = 5;
 
-/// A page of sessions, each with the agent holding it.
+/// A page of one principal's sessions (each summary's `id` is the caller's
+/// key), each with the agent holding it.
 pub struct ListedPage {
     pub sessions: Vec<(SessionSummary, String)>,
     pub next_cursor: Option<String>,
@@ -86,6 +90,7 @@ pub struct TurnRequest {
 
 #[derive(Clone, Debug)]
 pub struct TurnResult {
+    /// The caller's key of the session.
     pub session_id: String,
     pub thread_id: String,
     pub content: String,
@@ -160,6 +165,7 @@ pub struct Sessions {
     max_response_bytes: usize,
     /// What the operator lets a turn ask for, from each agent's grant.
     limits: HashMap<String, TurnLimits>,
+    owners: Owners,
 }
 
 /// Marks a session busy in this process for as long as it lives.
@@ -176,7 +182,12 @@ impl Drop for Running<'_> {
 }
 
 impl Sessions {
-    pub fn new(plugins: Arc<PluginSet>, turn_locks: Option<FsRoot>, max_response_bytes: usize) -> Self {
+    pub fn new(
+        plugins: Arc<PluginSet>,
+        turn_locks: Option<FsRoot>,
+        max_response_bytes: usize,
+        owners: Owners,
+    ) -> Self {
         let limits = plugins
             .agents
             .iter()
@@ -190,16 +201,25 @@ impl Sessions {
                 (agent.name.clone(), limits)
             })
             .collect();
-        Self { plugins, running: Mutex::new(HashSet::new()), turn_locks, max_response_bytes, limits }
+        Self { plugins, running: Mutex::new(HashSet::new()), turn_locks, max_response_bytes, limits, owners }
     }
 
     pub fn plugins(&self) -> &PluginSet {
         &self.plugins
     }
 
-    /// Run one turn. `call` carries cancellation and progress; its timeout is
-    /// this service's turn timeout.
-    pub fn run_turn(&self, request: TurnRequest, mut call: CallOptions) -> Result<TurnResult, TurnError> {
+    pub fn owners(&self) -> &Owners {
+        &self.owners
+    }
+
+    /// Run one turn for `principal`. `call` carries cancellation and
+    /// progress; its timeout is this service's turn timeout.
+    pub fn run_turn(
+        &self,
+        principal: &Principal,
+        request: TurnRequest,
+        mut call: CallOptions,
+    ) -> Result<TurnResult, TurnError> {
         let p = &self.plugins;
         let now = now_ms();
         let (agent, limits) = match (p.agent(&request.agent), self.limits.get(&request.agent)) {
@@ -219,8 +239,8 @@ impl Sessions {
         // Storage, policy and context calls: the caller's cancellation, each plugin's own deadline.
         let step =
             CallOptions { timeout: None, cpu_budget: None, cancel: call.cancel.clone(), progress: None };
-        let (id, existing) = self.resolve(agent, &request.target, &call, &step, now)?;
-        let _running = self.mark_running(&id)?;
+        let (key, id, existing) = self.resolve(principal, agent, &request.target, &call, &step, now)?;
+        let _running = self.mark_running(&key, &id)?;
         let existing = match (existing, &request.target) {
             (Some(session), _) => Some(session),
             // A key generated for this call names no stored session.
@@ -233,13 +253,14 @@ impl Sessions {
         if existing.is_none() {
             if matches!(request.target, Target::Session { create: false, .. }) {
                 return Err(TurnError::NotFound(format!(
-                    "no session {id:?}; start one with the `codex` tool (listSessions shows the live ones)"
+                    "no session {key:?}; start one with the `{}` tool (listSessions shows the live ones)",
+                    agent.name
                 )));
             }
             // A client-chosen key is validated when it creates a session; an
             // existing session's key was accepted then.
             if matches!(request.target, Target::Session { .. }) {
-                p.policy.with(&step).validate_id(&id)?;
+                p.policy.with(&step).validate_id(&key)?;
             }
             self.admit(&id, &step, now)?;
         }
@@ -252,7 +273,7 @@ impl Sessions {
         if held_by != agent.name && (session.agent_thread_id.is_some() || !session.turns.is_empty()) {
             // A handoff: no native resume exists across agents, so the new agent
             // starts a thread with the history replayed; the model was the other agent's.
-            tracing::info!(session = %id, from = %held_by, to = %agent.name, "handing the session over");
+            tracing::info!(session = %key, from = %held_by, to = %agent.name, "handing the session over");
             session.agent_thread_id = None;
             session.model = None;
             session.reasoning_effort = None;
@@ -287,7 +308,7 @@ impl Sessions {
         let (content, truncated_from) =
             fit_answer(&outcome.response, self.max_response_bytes, transcript.as_ref());
         Ok(TurnResult {
-            session_id: id,
+            session_id: key,
             thread_id: outcome.thread_id,
             content,
             truncated_from,
@@ -297,15 +318,38 @@ impl Sessions {
         })
     }
 
-    /// One page of live sessions, most recently used first, each with the
-    /// agent holding it; the expired ones met on the page are removed. The
-    /// agent is in each session's record, so each listed session is loaded.
-    pub fn list_page(&self, request: &ListRequest, call: &CallOptions) -> Result<ListedPage, TurnError> {
-        let page = listing::page_of(&self.plugins.storage, request, call)?;
-        let expired = self.remove_expired(&page.sessions, call)?;
+    /// One page of `principal`'s live sessions, most recently used first,
+    /// each with the agent holding it; the expired ones met on the page are
+    /// removed. The agent is in each session's record, so each listed
+    /// session is loaded. The storage plugin is asked for the principal's
+    /// prefix (or, for the local principal, the caller's key text), and the
+    /// host keeps exactly the principal's sessions matching the caller's
+    /// filter: a page may come back short, with a cursor.
+    pub fn list_page(
+        &self,
+        principal: &Principal,
+        request: &ListRequest,
+        call: &CallOptions,
+    ) -> Result<ListedPage, TurnError> {
+        let wanted_text = request.filter.key_contains.clone();
+        let mut asked = request.clone();
+        if let Some(prefix) = self.owners.prefix(principal) {
+            asked.filter.key_contains = Some(prefix);
+        }
+        let page = listing::page_of(&self.plugins.storage, &asked, call)?;
+        let mine: Vec<SessionSummary> = page
+            .sessions
+            .into_iter()
+            .filter(|s| {
+                self.owners
+                    .key_for(principal, &s.id)
+                    .is_some_and(|key| wanted_text.as_deref().is_none_or(|text| key.contains(text)))
+            })
+            .collect();
+        let expired = self.remove_expired(&mine, call)?;
         let storage = self.plugins.storage.with(call);
-        let mut sessions = Vec::with_capacity(page.sessions.len());
-        for summary in page.sessions.into_iter().filter(|s| !expired.contains(&s.id)) {
+        let mut sessions = Vec::with_capacity(mine.len());
+        for mut summary in mine.into_iter().filter(|s| !expired.contains(&s.id)) {
             let agent = match storage.load(&summary.id) {
                 Ok(session) => agent_of(&session),
                 // Removed since the page was read.
@@ -313,6 +357,8 @@ impl Sessions {
                 Err(e) => return Err(e.into()),
             };
             if request.agent.as_ref().is_none_or(|wanted| *wanted == agent) {
+                let key = self.owners.key_for(principal, &summary.id).expect("filtered above").to_string();
+                summary.id = key;
                 sessions.push((summary, agent));
             }
         }
@@ -398,32 +444,47 @@ impl Sessions {
         Ok(())
     }
 
-    /// Remove one session; the agent's own transcript is left alone.
-    pub fn end(&self, id: &str, call: &CallOptions) -> Result<bool, TurnError> {
-        if self.running.lock().expect("running-set lock").contains(id) {
+    /// Remove `principal`'s session `key`; the agent's own transcript is left alone.
+    pub fn end(&self, principal: &Principal, key: &str, call: &CallOptions) -> Result<bool, TurnError> {
+        let id = self.owners.storage_id(principal, key)?;
+        if self.running.lock().expect("running-set lock").contains(&id) {
             return Err(TurnError::Busy(format!(
-                "session {id:?} has a turn running; end it when the turn is over"
+                "session {key:?} has a turn running; end it when the turn is over"
             )));
         }
-        Ok(self.plugins.storage.with(call).delete(id)?)
+        Ok(self.plugins.storage.with(call).delete(&id)?)
     }
 
-    /// The session key for a target, and the session if resolving loaded it.
+    /// The caller's key and the storage id of the session a target names,
+    /// and the session if resolving loaded it. A thread held by another
+    /// principal's session answers exactly as one no session holds.
     fn resolve(
         &self,
+        principal: &Principal,
         agent: &ServedAgent,
         target: &Target,
         call: &CallOptions,
         step: &CallOptions,
         now: u64,
-    ) -> Result<(String, Option<Session>), TurnError> {
+    ) -> Result<(String, String, Option<Session>), TurnError> {
         let p = &self.plugins;
         match target {
-            Target::New => Ok((uuid::Uuid::new_v4().to_string(), None)),
-            Target::Session { id, .. } => Ok((id.clone(), None)),
+            Target::New => {
+                let key = uuid::Uuid::new_v4().to_string();
+                Ok((key.clone(), self.owners.storage_id(principal, &key)?, None))
+            }
+            Target::Session { id: key, .. } => {
+                Ok((key.clone(), self.owners.storage_id(principal, key)?, None))
+            }
             Target::Thread(thread) => {
                 check_thread(thread, "the caller")?;
                 let storage = p.storage.with(step);
+                let unknown = || {
+                    TurnError::NotFound(format!(
+                        "no session of yours holds thread {thread}; start one with the `{}` tool",
+                        agent.name
+                    ))
+                };
                 if let Some(session) = storage.find_by_thread(thread)? {
                     if session.agent_thread_id.as_deref() != Some(thread.as_str()) {
                         return Err(TurnError::Invalid(format!(
@@ -431,10 +492,19 @@ impl Sessions {
                             p.storage.info.name, session.id
                         )));
                     }
-                    return Ok((session.id.clone(), Some(session)));
+                    let Some(key) = self.owners.key_for(principal, &session.id) else {
+                        tracing::info!(thread = %thread, "a thread held by another principal's session was asked for");
+                        return Err(unknown());
+                    };
+                    return Ok((key.to_string(), session.id.clone(), Some(session)));
+                }
+                if !self.owners.owns_transcripts(principal) {
+                    return Err(unknown());
                 }
                 let mut session =
                     agent.plugin.rehydrate(thread, CallOptions { timeout: None, ..call.clone() })?;
+                let key = session.id.clone();
+                session.id = self.owners.storage_id(principal, &key)?;
                 let limits = self.limits.get(&agent.name).expect("every served agent has limits");
                 limits.check_session(&session, &format!("agent plugin `{}`", agent.plugin.info.name))?;
                 set_agent(&mut session, &agent.name);
@@ -447,9 +517,9 @@ impl Sessions {
                     }
                     Err(e) => return Err(e.into()),
                 }
-                tracing::info!(thread = %thread, session = %session.id, turns = session.turns.len(),
+                tracing::info!(thread = %thread, session = %key, turns = session.turns.len(),
                     "rehydrated a thread from the agent's transcript");
-                Ok((session.id.clone(), Some(session)))
+                Ok((key, session.id.clone(), Some(session)))
             }
         }
     }
@@ -472,11 +542,12 @@ impl Sessions {
         Ok(Some(session))
     }
 
-    fn mark_running(&self, id: &str) -> Result<Running<'_>, TurnError> {
+    /// Mark the session stored as `id` (the caller's `key`) busy.
+    fn mark_running(&self, key: &str, id: &str) -> Result<Running<'_>, TurnError> {
         let mut running = self.running.lock().expect("running-set lock");
         if !running.insert(id.to_string()) {
             return Err(TurnError::Busy(format!(
-                "session {id:?} already has a turn running; wait for it to finish or use another sessionId"
+                "session {key:?} already has a turn running; wait for it to finish or use another sessionId"
             )));
         }
         // Registered first, so the guard below releases the in-process mark on any early return.
@@ -486,9 +557,9 @@ impl Sessions {
             let name = format!("{}.lock", hex::encode(Sha256::digest(id.as_bytes())));
             guard._across_processes = Some(locks.lock_transient(&name).map_err(|e| match e {
                 PluginError::Busy(_) => TurnError::Busy(format!(
-                    "session {id:?} has a turn running in another Warden process; wait for it to finish"
+                    "session {key:?} has a turn running in another Warden process; wait for it to finish"
                 )),
-                other => TurnError::Invalid(format!("cannot lock session {id:?}: {}", describe(&other))),
+                other => TurnError::Invalid(format!("cannot lock session {key:?}: {}", describe(&other))),
             })?);
         }
         Ok(guard)

@@ -1,0 +1,234 @@
+//! `warden serve --http` from a client's side, over plain HTTP/1.1 on
+//! loopback with a raw client (every byte of the exchange visible):
+//! - `transport`: bearer tokens, Host and Origin checks, the MCP exchange
+//!   with progress over SSE, health endpoints, the refusal of a public
+//!   address without authentication, and SIGTERM;
+//! - `principals`: each principal sees and continues only its own sessions;
+//! - `jwt`: OAuth 2.1 access tokens checked against a key set, and the
+//!   protected resource metadata.
+
+mod jwt;
+mod principals;
+mod transport;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use warden_tests::warden_bin;
+
+const TOKEN: &str = "s3cret-token-of-alice";
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `[[auth.tokens]]` entries for (principal, token) pairs.
+fn tokens(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(principal, token)| {
+            format!(
+                "[[auth.tokens]]\nprincipal = {principal:?}\nsha256 = \"{}\"\n",
+                hex::encode(Sha256::digest(token.as_bytes()))
+            )
+        })
+        .collect()
+}
+
+fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let agent = Path::new(warden::runtime::embedded::GUEST_DIR).join("hostile_agent.wasm");
+    let text = format!(
+        "state-dir = {state:?}\ncache-dir = {cache:?}\n[agents.codex]\npath = {agent:?}\n{extra}",
+        state = dir.join("state"),
+        cache = crate::cache_dir(),
+    );
+    let file = dir.join("warden.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Alice's token and `extra` configuration.
+fn start(extra: &str) -> Server {
+    start_with(&format!("{}{extra}", tokens(&[("alice", TOKEN)])), "warn")
+}
+
+/// A server with exactly `config` (beyond the state, cache and the hostile
+/// agent), logging at `log` into `<dir>/stderr.log`.
+fn start_with(config_text: &str, log: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let child = Command::new(warden_bin())
+        .arg("--config")
+        .arg(config(dir.path(), config_text))
+        .args(["serve", "--http", &addr.to_string()])
+        .env("WARDEN_LOG", log)
+        .stdin(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let server = Server { child, addr, dir };
+    let started = Instant::now();
+    while get(addr, "/healthz").map(|r| r.status) != Some(200) {
+        assert!(started.elapsed() < Duration::from_secs(60), "warden never answered /healthz on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The JSON-RPC messages of the body: one JSON value, or the `data:` lines of an event stream.
+    fn messages(&self) -> Vec<Value> {
+        if self.header("content-type").is_some_and(|t| t.starts_with("text/event-stream")) {
+            self.body
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .filter_map(|d| serde_json::from_str(d.trim()).ok())
+                .collect()
+        } else {
+            serde_json::from_str(&self.body).into_iter().collect()
+        }
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> Option<Response> {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    exchange(stream, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"))
+}
+
+fn post(addr: SocketAddr, headers: &[(&str, &str)], body: &Value) -> Response {
+    let body = body.to_string();
+    let mut head = format!(
+        "POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let stream = TcpStream::connect(addr).unwrap();
+    exchange(stream, &format!("{head}\r\n{body}")).expect("a response")
+}
+
+fn exchange(mut stream: TcpStream, request: &str) -> Option<Response> {
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let status = line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        let (name, value) = trimmed.split_once(':')?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let chunked =
+        headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            reader.read_line(&mut line).ok()?;
+            let size = usize::from_str_radix(line.trim().split(';').next()?, 16).ok()?;
+            if size == 0 {
+                break;
+            }
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        reader.read_to_end(&mut body).ok()?;
+    }
+    Some(Response { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "0"}}})
+}
+
+/// A client of one principal: initialises, then calls tools.
+struct Client {
+    addr: SocketAddr,
+    bearer: String,
+    session: Option<String>,
+    next_id: u64,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr, token: &str) -> Self {
+        let bearer = format!("Bearer {token}");
+        let init = post(addr, &[("Authorization", &bearer)], &initialize());
+        assert_eq!(init.status, 200, "{}", init.body);
+        let session = init.header("mcp-session-id").map(str::to_string);
+        let client = Client { addr, bearer, session, next_id: 10 };
+        let done = client.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        assert!(done.status == 202 || done.status == 200, "{}", done.body);
+        client
+    }
+
+    fn send(&self, body: &Value) -> Response {
+        let mut headers =
+            vec![("Authorization", self.bearer.as_str()), ("MCP-Protocol-Version", "2025-06-18")];
+        if let Some(id) = &self.session {
+            headers.push(("Mcp-Session-Id", id));
+        }
+        post(self.addr, &headers, body)
+    }
+
+    /// The `result` of a tool call (its `isError` says whether it failed).
+    fn call(&mut self, tool: &str, arguments: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let answer = self.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}}));
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let messages = answer.messages();
+        let reply =
+            messages.iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no reply: {messages:?}"));
+        reply["result"].clone()
+    }
+}
+
+/// The text of a tool result.
+fn text(result: &Value) -> String {
+    result["content"][0]["text"].as_str().unwrap_or_default().to_string()
+}

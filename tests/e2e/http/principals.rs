@@ -1,0 +1,99 @@
+//! Principals kept apart: the same key names two sessions, a listing shows
+//! only the caller's, and another principal's session or thread answers
+//! exactly as one that does not exist. The operator's `warden sessions`
+//! shows the owners; the log names the principal of each call.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use warden_tests::warden_bin;
+
+use super::{Client, start_with, text, tokens};
+
+/// The thread id the test agent gives every thread.
+const THREAD: &str = "0199a5e4-2f7c-7d10-9c3e-4b5a6c7d8e9f";
+const UNKNOWN_THREAD: &str = "0199a5e4-0000-7000-8000-000000000000";
+
+fn keys(listing: &Value) -> Vec<(String, u64)> {
+    listing["structuredContent"]["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_string(), s["turnCount"].as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn each_principal_sees_and_continues_only_its_own_sessions() {
+    let config = format!(
+        "{}[auth]\ntranscript-owner = \"alice\"\n",
+        tokens(&[("alice", "token-of-alice"), ("bob", "token-of-bob"), ("alice", "second-of-alice")])
+    );
+    let server = start_with(&config, "info");
+    let mut alice = Client::connect(server.addr, "token-of-alice");
+    let mut bob = Client::connect(server.addr, "token-of-bob");
+
+    let first = alice.call("codex", json!({"prompt": "harmless", "sessionId": "shared"}));
+    assert_eq!(first["isError"], false, "{first}");
+    assert_eq!(first["structuredContent"]["threadId"], THREAD);
+
+    // Another principal's session, by key or by thread, is indistinguishable from none.
+    let theirs = bob.call("codex-reply", json!({"prompt": "harmless", "sessionId": "shared"}));
+    let none = bob.call("codex-reply", json!({"prompt": "harmless", "sessionId": "nothing"}));
+    assert_eq!(theirs["isError"], true, "{theirs}");
+    assert_eq!(text(&theirs).replace("shared", "nothing"), text(&none), "{theirs} vs {none}");
+    let theirs = bob.call("codex-reply", json!({"prompt": "harmless", "threadId": THREAD}));
+    let none = bob.call("codex-reply", json!({"prompt": "harmless", "threadId": UNKNOWN_THREAD}));
+    assert_eq!(theirs["isError"], true, "{theirs}");
+    assert_eq!(text(&theirs).replace(THREAD, UNKNOWN_THREAD), text(&none), "{theirs} vs {none}");
+    assert!(text(&none).contains("no session of yours"), "{none}");
+    let ended = bob.call("endSession", json!({"sessionId": "shared"}));
+    assert_eq!(ended["structuredContent"]["removed"], false, "{ended}");
+    assert_eq!(bob.call("listSessions", json!({}))["structuredContent"]["sessions"], json!([]));
+
+    // Only the transcripts' owner reaches the agent's rehydration.
+    let rehydrating = alice.call("codex-reply", json!({"prompt": "harmless", "threadId": UNKNOWN_THREAD}));
+    assert!(text(&rehydrating).contains("test plugin has no thread"), "{rehydrating}");
+
+    // The same key from bob is bob's own session.
+    let own = bob.call("codex", json!({"prompt": "harmless", "sessionId": "shared"}));
+    assert_eq!(own["isError"], false, "{own}");
+    assert_eq!(own["structuredContent"]["sessionId"], "shared");
+    let again = alice.call("codex-reply", json!({"prompt": "harmless", "sessionId": "shared"}));
+    assert_eq!(again["isError"], false, "{again}");
+
+    assert_eq!(keys(&alice.call("listSessions", json!({}))), [("shared".to_string(), 2)]);
+    assert_eq!(keys(&bob.call("listSessions", json!({}))), [("shared".to_string(), 1)]);
+    let mut alice_again = Client::connect(server.addr, "second-of-alice");
+    let filtered = alice_again.call("listSessions", json!({"query": "alice"}));
+    assert_eq!(keys(&filtered), [], "a principal's name is not part of its keys");
+    assert_eq!(keys(&alice_again.call("listSessions", json!({}))), [("shared".to_string(), 2)]);
+
+    // The operator sees every session with its owner.
+    let listed = Command::new(warden_bin())
+        .arg("--config")
+        .arg(server.dir.path().join("warden.toml"))
+        .args(["sessions", "list"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let mut owners: Vec<&str> = out.lines().map(|l| l.split('\t').take(2).collect::<Vec<_>>()[1]).collect();
+    owners.sort();
+    assert_eq!(owners, ["owner alice", "owner bob"], "{out}");
+    let shown = Command::new(warden_bin())
+        .arg("--config")
+        .arg(server.dir.path().join("warden.toml"))
+        .args(["sessions", "show", "shared", "--owner", "bob"])
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!((shown["owner"].as_str(), shown["turns"].as_array().map(Vec::len)), (Some("bob"), Some(1)));
+
+    // Every call's log lines name its principal.
+    let log = std::fs::read_to_string(server.dir.path().join("stderr.log")).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("principal=bob") && l.contains("held by another principal")),
+        "{log}"
+    );
+}
