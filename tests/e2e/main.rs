@@ -29,6 +29,7 @@ mod storage;
 mod storage_migrate;
 mod storage_processes;
 mod store_index;
+mod tasks_stdio;
 mod world;
 
 use std::path::PathBuf;

@@ -6,7 +6,7 @@
 //! role may import, and an `export!` macro. A whole plugin:
 //!
 //! ```
-//! use warden_plugin::policy::{Guest, PluginError, SessionSummary, admission};
+//! use warden_plugin::policy::{Guest, PluginError, SessionSummary, admission, principal_limits};
 //!
 //! struct Policy;
 //!
@@ -29,6 +29,13 @@
 //!     }
 //!     fn admit(_id: String, _stored: u64, _oldest: Vec<SessionSummary>, _now_ms: u64) -> Result<Vec<String>, PluginError> {
 //!         Ok(Vec::new())
+//!     }
+//! }
+//!
+//! // Since contract 0.1.4: limits per principal (here the host's defaults).
+//! impl principal_limits::Guest for Policy {
+//!     fn limits_for(_principal: String) -> principal_limits::Limits {
+//!         warden_plugin::policy::default_limits()
 //!     }
 //! }
 //!

@@ -8,6 +8,7 @@
 //!
 //! impl Guest for Plugin { /* the `policy` functions of wit/roles.wit */ }
 //! impl admission::Guest for Plugin { /* admission from a count (since 0.1.2) */ }
+//! impl principal_limits::Guest for Plugin { /* limits per principal (since 0.1.4) */ }
 //!
 //! warden_plugin::policy::export!(Plugin, manifest = "warden.toml");
 //! ```
@@ -28,6 +29,7 @@ pub mod bindings {
 
 pub use bindings::exports::warden::plugin::admission;
 pub use bindings::exports::warden::plugin::policy::Guest;
+pub use bindings::exports::warden::plugin::principal_limits;
 pub use bindings::warden::plugin::types::*;
 pub use bindings::warden::plugin::{config, log, types};
 
@@ -43,4 +45,10 @@ macro_rules! __export_policy {
     ($($arguments:tt)*) => {
         $crate::__export_role!(policy, "session-policy", $($arguments)*);
     };
+}
+
+/// The limits the host applies to a principal when a policy exports no
+/// `principal-limits`: a policy may start from them.
+pub fn default_limits() -> principal_limits::Limits {
+    principal_limits::Limits { max_running_turns: 32, max_sessions: None, task_ttl_ms: 60 * 60 * 1000 }
 }

@@ -8,6 +8,7 @@
 //!
 //! impl Guest for Plugin { /* the `storage` functions of wit/roles.wit */ }
 //! impl storage_catalog::Guest for Plugin { /* paged listings, counts (since 0.1.2) */ }
+//! impl task_store::Guest for Plugin { /* durable task records (since 0.1.4): see [`task_files`] */ }
 //!
 //! warden_plugin::storage::export!(Plugin, manifest = "warden.toml");
 //! ```
@@ -28,6 +29,9 @@ pub mod bindings {
 
 pub use bindings::exports::warden::plugin::storage::{Guest, MigrateOptions, MigrateReport};
 pub use bindings::exports::warden::plugin::storage_catalog;
+pub use bindings::exports::warden::plugin::task_store;
+
+pub mod task_files;
 pub use bindings::warden::plugin::types::*;
 pub use bindings::warden::plugin::{config, log, store_fs, types};
 

@@ -2,9 +2,15 @@
 //!
 //! Settings (all optional): `idle-ttl-secs` (default 86400: a session unused
 //! for a day expires), `max-sessions` (default 100: creating one more evicts
-//! the least recently used), `max-id-bytes` (default 256).
+//! the least recently used), `max-id-bytes` (default 256), and per principal:
+//! `max-running-turns-per-principal` (default 32), `max-sessions-per-principal`
+//! (default: none of its own), `task-ttl-secs` (default 3600: how long a
+//! finished task's result is kept), each overridden for one principal in
+//! `principals.<name>` (`max-running-turns`, `max-sessions`, `task-ttl-secs`).
 
-use warden_plugin::policy::{Guest, PluginError, SessionSummary, admission};
+use std::collections::BTreeMap;
+
+use warden_plugin::policy::{Guest, PluginError, SessionSummary, admission, principal_limits};
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -12,11 +18,32 @@ struct Settings {
     idle_ttl_secs: u64,
     max_sessions: u32,
     max_id_bytes: u32,
+    max_running_turns_per_principal: u32,
+    max_sessions_per_principal: Option<u64>,
+    task_ttl_secs: u64,
+    principals: BTreeMap<String, PrincipalSettings>,
+}
+
+/// One principal's own limits; what is not set comes from the settings above.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+struct PrincipalSettings {
+    max_running_turns: Option<u32>,
+    max_sessions: Option<u64>,
+    task_ttl_secs: Option<u64>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { idle_ttl_secs: 24 * 60 * 60, max_sessions: 100, max_id_bytes: 256 }
+        Self {
+            idle_ttl_secs: 24 * 60 * 60,
+            max_sessions: 100,
+            max_id_bytes: 256,
+            max_running_turns_per_principal: 32,
+            max_sessions_per_principal: None,
+            task_ttl_secs: 60 * 60,
+            principals: BTreeMap::new(),
+        }
     }
 }
 
@@ -98,6 +125,27 @@ fn max_sessions() -> Result<u32, PluginError> {
     match settings()?.max_sessions {
         0 => Err(PluginError::Invalid("max-sessions is 0: no session can be created".into())),
         max => Ok(max),
+    }
+}
+
+impl principal_limits::Guest for Policy {
+    fn limits_for(principal: String) -> principal_limits::Limits {
+        let settings = match settings() {
+            Ok(settings) => settings,
+            // Settings that do not parse were reported by every other call; the host's defaults hold.
+            Err(_) => return warden_plugin::policy::default_limits(),
+        };
+        let own = settings.principals.get(&principal);
+        let own = own.unwrap_or(&PrincipalSettings {
+            max_running_turns: None,
+            max_sessions: None,
+            task_ttl_secs: None,
+        });
+        principal_limits::Limits {
+            max_running_turns: own.max_running_turns.unwrap_or(settings.max_running_turns_per_principal),
+            max_sessions: own.max_sessions.or(settings.max_sessions_per_principal),
+            task_ttl_ms: own.task_ttl_secs.unwrap_or(settings.task_ttl_secs).saturating_mul(1000),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod catalog;
 mod file;
 mod index;
 mod migrate;
+mod tasks;
 
 pub(crate) use file::{read_session, read_summary};
 use store_codec::key;

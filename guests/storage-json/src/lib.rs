@@ -143,4 +143,7 @@ fn write_all(sessions: &[StoredSession]) -> Result<(), PluginError> {
     store_fs::write_atomic(FILE, &bytes)
 }
 
+// Task records in their own files, beside the store.
+warden_plugin::storage::task_files::task_store_in_files!(Store);
+
 warden_plugin::storage::export!(Store, manifest = "warden.toml");

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The contract version this host speaks.
-pub const CONTRACT_VERSION: &str = "0.1.3";
+pub const CONTRACT_VERSION: &str = "0.1.4";
 /// The contract's package name.
 pub const PACKAGE: &str = "warden:plugin";
 
@@ -47,8 +47,8 @@ impl Role {
     /// the first export for plugins built against an earlier release.
     pub fn added_exports(self) -> &'static [&'static str] {
         match self {
-            Role::StorageBackend => &["storage-catalog"],
-            Role::SessionPolicy => &["admission"],
+            Role::StorageBackend => &["storage-catalog", "task-store"],
+            Role::SessionPolicy => &["admission", "principal-limits"],
             Role::ContextBuilder | Role::AgentDriver => &[],
         }
     }

@@ -98,6 +98,7 @@ pub async fn serve_http(
         .with_allowed_origins(http.allowed_origins.clone())
         .enforce_origin_validation();
     let server = WardenServer::new(sessions.clone());
+    let tasks = server.tasks().clone();
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(LocalSessionManager::default()),
@@ -126,7 +127,7 @@ pub async fn serve_http(
             .route(&format!("{METADATA_PATH}/mcp"), axum::routing::get(serve));
     }
     tracing::info!(address = %bound, authenticated, "serving MCP over Streamable HTTP at http://{bound}/mcp");
-    let sweeper = spawn_expiry_sweeper(sessions);
+    let sweeper = spawn_expiry_sweeper(sessions, tasks.clone());
     let grace = http.shutdown_grace_secs.map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs);
     let draining = CancellationToken::new();
     let serving = axum::serve(listener, router).with_graceful_shutdown({
@@ -141,13 +142,29 @@ pub async fn serve_http(
         }
     });
     let mut serving = std::pin::pin!(serving.into_future());
-    tokio::select! {
-        result = &mut serving => result?,
-        () = async { draining.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("the shutdown grace period ended; cancelling the calls still running");
-            stop.cancel();
+    let grace_over = async {
+        draining.cancelled().await;
+        tokio::time::sleep(grace).await
+    };
+    let mut grace_over = std::pin::pin!(grace_over);
+    let connections_closed = tokio::select! {
+        result = &mut serving => { result?; true }
+        () = &mut grace_over => false,
+    };
+    // Tasks outlive their connections: they may run on until the grace period ends.
+    let tasks_done = connections_closed
+        && tokio::select! {
+            () = tasks.wait_idle() => true,
+            () = &mut grace_over => false,
+        };
+    if !tasks_done {
+        tracing::warn!("the shutdown grace period ended; cancelling the calls and tasks still running");
+        stop.cancel();
+        tasks.cancel_all();
+        if !connections_closed {
             let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
         }
+        let _ = tokio::time::timeout(Duration::from_secs(10), tasks.wait_idle()).await;
     }
     stop.cancel();
     sweeper.abort();

@@ -8,6 +8,7 @@ mod inputs;
 mod outputs;
 pub mod progress;
 mod server;
+pub mod tasks;
 mod tools;
 
 pub use outputs::SessionItem;

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, CreateTaskResult,
+    GetTaskParams, GetTaskResult, Implementation, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
@@ -20,6 +21,7 @@ use super::outputs::{
     AgentStatus, NoDetail, Pong, SessionEnded, SessionItem, SessionList, failure, structured, turn_failure,
     turn_result,
 };
+use super::tasks::Tasks;
 use super::tools::{Agent, Catalog, Route};
 use crate::auth::Principal;
 use crate::control::CancelFlag;
@@ -34,12 +36,42 @@ const EXPIRY_SWEEP: Duration = Duration::from_secs(600);
 pub struct WardenServer {
     sessions: Arc<Sessions>,
     catalog: Arc<Catalog>,
+    tasks: Arc<Tasks>,
 }
 
 impl WardenServer {
     pub fn new(sessions: Arc<Sessions>) -> Self {
         let agents: Vec<Agent> = sessions.plugins().agent_names().into_iter().map(Agent::named).collect();
-        Self { sessions, catalog: Arc::new(Catalog::new(&agents)) }
+        let tasks = Arc::new(Tasks::new(sessions.clone()));
+        Self { sessions, catalog: Arc::new(Catalog::new(&agents)), tasks }
+    }
+
+    pub fn tasks(&self) -> &Arc<Tasks> {
+        &self.tasks
+    }
+
+    /// A turn for the request: as a task when this Warden keeps tasks and the
+    /// client declared the tasks extension, else answered when it is done.
+    async fn turn_or_task(
+        &self,
+        tool: &str,
+        request: TurnRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let wants_task = context.client_capabilities().is_some_and(|c| c.supports_tasks());
+        if !(wants_task && self.tasks.available()) {
+            return Ok(self.turn(request, context).await.into());
+        }
+        let principal = self.principal(&context);
+        let who = principal.clone();
+        let task = self
+            .tasks
+            .start(principal, tool, move |sessions, call| {
+                sessions.run_turn(&who, request, call).map(|turn| turn_result(Ok(turn)))
+            })
+            .await?;
+        tracing::info!(task = %task.task_id, tool, "started a task");
+        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
     }
 
     /// Who `context`'s request acts for: the principal its bearer token
@@ -111,7 +143,12 @@ impl WardenServer {
 
 impl ServerHandler for WardenServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = if self.tasks.available() {
+            ServerCapabilities::builder().enable_tools().enable_tasks().build()
+        } else {
+            ServerCapabilities::builder().enable_tools().build()
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("warden", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Warden runs coding-agent turns (Codex, Claude Code) in durable sessions. Use `codex` or \
@@ -145,12 +182,12 @@ impl ServerHandler for WardenServer {
             Route::Turn(agent) => {
                 let agent = &self.catalog.agent(agent).name;
                 let request = parse::<TurnArgs>(name, arguments)?.into_request(name, agent)?;
-                self.turn(request, context).await
+                return self.turn_or_task(name, request, context).await;
             }
             Route::Reply(agent) => {
                 let agent = &self.catalog.agent(agent).name;
                 let request = parse::<ReplyArgs>(name, arguments)?.into_request(name, agent)?;
-                self.turn(request, context).await
+                return self.turn_or_task(name, request, context).await;
             }
             Route::ListSessions => {
                 let served = self.catalog.agent_names();
@@ -214,14 +251,43 @@ impl ServerHandler for WardenServer {
         };
         Ok(result.into())
     }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        let task = self.tasks.get(&self.principal(&context), &request.task_id).await?;
+        Ok(GetTaskResult::new(task))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.tasks.cancel(&self.principal(&context), &request.task_id).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        Err(McpError::invalid_params(
+            format!("task {} asks for no input: Warden's tasks never do", request.task_id),
+            None,
+        ))
+    }
 }
 
-/// Remove expired sessions now and then, until the task is aborted.
-pub fn spawn_expiry_sweeper(sessions: Arc<Sessions>) -> tokio::task::JoinHandle<()> {
+/// Remove expired sessions and task records now and then, until the task is aborted.
+pub fn spawn_expiry_sweeper(sessions: Arc<Sessions>, tasks: Arc<Tasks>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(EXPIRY_SWEEP);
         loop {
             interval.tick().await;
+            tasks.purge().await;
             let sessions = sessions.clone();
             match tokio::task::spawn_blocking(move || sessions.expire(&CallOptions::default())).await {
                 Ok(Ok(0)) => {}
@@ -234,11 +300,15 @@ pub fn spawn_expiry_sweeper(sessions: Arc<Sessions>) -> tokio::task::JoinHandle<
 }
 
 /// Serve MCP on stdin/stdout until the client disconnects, sweeping expired
-/// sessions periodically.
+/// sessions periodically. Tasks still running when the client goes are
+/// finished and recorded before Warden exits, so a client that reconnects
+/// (starting another Warden) gets their results from the store.
 pub async fn serve_stdio(server: WardenServer) -> anyhow::Result<()> {
-    let sweeper = spawn_expiry_sweeper(server.sessions.clone());
+    let sweeper = spawn_expiry_sweeper(server.sessions.clone(), server.tasks.clone());
+    let tasks = server.tasks.clone();
     let running = server.serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
+    tasks.wait_idle().await;
     sweeper.abort();
     Ok(())
 }

@@ -10,10 +10,12 @@ use super::pres::{PolicyPre, StoragePre};
 use crate::contract::bindings::agent::exports::warden::plugin::agent::{TurnOptions, TurnOutcome};
 use crate::contract::bindings::agent::{AgentDriver, AgentDriverPre};
 use crate::contract::bindings::context::{ContextBuilder, ContextBuilderPre};
+use crate::contract::bindings::policy::exports::warden::plugin::principal_limits::Limits;
 use crate::contract::bindings::storage::exports::warden::plugin::storage::{MigrateOptions, MigrateReport};
 use crate::contract::bindings::storage::exports::warden::plugin::storage_catalog::{
     SessionFilter, SessionPage,
 };
+use crate::contract::bindings::storage::exports::warden::plugin::task_store::TaskRecord;
 use crate::types::{Plan, Session, SessionSummary};
 
 pub type StoragePlugin = Loaded<StoragePre>;
@@ -117,6 +119,27 @@ impl With<'_, StoragePre> {
         self.plugin.call("reindex", call, |instance, store| catalog(&instance)?.call_reindex(store))
     }
 
+    /// Store a task record (plugins with `task-store`; see [`StoragePlugin::has_task_store`]).
+    pub fn save_task(&self, task: &TaskRecord) -> Result<(), CallError> {
+        self.plugin.call("save-task", self.call.clone(), |instance, store| {
+            tasks(&instance)?.call_save_task(store, task)
+        })
+    }
+
+    /// The live task record `id` (plugins with `task-store`).
+    pub fn load_task(&self, id: &str, now_ms: u64) -> Result<TaskRecord, CallError> {
+        self.plugin.call("load-task", self.call.clone(), |instance, store| {
+            tasks(&instance)?.call_load_task(store, id, now_ms)
+        })
+    }
+
+    /// Remove expired task records (plugins with `task-store`).
+    pub fn purge_tasks(&self, now_ms: u64) -> Result<u32, CallError> {
+        self.plugin.call("purge-tasks", self.call.clone(), |instance, store| {
+            tasks(&instance)?.call_purge_tasks(store, now_ms)
+        })
+    }
+
     pub fn migrate(&self, options: &MigrateOptions) -> Result<MigrateReport, CallError> {
         let call = self.bulk();
         self.plugin.call("migrate", call, |instance, store| instance.storage.call_migrate(store, options))
@@ -155,6 +178,14 @@ impl With<'_, PolicyPre> {
         })
     }
 
+    /// The limits of `principal` (plugins with `principal-limits`; see
+    /// [`PolicyPlugin::has_principal_limits`]).
+    pub fn limits_for(&self, principal: &str) -> Result<Limits, CallError> {
+        self.plugin.call("limits-for", self.call.clone(), |instance, store| {
+            principal_limits(&instance)?.call_limits_for(store, principal).map(Ok)
+        })
+    }
+
     /// Admit `id` from the count and the least recently used few (plugins with `admission`).
     pub fn admit_counted(
         &self,
@@ -173,6 +204,18 @@ fn catalog(
     instance: &super::pres::StorageInstance,
 ) -> wasmtime::Result<&crate::contract::bindings::storage::exports::warden::plugin::storage_catalog::Guest> {
     instance.catalog.as_ref().ok_or_else(|| wasmtime::format_err!("the plugin has no storage-catalog export"))
+}
+
+fn tasks(
+    instance: &super::pres::StorageInstance,
+) -> wasmtime::Result<&crate::contract::bindings::storage::exports::warden::plugin::task_store::Guest> {
+    instance.tasks.as_ref().ok_or_else(|| wasmtime::format_err!("the plugin has no task-store export"))
+}
+
+fn principal_limits(
+    instance: &super::pres::PolicyInstance,
+) -> wasmtime::Result<&crate::contract::bindings::policy::exports::warden::plugin::principal_limits::Guest> {
+    instance.limits.as_ref().ok_or_else(|| wasmtime::format_err!("the plugin has no principal-limits export"))
 }
 
 fn admission(
@@ -195,6 +238,11 @@ impl StoragePlugin {
     /// Whether the plugin exports `storage-catalog` (built against 0.1.2 or later).
     pub fn has_catalog(&self) -> bool {
         self.pre.has_catalog()
+    }
+
+    /// Whether the plugin exports `task-store` (built against 0.1.4 or later).
+    pub fn has_task_store(&self) -> bool {
+        self.pre.has_task_store()
     }
 
     pub fn load(&self, id: &str) -> Result<Session, CallError> {
@@ -226,6 +274,11 @@ impl PolicyPlugin {
     /// Whether the plugin exports `admission` (built against 0.1.2 or later).
     pub fn has_admission(&self) -> bool {
         self.pre.has_admission()
+    }
+
+    /// Whether the plugin exports `principal-limits` (built against 0.1.4 or later).
+    pub fn has_principal_limits(&self) -> bool {
+        self.pre.has_principal_limits()
     }
 
     pub fn validate_id(&self, id: &str) -> Result<(), CallError> {

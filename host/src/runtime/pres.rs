@@ -1,5 +1,6 @@
 //! Pre-instantiated storage and policy plugins. Their worlds gained exports
-//! in later releases (`storage-catalog`, `admission`): the role's first
+//! in later releases (`storage-catalog` and `task-store`, `admission` and
+//! `principal-limits`): the role's first
 //! export is required, an added one is looked up once at load time and used
 //! when the plugin has it, so plugins built against earlier releases load.
 
@@ -8,30 +9,34 @@ use wasmtime::component::InstancePre;
 
 use super::host_state::HostState;
 use super::loaded::Instantiate;
-use crate::contract::bindings::policy::exports::warden::plugin::{admission, policy};
-use crate::contract::bindings::storage::exports::warden::plugin::{storage, storage_catalog};
+use crate::contract::bindings::policy::exports::warden::plugin::{admission, policy, principal_limits};
+use crate::contract::bindings::storage::exports::warden::plugin::{storage, storage_catalog, task_store};
 use crate::contract::role::{CONTRACT_VERSION, PACKAGE};
 
 pub struct StoragePre {
     instance_pre: InstancePre<HostState>,
     storage: storage::GuestIndices,
     catalog: Option<storage_catalog::GuestIndices>,
+    tasks: Option<task_store::GuestIndices>,
 }
 
 pub struct StorageInstance {
     pub storage: storage::Guest,
     pub catalog: Option<storage_catalog::Guest>,
+    pub tasks: Option<task_store::Guest>,
 }
 
 pub struct PolicyPre {
     instance_pre: InstancePre<HostState>,
     policy: policy::GuestIndices,
     admission: Option<admission::GuestIndices>,
+    limits: Option<principal_limits::GuestIndices>,
 }
 
 pub struct PolicyInstance {
     pub policy: policy::Guest,
     pub admission: Option<admission::Guest>,
+    pub limits: Option<principal_limits::Guest>,
 }
 
 /// The indices of an added export, `None` if the component does not export
@@ -52,11 +57,16 @@ impl StoragePre {
     pub fn new(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
         let storage = storage::GuestIndices::new(&instance_pre)?;
         let catalog = added(&instance_pre, "storage-catalog", storage_catalog::GuestIndices::new)?;
-        Ok(Self { instance_pre, storage, catalog })
+        let tasks = added(&instance_pre, "task-store", task_store::GuestIndices::new)?;
+        Ok(Self { instance_pre, storage, catalog, tasks })
     }
 
     pub fn has_catalog(&self) -> bool {
         self.catalog.is_some()
+    }
+
+    pub fn has_task_store(&self) -> bool {
+        self.tasks.is_some()
     }
 }
 
@@ -64,11 +74,16 @@ impl PolicyPre {
     pub fn new(instance_pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
         let policy = policy::GuestIndices::new(&instance_pre)?;
         let admission = added(&instance_pre, "admission", admission::GuestIndices::new)?;
-        Ok(Self { instance_pre, policy, admission })
+        let limits = added(&instance_pre, "principal-limits", principal_limits::GuestIndices::new)?;
+        Ok(Self { instance_pre, policy, admission, limits })
     }
 
     pub fn has_admission(&self) -> bool {
         self.admission.is_some()
+    }
+
+    pub fn has_principal_limits(&self) -> bool {
+        self.limits.is_some()
     }
 }
 
@@ -91,7 +106,8 @@ impl StoragePre {
         let instance = self.instance_pre.instantiate(&mut *store)?;
         let storage = self.storage.load(&mut *store, &instance)?;
         let catalog = self.catalog.as_ref().map(|c| c.load(&mut *store, &instance)).transpose()?;
-        Ok(StorageInstance { storage, catalog })
+        let tasks = self.tasks.as_ref().map(|t| t.load(&mut *store, &instance)).transpose()?;
+        Ok(StorageInstance { storage, catalog, tasks })
     }
 }
 
@@ -100,6 +116,7 @@ impl PolicyPre {
         let instance = self.instance_pre.instantiate(&mut *store)?;
         let policy = self.policy.load(&mut *store, &instance)?;
         let admission = self.admission.as_ref().map(|a| a.load(&mut *store, &instance)).transpose()?;
-        Ok(PolicyInstance { policy, admission })
+        let limits = self.limits.as_ref().map(|l| l.load(&mut *store, &instance)).transpose()?;
+        Ok(PolicyInstance { policy, admission, limits })
     }
 }

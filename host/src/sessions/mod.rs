@@ -13,6 +13,7 @@
 mod checks;
 mod listing;
 mod owners;
+mod quota;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -24,12 +25,15 @@ use sha2::{Digest, Sha256};
 use crate::auth::Principal;
 use crate::capabilities::store_fs::{FsLock, FsRoot};
 use crate::contract::bindings::agent::exports::warden::plugin::agent::{TurnOptions, Usage};
+pub use crate::contract::bindings::policy::exports::warden::plugin::principal_limits::Limits;
 use crate::plugins::{PluginSet, ServedAgent};
 use crate::runtime::loaded::{AbortReason, CallError, CallOptions, describe};
 use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
 use checks::{TurnLimits, check_plan, check_thread};
 pub use listing::{DEFAULT_PAGE, ListRequest, MAX_PAGE, SessionFilter, SessionPage, page_of};
 pub use owners::Owners;
+pub use quota::DEFAULT_LIMITS;
+use quota::Quotas;
 
 /// Answers longer than this are cut (clients cap a tool result near 25k tokens).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 80_000;
@@ -166,6 +170,7 @@ pub struct Sessions {
     /// What the operator lets a turn ask for, from each agent's grant.
     limits: HashMap<String, TurnLimits>,
     owners: Owners,
+    quotas: Quotas,
 }
 
 /// Marks a session busy in this process for as long as it lives.
@@ -201,7 +206,15 @@ impl Sessions {
                 (agent.name.clone(), limits)
             })
             .collect();
-        Self { plugins, running: Mutex::new(HashSet::new()), turn_locks, max_response_bytes, limits, owners }
+        Self {
+            plugins,
+            running: Mutex::new(HashSet::new()),
+            turn_locks,
+            max_response_bytes,
+            limits,
+            owners,
+            quotas: Quotas::default(),
+        }
     }
 
     pub fn plugins(&self) -> &PluginSet {
@@ -210,6 +223,16 @@ impl Sessions {
 
     pub fn owners(&self) -> &Owners {
         &self.owners
+    }
+
+    /// Where turn locks live (none when sessions are not locked across processes).
+    pub fn turn_locks(&self) -> Option<&FsRoot> {
+        self.turn_locks.as_ref()
+    }
+
+    /// What `principal` may use, from the session policy (asked once per principal).
+    pub fn limits_of(&self, principal: &Principal, call: &CallOptions) -> Result<Limits, TurnError> {
+        self.quotas.limits(&self.plugins, principal, call)
     }
 
     /// Run one turn for `principal`. `call` carries cancellation and
@@ -239,6 +262,8 @@ impl Sessions {
         // Storage, policy and context calls: the caller's cancellation, each plugin's own deadline.
         let step =
             CallOptions { timeout: None, cpu_budget: None, cancel: call.cancel.clone(), progress: None };
+        let quota = self.quotas.limits(p, principal, &step)?;
+        let _slot = self.quotas.start_turn(principal, &quota, &p.policy.info.name)?;
         let (key, id, existing) = self.resolve(principal, agent, &request.target, &call, &step, now)?;
         let _running = self.mark_running(&key, &id)?;
         let existing = match (existing, &request.target) {
@@ -262,6 +287,7 @@ impl Sessions {
             if matches!(request.target, Target::Session { .. }) {
                 p.policy.with(&step).validate_id(&key)?;
             }
+            self.quotas.check_new_session(p, &self.owners, principal, &quota, &step)?;
             self.admit(&id, &step, now)?;
         }
         let mut session = existing.unwrap_or_else(|| new_session(&id, now));

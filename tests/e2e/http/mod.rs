@@ -5,10 +5,12 @@
 //!   address without authentication, and SIGTERM;
 //! - `principals`: each principal sees and continues only its own sessions;
 //! - `jwt`: OAuth 2.1 access tokens checked against a key set, and the
-//!   protected resource metadata.
+//!   protected resource metadata;
+//! - `tasks`: durable MCP tasks, across reconnects, restarts and crashes.
 
 mod jwt;
 mod principals;
+mod tasks;
 mod transport;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,6 +29,7 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     dir: tempfile::TempDir,
+    log: String,
 }
 
 impl Drop for Server {
@@ -74,18 +77,25 @@ fn start(extra: &str) -> Server {
 /// agent), logging at `log` into `<dir>/stderr.log`.
 fn start_with(config_text: &str, log: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), config_text);
+    launch(dir, log)
+}
+
+/// Serve the configuration in `dir` on a free port.
+fn launch(dir: tempfile::TempDir, log: &str) -> Server {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let stderr =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join("stderr.log")).unwrap();
     let child = Command::new(warden_bin())
         .arg("--config")
-        .arg(config(dir.path(), config_text))
+        .arg(dir.path().join("warden.toml"))
         .args(["serve", "--http", &addr.to_string()])
         .env("WARDEN_LOG", log)
         .stdin(Stdio::null())
         .stderr(stderr)
         .spawn()
         .unwrap();
-    let server = Server { child, addr, dir };
+    let server = Server { child, addr, dir, log: log.to_string() };
     let started = Instant::now();
     while get(addr, "/healthz").map(|r| r.status) != Some(200) {
         assert!(started.elapsed() < Duration::from_secs(60), "warden never answered /healthz on {addr}");
@@ -116,6 +126,16 @@ impl Response {
         } else {
             serde_json::from_str(&self.body).into_iter().collect()
         }
+    }
+}
+
+impl Server {
+    /// Stop this server with `signal` and start another on the same state.
+    fn restart(mut self, signal: i32) -> Server {
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
+        self.child.wait().unwrap();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        launch(dir, &self.log.clone())
     }
 }
 
@@ -181,8 +201,17 @@ fn exchange(mut stream: TcpStream, request: &str) -> Option<Response> {
 }
 
 fn initialize() -> Value {
+    initialize_with(json!({}))
+}
+
+fn initialize_with(capabilities: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "0"}}})
+        "protocolVersion": "2025-06-18", "capabilities": capabilities, "clientInfo": {"name": "e2e", "version": "0"}}})
+}
+
+/// A client's capabilities declaring the MCP tasks extension.
+fn with_tasks() -> Value {
+    json!({"extensions": {"io.modelcontextprotocol/tasks": {}}})
 }
 
 /// A client of one principal: initialises, then calls tools.
@@ -195,8 +224,12 @@ struct Client {
 
 impl Client {
     fn connect(addr: SocketAddr, token: &str) -> Self {
+        Self::connect_with(addr, token, json!({}))
+    }
+
+    fn connect_with(addr: SocketAddr, token: &str, capabilities: Value) -> Self {
         let bearer = format!("Bearer {token}");
-        let init = post(addr, &[("Authorization", &bearer)], &initialize());
+        let init = post(addr, &[("Authorization", &bearer)], &initialize_with(capabilities));
         assert_eq!(init.status, 200, "{}", init.body);
         let session = init.header("mcp-session-id").map(str::to_string);
         let client = Client { addr, bearer, session, next_id: 10 };
@@ -216,15 +249,17 @@ impl Client {
 
     /// The `result` of a tool call (its `isError` says whether it failed).
     fn call(&mut self, tool: &str, arguments: Value) -> Value {
+        self.request("tools/call", json!({"name": tool, "arguments": arguments}))["result"].clone()
+    }
+
+    /// The whole JSON-RPC reply to a request.
+    fn request(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
-        let answer = self.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": tool, "arguments": arguments}}));
+        let answer = self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         assert_eq!(answer.status, 200, "{}", answer.body);
         let messages = answer.messages();
-        let reply =
-            messages.iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no reply: {messages:?}"));
-        reply["result"].clone()
+        messages.into_iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no reply to {method}"))
     }
 }
 

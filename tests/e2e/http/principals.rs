@@ -97,3 +97,44 @@ fn each_principal_sees_and_continues_only_its_own_sessions() {
         "{log}"
     );
 }
+
+#[test]
+fn each_principal_is_held_to_the_limits_the_policy_gives_it() {
+    let config = format!(
+        "{}[plugins.session-policy]\nsettings = {{ max-running-turns-per-principal = 1, \
+         principals = {{ bob = {{ max-sessions = 1 }} }} }}\n",
+        tokens(&[("alice", "token-of-alice"), ("bob", "token-of-bob")])
+    );
+    let server = start_with(&config, "warn");
+    let mut bob = Client::connect(server.addr, "token-of-bob");
+    assert_eq!(bob.call("codex", json!({"prompt": "harmless", "sessionId": "one"}))["isError"], false);
+    assert_eq!(bob.call("codex-reply", json!({"prompt": "harmless", "sessionId": "one"}))["isError"], false);
+    let refused = bob.call("codex", json!({"prompt": "harmless", "sessionId": "two"}));
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(
+        text(&refused).contains("bob keeps 1 sessions") && text(&refused).contains("`max-sessions`"),
+        "{refused}"
+    );
+    assert_eq!(bob.call("endSession", json!({"sessionId": "one"}))["structuredContent"]["removed"], true);
+    assert_eq!(bob.call("codex", json!({"prompt": "harmless", "sessionId": "two"}))["isError"], false);
+
+    let mut alice = Client::connect_with(server.addr, "token-of-alice", super::with_tasks());
+    let running = alice.request("tools/call", json!({"name": "codex", "arguments": {"prompt": "loop"}}));
+    let task = running["result"]["taskId"].as_str().unwrap_or_else(|| panic!("{running}")).to_string();
+    let mut alice_plain = Client::connect(server.addr, "token-of-alice");
+    let busy = alice_plain.call("codex", json!({"prompt": "harmless"}));
+    assert!(
+        text(&busy).contains("already runs 1 turns") && text(&busy).contains("`max-running-turns`"),
+        "{busy}"
+    );
+    assert_eq!(
+        bob.call("codex", json!({"prompt": "harmless", "sessionId": "two"}))["isError"],
+        false,
+        "bob's own limit"
+    );
+    alice.request("tasks/cancel", json!({"taskId": task}));
+    warden_tests::wait_for("the cancelled turn to end", || {
+        alice.request("tasks/get", json!({"taskId": task}))["result"]["status"] == "cancelled"
+    });
+    assert_eq!(alice_plain.call("codex", json!({"prompt": "harmless"}))["isError"], false);
+}
