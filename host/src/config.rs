@@ -13,6 +13,7 @@
 //! allowed-origins = []                   # browser origins accepted
 //! shutdown-grace-secs = 30
 //! public-url = "https://warden.example.com"   # behind a proxy: what clients use
+//! tls = { cert = "/etc/warden/cert.pem", key = "/etc/warden/key.pem" }   # HTTPS (rustls)
 //! [auth]
 //! local-principal = "me"                 # the stdio caller (default: the user running Warden)
 //! transcript-owner = "me"                # who may rehydrate from agents' transcripts (default: local)
@@ -115,8 +116,18 @@ pub struct HttpConfig {
     /// How long running calls may go on after SIGTERM before they are cancelled.
     pub shutdown_grace_secs: Option<u64>,
     /// The URL clients reach Warden at (`https://warden.example.com`), for
-    /// the protected resource metadata (default: `http://<bound address>`).
+    /// the protected resource metadata (default: `http(s)://<bound address>`).
     pub public_url: Option<String>,
+    /// Serve HTTPS with this certificate and key.
+    pub tls: Option<TlsConfig>,
+}
+
+/// A certificate chain and its private key, PEM files.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -6,11 +6,13 @@
 //! - `principals`: each principal sees and continues only its own sessions;
 //! - `jwt`: OAuth 2.1 access tokens checked against a key set, and the
 //!   protected resource metadata;
-//! - `tasks`: durable MCP tasks, across reconnects, restarts and crashes.
+//! - `tasks`: durable MCP tasks, across reconnects, restarts and crashes;
+//! - `tls`: HTTPS with the operator's certificate.
 
 mod jwt;
 mod principals;
 mod tasks;
+mod tls;
 mod transport;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -161,8 +163,13 @@ fn post(addr: SocketAddr, headers: &[(&str, &str)], body: &Value) -> Response {
     exchange(stream, &format!("{head}\r\n{body}")).expect("a response")
 }
 
-fn exchange(mut stream: TcpStream, request: &str) -> Option<Response> {
+fn exchange(stream: TcpStream, request: &str) -> Option<Response> {
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    exchange_over(stream, request)
+}
+
+/// Send `request` over any byte stream (plain or TLS) and read the response.
+fn exchange_over(mut stream: impl Read + Write, request: &str) -> Option<Response> {
     stream.write_all(request.as_bytes()).ok()?;
     let mut reader = BufReader::new(stream);
     let mut line = String::new();

@@ -12,27 +12,30 @@
 //!   request to `/mcp` without a valid `Authorization: Bearer` gets 401 with
 //!   a `WWW-Authenticate` challenge. The principal goes with the request
 //!   to every call, which sees only that principal's sessions.
-//! - SIGTERM or SIGINT stops accepting connections, lets running calls go on
-//!   for `[http] shutdown-grace-secs` (default 30), then cancels them as a
-//!   client cancel would.
+//! - With `[http.tls]` (a PEM certificate chain and key) it speaks HTTPS
+//!   (rustls); otherwise plain HTTP, for loopback or behind a proxy.
+//! - SIGTERM or SIGINT stops accepting connections, lets running calls and
+//!   tasks go on for `[http] shutdown-grace-secs` (default 30), then cancels
+//!   them as a client cancel would.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::header;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
 use super::server::{WardenServer, spawn_expiry_sweeper};
 use crate::auth::Authenticator;
-use crate::auth::jwt::Rejection;
 use crate::config::HttpConfig;
 use crate::sessions::Sessions;
+use gate::{Gate, METADATA_PATH, authenticate, resource_metadata};
+
+mod gate;
 
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "[::1]", "::1"];
@@ -48,31 +51,6 @@ pub fn check_bind(addr: SocketAddr, auth: &Authenticator) -> anyhow::Result<()> 
     }
     Ok(())
 }
-
-/// What the authentication layer needs: how to check a token, and where
-/// the protected resource metadata is (RFC 9728) when JWTs are accepted.
-struct Gate {
-    auth: Authenticator,
-    metadata: Option<(String, serde_json::Value)>,
-}
-
-/// The resource's identifier and its metadata URL and document (RFC 9728),
-/// when an authorization server issues its tokens.
-fn resource_metadata(auth: &Authenticator, base: &str) -> Option<(String, serde_json::Value)> {
-    let jwt = auth.jwt()?;
-    let base = base.trim_end_matches('/');
-    let document = serde_json::json!({
-        "resource": format!("{base}/mcp"),
-        "authorization_servers": [jwt.issuer()],
-        "scopes_supported": jwt.scopes(),
-        "bearer_methods_supported": ["header"],
-        "resource_name": "Warden",
-    });
-    Some((format!("{base}{METADATA_PATH}/mcp"), document))
-}
-
-/// Where RFC 9728 puts the metadata of a resource (the resource's path follows).
-const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
 /// The `Host` values accepted on `addr`.
 fn allowed_hosts(addr: SocketAddr, http: &HttpConfig) -> Vec<String> {
@@ -104,11 +82,23 @@ pub async fn serve_http(
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
-    let base = http.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+    let tls = match &http.tls {
+        Some(tls) => Some(RustlsConfig::from_pem_file(&tls.cert, &tls.key).await.map_err(|e| {
+            anyhow::anyhow!(
+                "[http.tls]: cannot use the certificate {} and key {}: {e}; give PEM files (the full chain, \
+                 then an unencrypted PKCS#8, PKCS#1 or SEC1 key)",
+                tls.cert.display(),
+                tls.key.display()
+            )
+        })?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = http.public_url.clone().unwrap_or_else(|| format!("{scheme}://{bound}"));
     let metadata = resource_metadata(&auth, &base);
     let authenticated = !auth.is_open();
     let gate = Arc::new(Gate { auth, metadata: metadata.clone() });
@@ -126,12 +116,21 @@ pub async fn serve_http(
             .route(METADATA_PATH, axum::routing::get(serve.clone()))
             .route(&format!("{METADATA_PATH}/mcp"), axum::routing::get(serve));
     }
-    tracing::info!(address = %bound, authenticated, "serving MCP over Streamable HTTP at http://{bound}/mcp");
+    tracing::info!(address = %bound, authenticated, tls = tls.is_some(),
+        "serving MCP over Streamable HTTP at {scheme}://{bound}/mcp");
     let sweeper = spawn_expiry_sweeper(sessions, tasks.clone());
     let grace = http.shutdown_grace_secs.map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs);
     let draining = CancellationToken::new();
-    let serving = axum::serve(listener, router).with_graceful_shutdown({
-        let draining = draining.clone();
+    let handle: Handle<SocketAddr> = Handle::new();
+    let app = router.into_make_service();
+    let serving: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        Some(config) => {
+            Box::pin(axum_server::from_tcp_rustls(listener, config)?.handle(handle.clone()).serve(app))
+        }
+        None => Box::pin(axum_server::from_tcp(listener)?.handle(handle.clone()).serve(app)),
+    };
+    tokio::spawn({
+        let (draining, handle) = (draining.clone(), handle.clone());
         async move {
             shutdown_signal().await;
             tracing::info!(
@@ -139,9 +138,10 @@ pub async fn serve_http(
                 "stopping: no new connections; running calls may finish"
             );
             draining.cancel();
+            handle.graceful_shutdown(None);
         }
     });
-    let mut serving = std::pin::pin!(serving.into_future());
+    let mut serving = serving;
     let grace_over = async {
         draining.cancelled().await;
         tokio::time::sleep(grace).await
@@ -162,6 +162,7 @@ pub async fn serve_http(
         stop.cancel();
         tasks.cancel_all();
         if !connections_closed {
+            handle.shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), tasks.wait_idle()).await;
@@ -179,62 +180,6 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-}
-
-/// Let a request to `/mcp` through only with a bearer token that proves a
-/// principal (when authentication is configured); the principal goes with
-/// the request to the tool call.
-async fn authenticate(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
-    if gate.auth.is_open() {
-        return next.run(request).await;
-    }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    let metadata = gate.metadata.as_ref().map(|(url, _)| url.as_str());
-    let Some(token) = presented else {
-        return challenge(
-            StatusCode::UNAUTHORIZED,
-            None,
-            "this Warden needs `Authorization: Bearer <token>`",
-            metadata,
-        );
-    };
-    match gate.auth.principal(token) {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(Rejection::Invalid(why)) => {
-            tracing::info!(reason = %why, "refused a bearer token");
-            challenge(StatusCode::UNAUTHORIZED, Some("invalid_token"), &why, metadata)
-        }
-        Err(Rejection::InsufficientScope(why)) => {
-            tracing::info!(reason = %why, "refused a bearer token");
-            challenge(StatusCode::FORBIDDEN, Some("insufficient_scope"), &why, metadata)
-        }
-    }
-}
-
-/// A refusal with its `WWW-Authenticate` challenge (RFC 6750, and RFC 9728's `resource_metadata`).
-fn challenge(status: StatusCode, error: Option<&str>, message: &str, metadata: Option<&str>) -> Response {
-    let mut value = String::from("Bearer realm=\"warden\"");
-    if let Some(url) = metadata {
-        value.push_str(&format!(", resource_metadata=\"{url}\""));
-    }
-    if let Some(error) = error {
-        let description: String =
-            message.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
-        value.push_str(&format!(", error=\"{error}\", error_description=\"{description}\""));
-    }
-    let mut response = (status, format!("{message}\n")).into_response();
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
 }
 
 #[cfg(test)]
