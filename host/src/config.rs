@@ -26,6 +26,11 @@
 //! audience = "https://warden.example.com/mcp"
 //! scopes = ["warden"]                    # required scopes
 //! principal-claim = "sub"
+//! [principals.alice]                     # what one principal may ask of any agent (narrows only)
+//! max-sandbox = "read-only"
+//! approval-policies = ["never"]
+//! config-keys = {}
+//! cwd-roots = ["/srv/src/alice"]
 //!
 //! [agents.codex]                         # the agents served (default: codex and claude),
 //!                                        # each with the settings below; an older
@@ -66,7 +71,7 @@ use serde::Deserialize;
 use crate::capabilities::process;
 use crate::config_paths::validate_root;
 use crate::contract::role::Role;
-use warden_permissions::{ProgramGrant, Sandbox};
+use warden_permissions::{PrincipalBounds, ProgramGrant, Sandbox};
 
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
 pub const DEFAULT_CPU_BUDGET_MS: u64 = 1000;
@@ -99,6 +104,9 @@ pub struct Config {
     /// Who may call `warden serve --http`.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// What each principal may ask of any agent, beyond each agent's own limits.
+    #[serde(default)]
+    pub principals: BTreeMap<String, PrincipalBounds>,
     /// The file this configuration was read from, if any.
     #[serde(skip)]
     pub source: Option<PathBuf>,

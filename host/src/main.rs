@@ -198,7 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runtime = plugins::runtime(&config)?;
             let (info, wasm) = plugins::plugin_info(Role::StorageBackend, &config)?;
             let storage = runtime.load_storage(info, &wasm)?;
-            let owners = Owners::new(Principals::from_config(&config.auth)?);
+            let owners = Owners::new(Principals::from_config(&config.auth, &config.principals)?);
             let id_of = |key: &str, owner: Option<String>| -> anyhow::Result<String> {
                 let owner = match owner {
                     Some(name) => Principal::new(&name).map_err(|e| anyhow::anyhow!("--owner: {e}"))?,
@@ -231,7 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn serve(config: &Config, http: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     // Checked before anything else starts: a bind refused for want of authentication costs nothing.
     let auth = Authenticator::from_config(&config.auth)?;
-    let owners = Owners::new(Principals::from_config(&config.auth)?);
+    let owners = Owners::new(Principals::from_config(&config.auth, &config.principals)?);
     if let Some(addr) = http {
         warden::mcp::http::check_bind(addr, &auth)?;
     }

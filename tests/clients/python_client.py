@@ -19,6 +19,9 @@ Each time it
 - then `ping` answers "pong", and `listSessions` lists the flood's session
   but not the cancelled loop's.
 
+The server's codex agent must be the hostile test agent with a CPU budget
+well over a second, so that `loop` spins until cancelled. Python 3.11+.
+
 Exits 0 printing one JSON line of what it saw, by era; otherwise exits 1
 with the reason on stderr. The messages POSTed and the HTTP statuses
 answering them are taken from the HTTP client's event hooks.

@@ -40,13 +40,16 @@ fn session(dir: &Path, requests: &[Value]) -> Vec<Value> {
     replies
 }
 
-fn opening() -> Vec<Value> {
-    vec![
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18",
-            "capabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}},
-            "clientInfo": {"name": "e2e", "version": "0"}}}),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    ]
+/// A request of the stateless 2026-07-28 protocol (the one the tasks
+/// extension belongs to): no handshake, the version and the client's
+/// capabilities in every request.
+fn request(id: u64, method: &str, mut params: Value) -> Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}},
+        "io.modelcontextprotocol/clientInfo": {"name": "e2e", "version": "0"},
+    });
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 }
 
 #[test]
@@ -62,18 +65,14 @@ fn a_task_started_over_stdio_is_answered_by_the_next_warden() {
         ),
     )
     .unwrap();
-    let mut first = opening();
-    first.push(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-        "params": {"name": "codex", "arguments": {"prompt": "flood:20000|100", "sessionId": "away"}}}));
-    let replies = session(dir.path(), &first);
-    let task = &replies[1]["result"];
+    let call = json!({"name": "codex", "arguments": {"prompt": "flood:20000|100", "sessionId": "away"}});
+    let replies = session(dir.path(), &[request(2, "tools/call", call)]);
+    let task = &replies[0]["result"];
     assert_eq!(task["resultType"], "task", "{replies:?}");
     let id = task["taskId"].as_str().unwrap();
 
-    let mut second = opening();
-    second.push(json!({"jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"taskId": id}}));
-    let replies = session(dir.path(), &second);
-    let got = &replies[1]["result"];
+    let replies = session(dir.path(), &[request(2, "tasks/get", json!({"taskId": id}))]);
+    let got = &replies[0]["result"];
     assert_eq!(got["status"], "completed", "{got}");
     assert_eq!(got["result"]["structuredContent"]["content"], "reported 20000 events of 100 bytes", "{got}");
 }

@@ -7,9 +7,13 @@
 pub mod jwt;
 pub mod tokens;
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use warden_permissions::PrincipalBounds;
+
 use crate::config::AuthConfig;
+use crate::config_paths::validate_root;
 use jwt::{JwtVerifier, Rejection};
 use tokens::Tokens;
 
@@ -50,8 +54,9 @@ impl fmt::Display for Principal {
     }
 }
 
-/// The principals the operator names: who the stdio caller is, and who may
-/// rebuild sessions from the agents' own transcript directories.
+/// The principals the operator names: who the stdio caller is, who may
+/// rebuild sessions from the agents' own transcript directories, and what
+/// each may ask of an agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principals {
     /// The caller over stdio, and the owner of sessions stored before Warden
@@ -60,10 +65,15 @@ pub struct Principals {
     /// The one principal who may rehydrate a thread from an agent's transcript
     /// directory, which records no owner (`[auth] transcript-owner`, default: `local`).
     pub transcript_owner: Principal,
+    /// `[principals.<name>]`: bounds on what that principal asks, its `cwd-roots` canonical.
+    pub bounds: HashMap<Principal, PrincipalBounds>,
 }
 
 impl Principals {
-    pub fn from_config(auth: &AuthConfig) -> anyhow::Result<Self> {
+    pub fn from_config(
+        auth: &AuthConfig,
+        bounds: &BTreeMap<String, PrincipalBounds>,
+    ) -> anyhow::Result<Self> {
         let named = |setting: &str, name: &str| {
             Principal::new(name).map_err(|e| anyhow::anyhow!("[auth] {setting}: {e}"))
         };
@@ -75,13 +85,31 @@ impl Principals {
             Some(name) => named("transcript-owner", name)?,
             None => local.clone(),
         };
-        Ok(Self { local, transcript_owner })
+        let bounds = bounds
+            .iter()
+            .map(|(name, bounds)| {
+                let section = format!("[principals.{name:?}]");
+                let principal = Principal::new(name).map_err(|e| anyhow::anyhow!("{section}: {e}"))?;
+                bounds.validate().map_err(|e| anyhow::anyhow!("{section}: {e}"))?;
+                let mut bounds = bounds.clone();
+                if let Some(roots) = &mut bounds.cwd_roots {
+                    for root in roots.iter_mut() {
+                        let expanded = validate_root(&format!("{section} cwd-roots"), root)?;
+                        *root = expanded.canonicalize().map_err(|e| {
+                            anyhow::anyhow!("{section} cwd-roots: {} cannot be used: {e}", expanded.display())
+                        })?;
+                    }
+                }
+                Ok((principal, bounds))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { local, transcript_owner, bounds })
     }
 
     /// Only the local principal, who also owns the transcripts.
     pub fn local_only(name: &str) -> Self {
         let local = Principal::new(name).expect("a valid principal name");
-        Self { transcript_owner: local.clone(), local }
+        Self { transcript_owner: local.clone(), local, bounds: HashMap::new() }
     }
 }
 
@@ -153,7 +181,7 @@ mod tests {
 
     #[test]
     fn the_local_principal_is_the_user_unless_configured() {
-        let defaults = Principals::from_config(&AuthConfig::default()).unwrap();
+        let defaults = Principals::from_config(&AuthConfig::default(), &BTreeMap::new()).unwrap();
         assert_eq!(defaults.local.as_str(), user_name());
         assert_eq!(defaults.transcript_owner, defaults.local);
         let auth = AuthConfig {
@@ -161,10 +189,10 @@ mod tests {
             transcript_owner: Some("alice".into()),
             ..AuthConfig::default()
         };
-        let set = Principals::from_config(&auth).unwrap();
+        let set = Principals::from_config(&auth, &BTreeMap::new()).unwrap();
         assert_eq!((set.local.as_str(), set.transcript_owner.as_str()), ("ops", "alice"));
         let auth = AuthConfig { local_principal: Some(String::new()), ..AuthConfig::default() };
-        let err = Principals::from_config(&auth).unwrap_err().to_string();
+        let err = Principals::from_config(&auth, &BTreeMap::new()).unwrap_err().to_string();
         assert!(err.contains("[auth] local-principal"), "{err}");
     }
 }

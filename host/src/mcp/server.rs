@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, CreateTaskResult,
-    GetTaskParams, GetTaskResult, Implementation, ListToolsResult, PaginatedRequestParams,
+    GetTaskParams, GetTaskResult, Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
     ServerCapabilities, ServerConfig, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
@@ -58,7 +58,11 @@ impl WardenServer {
         request: TurnRequest,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let wants_task = context.client_capabilities().is_some_and(|c| c.supports_tasks());
+        // The extension exists from the 2026-07-28 protocol on; a client of an
+        // earlier version that declares it gets no task (SEP-2663).
+        let modern =
+            context.protocol_version().is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        let wants_task = modern && context.client_capabilities().is_some_and(|c| c.supports_tasks());
         if !(wants_task && self.tasks.available()) {
             return Ok(self.turn(request, context).await.into());
         }

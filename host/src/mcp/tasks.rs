@@ -1,5 +1,6 @@
-//! Durable MCP tasks (the `io.modelcontextprotocol/tasks` extension). A
-//! client that declares the extension gets a task for every agent turn: the
+//! Durable MCP tasks (the `io.modelcontextprotocol/tasks` extension of the
+//! 2026-07-28 protocol). A client of that protocol that declares the
+//! extension gets a task for every agent turn: the
 //! call answers at once with the task's id, the turn runs on, and
 //! `tasks/get` reports it (working with the latest progress message, then
 //! completed with the tool's result, failed or cancelled).

@@ -287,9 +287,15 @@ impl<P: Instantiate> Loaded<P> {
             Err(error) => {
                 let reason = self.classify(&store, &error, &stderr, budget);
                 // The error chain carries the guest's own backtrace; the host's
-                // backtrace is for Warden's developers, at debug level.
-                tracing::error!(plugin = %self.info.name, role = %self.info.role, function,
-                    reason = %reason, detail = %format!("{error:#}"), "plugin call aborted");
+                // backtrace is for Warden's developers, at debug level. A caller's
+                // cancel is routine, not an error.
+                if matches!(reason, AbortReason::Cancelled) {
+                    tracing::info!(plugin = %self.info.name, role = %self.info.role, function,
+                        reason = %reason, "plugin call stopped");
+                } else {
+                    tracing::error!(plugin = %self.info.name, role = %self.info.role, function,
+                        reason = %reason, detail = %format!("{error:#}"), "plugin call aborted");
+                }
                 tracing::debug!(plugin = %self.info.name, function, host_backtrace = %format!("{error:?}"),
                     "plugin call aborted (host detail)");
                 Err(CallError::Aborted {

@@ -8,8 +8,8 @@
 
 use std::path::PathBuf;
 
-use warden_permissions::RequestLimits;
 use warden_permissions::value::{check_path, check_uuid};
+use warden_permissions::{PrincipalBounds, RequestLimits};
 
 use super::{TurnError, TurnSettings};
 use crate::types::{Plan, Session};
@@ -73,6 +73,35 @@ impl TurnLimits {
         }
         Ok(())
     }
+}
+
+/// A caller's settings and the session a turn continues, against what the
+/// operator lets this principal ask (`[principals.<name>]`); the error names
+/// the principal's section.
+pub fn check_principal(
+    principal: &str,
+    bounds: &PrincipalBounds,
+    settings: &TurnSettings,
+    session: &Session,
+) -> Result<(), TurnError> {
+    let refuse = |field: &str, why: String| {
+        TurnError::Invalid(format!(
+            "`{field}`: {why}; the operator sets this under [principals.{principal:?}]"
+        ))
+    };
+    if let Some(sandbox) = settings.sandbox.as_ref().or(session.sandbox.as_ref()) {
+        bounds.check_sandbox(sandbox).map_err(|e| refuse("sandbox", e))?;
+    }
+    if let Some(policy) = &settings.approval_policy {
+        bounds.check_approval_policy(policy).map_err(|e| refuse("approval-policy", e))?;
+    }
+    for (key, value) in &settings.config {
+        bounds.check_config(key, value).map_err(|e| refuse(&format!("config.{key}"), e))?;
+    }
+    if let Some(cwd) = settings.cwd.as_ref().or(session.cwd.as_ref()) {
+        bounds.check_cwd(cwd).map_err(|e| refuse("cwd", e))?;
+    }
+    Ok(())
 }
 
 /// A thread id from a caller or a plugin: agents' thread ids are UUIDs.

@@ -29,7 +29,7 @@ pub use crate::contract::bindings::policy::exports::warden::plugin::principal_li
 use crate::plugins::{PluginSet, ServedAgent};
 use crate::runtime::loaded::{AbortReason, CallError, CallOptions, describe};
 use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
-use checks::{TurnLimits, check_plan, check_thread};
+use checks::{TurnLimits, check_plan, check_principal, check_thread};
 pub use listing::{DEFAULT_PAGE, ListRequest, MAX_PAGE, SessionFilter, SessionPage, page_of};
 pub use owners::Owners;
 pub use quota::DEFAULT_LIMITS;
@@ -304,10 +304,22 @@ impl Sessions {
             session.model = None;
             session.reasoning_effort = None;
         }
+        let bounds = self.owners.bounds(principal);
+        if let Some(bounds) = bounds {
+            check_principal(principal.as_str(), bounds, &request.settings, &session)?;
+        }
         apply_settings(&mut session, &request.settings);
         if session.cwd.is_none() {
-            // An agent resumes in whatever directory it is started in: pin the first granted one.
-            session.cwd = limits.cwd_roots.first().map(|root| root.display().to_string());
+            // An agent resumes in whatever directory it is started in: pin the
+            // first granted one (the principal's own, if the operator gave it some).
+            let roots = bounds.and_then(|b| b.cwd_roots.as_ref()).unwrap_or(&limits.cwd_roots);
+            session.cwd = roots.first().map(|root| root.display().to_string());
+        }
+        if session.sandbox.is_none() {
+            // No sandbox asked for: a principal with a ceiling gets its ceiling, not the agent's default.
+            session.sandbox = bounds
+                .and_then(|b| b.max_sandbox)
+                .map(|max| max.min(limits.requests.max_sandbox).as_str().to_string());
         }
         let plan = p.context.with(&step).build(
             Some(&session).filter(|s| !s.turns.is_empty() || s.agent_thread_id.is_some()),

@@ -31,6 +31,11 @@ impl Owners {
         &self.principals.local
     }
 
+    /// What the operator lets `principal` ask of any agent, if it said.
+    pub fn bounds(&self, principal: &Principal) -> Option<&warden_permissions::PrincipalBounds> {
+        self.principals.bounds.get(principal)
+    }
+
     /// May `principal` rebuild a session from an agent's transcript directory?
     pub fn owns_transcripts(&self, principal: &Principal) -> bool {
         *principal == self.principals.transcript_owner

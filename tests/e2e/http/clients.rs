@@ -66,7 +66,7 @@ fn the_python_sdk_lists_tools_gets_progress_and_cancels_a_call() {
 fn inspector(server: &Server, era: &str, args: &[&str]) -> Value {
     let bin = installed(
         "target/mcp-inspector/node_modules/.bin/mcp-inspector",
-        "npm install --prefix target/mcp-inspector @modelcontextprotocol/inspector@<pinned>",
+        "npm install --prefix target/mcp-inspector @modelcontextprotocol/inspector@$MCP_INSPECTOR_VERSION",
     );
     let out = Command::new(bin)
         .arg("--cli")

@@ -7,8 +7,10 @@
 //! - `jwt`: OAuth 2.1 access tokens checked against a key set, and the
 //!   protected resource metadata;
 //! - `tasks`: durable MCP tasks, across reconnects, restarts and crashes;
-//! - `tls`: HTTPS with the operator's certificate.
+//! - `tls`: HTTPS with the operator's certificate;
+//! - `clients`: the official Python SDK and the MCP Inspector CLI.
 
+mod clients;
 mod jwt;
 mod principals;
 mod tasks;
@@ -222,12 +224,20 @@ fn with_tasks() -> Value {
 }
 
 /// A client of one principal: initialises, then calls tools.
+/// A client of one principal: the session-based protocol (2025-06-18, after
+/// `initialize`), or the stateless 2026-07-28 one, whose every request
+/// carries its protocol version and the client's capabilities.
 struct Client {
     addr: SocketAddr,
     bearer: String,
     session: Option<String>,
+    /// The 2026-07-28 protocol, with these client capabilities.
+    stateless: Option<Value>,
     next_id: u64,
 }
+
+/// The protocol version of the stateless protocol (the MCP tasks extension needs it).
+const STATELESS: &str = "2026-07-28";
 
 impl Client {
     fn connect(addr: SocketAddr, token: &str) -> Self {
@@ -239,19 +249,51 @@ impl Client {
         let init = post(addr, &[("Authorization", &bearer)], &initialize_with(capabilities));
         assert_eq!(init.status, 200, "{}", init.body);
         let session = init.header("mcp-session-id").map(str::to_string);
-        let client = Client { addr, bearer, session, next_id: 10 };
+        let client = Client { addr, bearer, session, stateless: None, next_id: 10 };
         let done = client.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
         assert!(done.status == 202 || done.status == 200, "{}", done.body);
         client
     }
 
+    /// A client of the stateless 2026-07-28 protocol: no handshake.
+    fn stateless(addr: SocketAddr, token: &str, capabilities: Value) -> Self {
+        Client {
+            addr,
+            bearer: format!("Bearer {token}"),
+            session: None,
+            stateless: Some(capabilities),
+            next_id: 10,
+        }
+    }
+
     fn send(&self, body: &Value) -> Response {
-        let mut headers =
-            vec![("Authorization", self.bearer.as_str()), ("MCP-Protocol-Version", "2025-06-18")];
+        let version = if self.stateless.is_some() { STATELESS } else { "2025-06-18" };
+        let mut headers = vec![("Authorization", self.bearer.as_str()), ("MCP-Protocol-Version", version)];
         if let Some(id) = &self.session {
             headers.push(("Mcp-Session-Id", id));
         }
-        post(self.addr, &headers, body)
+        // The stateless protocol's routing headers: the method, and the tool or task it names.
+        let method = body["method"].as_str().unwrap_or_default().to_string();
+        let name = ["name", "taskId"]
+            .iter()
+            .find_map(|k| body["params"][k].as_str())
+            .unwrap_or_default()
+            .to_string();
+        if self.stateless.is_some() {
+            headers.push(("Mcp-Method", &method));
+            if !name.is_empty() {
+                headers.push(("Mcp-Name", &name));
+            }
+        }
+        let mut body = body.clone();
+        if let (Some(capabilities), Some(_)) = (&self.stateless, body.get("id")) {
+            body["params"]["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": STATELESS,
+                "io.modelcontextprotocol/clientCapabilities": capabilities,
+                "io.modelcontextprotocol/clientInfo": {"name": "e2e", "version": "0"},
+            });
+        }
+        post(self.addr, &headers, &body)
     }
 
     /// The `result` of a tool call (its `isError` says whether it failed).
@@ -264,7 +306,8 @@ impl Client {
         self.next_id += 1;
         let id = self.next_id;
         let answer = self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        assert_eq!(answer.status, 200, "{}", answer.body);
+        // The stateless protocol answers a JSON-RPC error with an HTTP error status too.
+        assert!(answer.status == 200 || answer.status == 400, "{}: {}", answer.status, answer.body);
         let messages = answer.messages();
         messages.into_iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no reply to {method}"))
     }

@@ -118,7 +118,7 @@ fn each_principal_is_held_to_the_limits_the_policy_gives_it() {
     assert_eq!(bob.call("endSession", json!({"sessionId": "one"}))["structuredContent"]["removed"], true);
     assert_eq!(bob.call("codex", json!({"prompt": "harmless", "sessionId": "two"}))["isError"], false);
 
-    let mut alice = Client::connect_with(server.addr, "token-of-alice", super::with_tasks());
+    let mut alice = Client::stateless(server.addr, "token-of-alice", super::with_tasks());
     let running = alice.request("tools/call", json!({"name": "codex", "arguments": {"prompt": "loop"}}));
     let task = running["result"]["taskId"].as_str().unwrap_or_else(|| panic!("{running}")).to_string();
     let mut alice_plain = Client::connect(server.addr, "token-of-alice");
@@ -137,4 +137,47 @@ fn each_principal_is_held_to_the_limits_the_policy_gives_it() {
         alice.request("tasks/get", json!({"taskId": task}))["result"]["status"] == "cancelled"
     });
     assert_eq!(alice_plain.call("codex", json!({"prompt": "harmless"}))["isError"], false);
+}
+
+#[test]
+fn a_principal_asks_no_more_than_the_operator_set_for_it() {
+    let work = tempfile::tempdir().unwrap();
+    let mine = work.path().join("bob");
+    std::fs::create_dir_all(&mine).unwrap();
+    // The first line lands in the test agent's own section: its working directories.
+    let config = format!(
+        "cwd-roots = [{work:?}]\n{}[principals.bob]\nmax-sandbox = \"read-only\"\n\
+         approval-policies = [\"never\"]\nconfig-keys = {{}}\ncwd-roots = [{mine:?}]\n",
+        tokens(&[("alice", "token-of-alice"), ("bob", "token-of-bob")]),
+        work = work.path(),
+    );
+    let server = start_with(&config, "warn");
+    let mut bob = Client::connect(server.addr, "token-of-bob");
+    for (arguments, field) in [
+        (json!({"prompt": "harmless", "sandbox": "workspace-write"}), "`sandbox`"),
+        (json!({"prompt": "harmless", "approval-policy": "on-request"}), "`approval-policy`"),
+        (json!({"prompt": "harmless", "config": {"model_verbosity": "low"}}), "`config.model_verbosity`"),
+        (json!({"prompt": "harmless", "cwd": work.path()}), "`cwd`"),
+    ] {
+        let refused = bob.call("codex", arguments.clone());
+        assert_eq!(refused["isError"], true, "{arguments}: {refused}");
+        assert!(
+            text(&refused).contains(field) && text(&refused).contains("[principals.\"bob\"]"),
+            "{refused}"
+        );
+    }
+    let allowed = bob.call("codex", json!({"prompt": "harmless", "sessionId": "narrow", "cwd": mine}));
+    assert_eq!(allowed["isError"], false, "{allowed}");
+    let shown = Command::new(warden_bin())
+        .arg("--config")
+        .arg(server.dir.path().join("warden.toml"))
+        .args(["sessions", "show", "narrow", "--owner", "bob"])
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["sandbox"], "read-only", "bob's turns get his ceiling when they ask for none: {shown}");
+
+    let mut alice = Client::connect(server.addr, "token-of-alice");
+    let wider = alice.call("codex", json!({"prompt": "harmless", "sandbox": "workspace-write"}));
+    assert_eq!(wider["isError"], false, "alice has no section of her own: {wider}");
 }

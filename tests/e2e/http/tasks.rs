@@ -2,7 +2,8 @@
 //! tasks extension: a turn answers at once with a task, `tasks/get` reports
 //! it to its owner only, the result survives a restart, a turn a crash
 //! interrupted reads as failed, and `tasks/cancel` stops a running turn.
-//! A client without the extension still gets its answer in the call.
+//! A client without the extension, or of a protocol before 2026-07-28,
+//! still gets its answer in the call.
 
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,7 @@ fn settled(client: &mut Client, id: &str) -> Value {
 #[test]
 fn a_task_answers_its_owner_and_outlives_a_restart() {
     let server = start_with(&config(), "info");
-    let mut alice = Client::connect_with(server.addr, "token-of-alice", with_tasks());
+    let mut alice = Client::stateless(server.addr, "token-of-alice", with_tasks());
     let id = start_task(&mut alice, "harmless", "tasked");
     let done = settled(&mut alice, &id);
     assert_eq!(done["status"], "completed", "{done}");
@@ -56,7 +57,7 @@ fn a_task_answers_its_owner_and_outlives_a_restart() {
     assert_eq!(done["result"]["structuredContent"]["sessionId"], "tasked", "{done}");
 
     // Another principal's task answers exactly as a missing one.
-    let mut bob = Client::connect_with(server.addr, "token-of-bob", with_tasks());
+    let mut bob = Client::stateless(server.addr, "token-of-bob", with_tasks());
     let theirs = get(&mut bob, &id);
     let missing = get(&mut bob, "0199a5e4-0000-7000-8000-000000000000");
     assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
@@ -66,15 +67,20 @@ fn a_task_answers_its_owner_and_outlives_a_restart() {
     );
     assert_eq!(bob.request("tasks/cancel", json!({"taskId": id}))["error"]["code"], -32602);
 
-    // Without the extension, the call answers when the turn is done.
-    let mut plain = Client::connect(server.addr, "token-of-alice");
+    // Without the extension, the call answers when the turn is done; so it
+    // does for a client of an earlier protocol that declares it (the
+    // extension exists from 2026-07-28 on).
+    let mut earlier = Client::connect_with(server.addr, "token-of-alice", with_tasks());
+    let answered = earlier.call("codex", json!({"prompt": "harmless", "sessionId": "earlier"}));
+    assert_eq!(answered["structuredContent"]["content"], "harmless", "{answered}");
+    let mut plain = Client::stateless(server.addr, "token-of-alice", json!({}));
     let answered = plain.call("codex", json!({"prompt": "harmless", "sessionId": "blocking"}));
     assert_eq!(answered["structuredContent"]["content"], "harmless", "{answered}");
     let refused = plain.request("tasks/get", json!({"taskId": id}));
     assert!(refused["error"].is_object(), "a client that did not declare tasks cannot poll them: {refused}");
 
     let server = server.restart(libc::SIGTERM);
-    let mut alice = Client::connect_with(server.addr, "token-of-alice", with_tasks());
+    let mut alice = Client::stateless(server.addr, "token-of-alice", with_tasks());
     let after = get(&mut alice, &id);
     assert_eq!(after["result"], done, "the stored result is the one reported before the restart");
 }
@@ -82,7 +88,7 @@ fn a_task_answers_its_owner_and_outlives_a_restart() {
 #[test]
 fn a_crash_fails_the_running_task_and_a_cancel_stops_one() {
     let server = start_with(&config(), "info");
-    let mut alice = Client::connect_with(server.addr, "token-of-alice", with_tasks());
+    let mut alice = Client::stateless(server.addr, "token-of-alice", with_tasks());
 
     let cancelled = start_task(&mut alice, "loop", "to-cancel");
     assert_eq!(get(&mut alice, &cancelled)["result"]["status"], "working");
@@ -95,7 +101,7 @@ fn a_crash_fails_the_running_task_and_a_cancel_stops_one() {
     let interrupted = start_task(&mut alice, "loop", "to-crash");
     assert_eq!(get(&mut alice, &interrupted)["result"]["status"], "working");
     let server = server.restart(libc::SIGKILL);
-    let mut alice = Client::connect_with(server.addr, "token-of-alice", with_tasks());
+    let mut alice = Client::stateless(server.addr, "token-of-alice", with_tasks());
     let failed = settled(&mut alice, &interrupted);
     assert_eq!(failed["status"], "failed", "{failed}");
     let message = failed["error"]["message"].as_str().unwrap();
@@ -112,7 +118,7 @@ fn a_task_record_a_storage_plugin_forged_is_never_shown() {
     std::fs::create_dir_all(&root).unwrap();
     let config = format!("{}[plugins.storage-backend]\npath = {storage:?}\nroot = {root:?}\n", config());
     let server = start_with(&config, "warn");
-    let mut bob = Client::connect_with(server.addr, "token-of-bob", with_tasks());
+    let mut bob = Client::stateless(server.addr, "token-of-bob", with_tasks());
     let id = "0199a5e4-1111-7000-8000-000000000000";
     let forged = |body: &str| std::fs::write(root.join("forged-task"), body).unwrap();
 
