@@ -21,7 +21,7 @@
 //! principal = "alice"                    # sessions are kept apart by principal
 //! sha256 = "<hex SHA-256 of the token>"
 //! [auth.jwt]                             # OAuth 2.1 access tokens (JWT)
-//! jwks = "/etc/warden/jwks.json"         # the authorization server's key set
+//! jwks = "https://auth.example.com/.well-known/jwks.json"   # or a file path
 //! issuer = "https://auth.example.com"
 //! audience = "https://warden.example.com/mcp"
 //! scopes = ["warden"]                    # required scopes
@@ -157,8 +157,9 @@ pub struct AuthConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct JwtConfig {
-    /// The authorization server's JSON Web Key Set, as a file.
-    pub jwks: PathBuf,
+    /// The authorization server's JSON Web Key Set: an absolute path, or an
+    /// `https://` URL (`http://` on loopback only).
+    pub jwks: String,
     /// The `iss` every token must carry.
     pub issuer: String,
     /// The `aud` every token must carry (this resource's identifier).
@@ -170,6 +171,9 @@ pub struct JwtConfig {
     pub principal_claim: Option<String>,
     /// Clock skew allowed on `exp` and `nbf` (default 30 s).
     pub leeway_secs: Option<u64>,
+    /// Fewest seconds between two reads of the key set, which a token
+    /// naming an unknown key triggers (default 60).
+    pub refresh_secs: Option<u64>,
 }
 
 /// A bearer token, kept as the SHA-256 digest of the token, and whose it is.

@@ -1,16 +1,16 @@
 //! The OAuth 2.1 resource server (`[auth.jwt]`): a JWT access token is
-//! accepted when a key of the configured JWKS signed it (with that key's own
+//! accepted when a key of the configured JWKS (see [`super::jwks`]) signed it (with that key's own
 //! algorithm, never one the token picks), its issuer and audience are the
 //! configured ones, it has not expired, and it carries every required scope.
 //! The principal is a string claim of the token (`sub` by default).
 
-use std::path::Path;
+use std::time::Duration;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use jsonwebtoken::{Validation, decode, decode_header};
 use serde_json::Value;
 
 use super::Principal;
+use super::jwks::{DEFAULT_REFRESH, KeySet, KeySource};
 use crate::config::JwtConfig;
 
 const DEFAULT_LEEWAY_SECS: u64 = 30;
@@ -24,15 +24,9 @@ pub enum Rejection {
     InsufficientScope(String),
 }
 
-struct Key {
-    id: Option<String>,
-    algorithm: Algorithm,
-    key: DecodingKey,
-}
-
 /// Checks JWT access tokens against the configured keys and claims.
 pub struct JwtVerifier {
-    keys: Vec<Key>,
+    keys: KeySet,
     issuer: String,
     audience: String,
     scopes: Vec<String>,
@@ -42,7 +36,8 @@ pub struct JwtVerifier {
 
 impl JwtVerifier {
     pub fn from_config(config: &JwtConfig) -> anyhow::Result<Self> {
-        let keys = load_keys(&config.jwks)?;
+        let refresh = config.refresh_secs.map_or(DEFAULT_REFRESH, Duration::from_secs);
+        let keys = KeySet::load(KeySource::parse(&config.jwks)?, refresh)?;
         if config.issuer.trim().is_empty() || config.audience.trim().is_empty() {
             anyhow::bail!(
                 "[auth.jwt]: `issuer` and `audience` must name this resource's issuer and audience"
@@ -70,12 +65,10 @@ impl JwtVerifier {
     pub fn verify(&self, token: &str) -> Result<Principal, Rejection> {
         let invalid = |why: &str| Rejection::Invalid(why.to_string());
         let header = decode_header(token).map_err(|e| invalid(&format!("not a JWT ({e})")))?;
-        let key = match &header.kid {
-            Some(kid) => self.keys.iter().find(|k| k.id.as_deref() == Some(kid.as_str())),
-            None if self.keys.len() == 1 => self.keys.first(),
-            None => None,
-        }
-        .ok_or_else(|| invalid("signed by no key of this resource's key set"))?;
+        let key = self
+            .keys
+            .find(header.kid.as_deref())
+            .ok_or_else(|| invalid("signed by no key of this resource's key set"))?;
         if header.alg != key.algorithm {
             return Err(invalid("its algorithm is not its key's"));
         }
@@ -124,75 +117,11 @@ fn granted_scopes(claims: &serde_json::Map<String, Value>) -> Vec<&str> {
     scopes
 }
 
-fn load_keys(path: &Path) -> anyhow::Result<Vec<Key>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("[auth.jwt] jwks: cannot read the key set {}: {e}", path.display()))?;
-    let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("[auth.jwt] jwks: {} is not a JSON Web Key Set ({e})", path.display())
-    })?;
-    let mut keys = Vec::new();
-    for (i, jwk) in set.keys.iter().enumerate() {
-        let name = jwk.common.key_id.clone().unwrap_or_else(|| format!("#{i}"));
-        let algorithm = algorithm_of(jwk)
-            .map_err(|why| anyhow::anyhow!("[auth.jwt] jwks: key {name} in {}: {why}", path.display()))?;
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| {
-            anyhow::anyhow!("[auth.jwt] jwks: key {name} in {} cannot be read: {e}", path.display())
-        })?;
-        keys.push(Key { id: jwk.common.key_id.clone(), algorithm, key });
-    }
-    if keys.is_empty() {
-        anyhow::bail!("[auth.jwt] jwks: {} holds no keys", path.display());
-    }
-    if keys.len() > 1 && keys.iter().any(|k| k.id.is_none()) {
-        anyhow::bail!(
-            "[auth.jwt] jwks: {} holds several keys, so each needs a `kid` for tokens to name it",
-            path.display()
-        );
-    }
-    Ok(keys)
-}
-
-/// The one algorithm a key verifies: its `alg`, else the usual one for its
-/// type. Symmetric keys are refused: a resource server holds no secret.
-fn algorithm_of(jwk: &Jwk) -> Result<Algorithm, String> {
-    let inferred = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Algorithm::RS256,
-        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-            EllipticCurve::P256 => Algorithm::ES256,
-            EllipticCurve::P384 => Algorithm::ES384,
-            _ => return Err("an elliptic curve other than P-256 or P-384".into()),
-        },
-        AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
-        AlgorithmParameters::OctetKey(_) => {
-            return Err("a symmetric (`oct`) key; a resource server verifies with public keys only".into());
-        }
-        _ => return Err("a key type this resource does not accept".into()),
-    };
-    let Some(declared) = jwk.common.key_algorithm else {
-        return Ok(inferred);
-    };
-    let declared = match declared {
-        KeyAlgorithm::RS256 => Algorithm::RS256,
-        KeyAlgorithm::RS384 => Algorithm::RS384,
-        KeyAlgorithm::RS512 => Algorithm::RS512,
-        KeyAlgorithm::PS256 => Algorithm::PS256,
-        KeyAlgorithm::PS384 => Algorithm::PS384,
-        KeyAlgorithm::PS512 => Algorithm::PS512,
-        KeyAlgorithm::ES256 => Algorithm::ES256,
-        KeyAlgorithm::ES384 => Algorithm::ES384,
-        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
-        other => return Err(format!("the algorithm {other:?} is not accepted")),
-    };
-    if declared.family() != inferred.family() {
-        return Err(format!("its `alg` {declared:?} does not fit its key type"));
-    }
-    Ok(declared)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{EncodingKey, Header, encode};
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
     use serde_json::json;
 
     /// An Ed25519 key from a seed, as PKCS#8 DER (the fixed 16-byte header, then the seed).
@@ -202,7 +131,7 @@ mod tests {
         EncodingKey::from_ed_der(&der)
     }
 
-    fn jwks(dir: &Path, keys: &[(&str, u8)]) -> std::path::PathBuf {
+    fn jwks(dir: &std::path::Path, keys: &[(&str, u8)]) -> std::path::PathBuf {
         let keys: Vec<Value> = keys
             .iter()
             .map(|(kid, seed)| {
@@ -216,14 +145,15 @@ mod tests {
         file
     }
 
-    fn verifier(dir: &Path) -> JwtVerifier {
+    fn verifier(dir: &std::path::Path) -> JwtVerifier {
         JwtVerifier::from_config(&JwtConfig {
-            jwks: jwks(dir, &[("k1", 1), ("k2", 2)]),
+            jwks: jwks(dir, &[("k1", 1), ("k2", 2)]).display().to_string(),
             issuer: "https://issuer.test".into(),
             audience: "https://warden.test/mcp".into(),
             scopes: vec!["warden".into()],
             principal_claim: None,
             leeway_secs: Some(0),
+            refresh_secs: None,
         })
         .unwrap()
     }
@@ -292,13 +222,14 @@ mod tests {
     #[test]
     fn key_sets_without_usable_public_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let config = |jwks| JwtConfig {
-            jwks,
+        let config = |jwks: std::path::PathBuf| JwtConfig {
+            jwks: jwks.display().to_string(),
             issuer: "i".into(),
             audience: "a".into(),
             scopes: vec![],
             principal_claim: None,
             leeway_secs: None,
+            refresh_secs: None,
         };
         let file = dir.path().join("bad.json");
         std::fs::write(&file, r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"s"}]}"#).unwrap();

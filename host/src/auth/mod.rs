@@ -4,6 +4,7 @@
 //! Over stdio the caller is the local principal, the user who started
 //! Warden. Sessions belong to principals (see `sessions::owners`).
 
+pub mod jwks;
 pub mod jwt;
 pub mod tokens;
 

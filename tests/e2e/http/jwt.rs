@@ -89,3 +89,67 @@ fn jwt_access_tokens_are_checked_and_name_their_principal() {
     let listed = carol_later.call("listSessions", json!({}));
     assert_eq!(listed["structuredContent"]["sessions"][0]["id"], "mine", "{listed}");
 }
+
+/// Serves whatever `body` holds at any path, over HTTP on loopback, until the test ends.
+fn key_server(body: std::sync::Arc<std::sync::Mutex<String>>) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let body = body.lock().unwrap().clone();
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = std::io::Write::write_all(&mut stream, response.as_bytes());
+        }
+    });
+    addr
+}
+
+fn key_set(keys: &[(&str, u8)]) -> String {
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|(kid, seed)| {
+            let mut jwk = Jwk::from_encoding_key(&key(*seed), Algorithm::EdDSA).unwrap();
+            jwk.common.key_id = Some(kid.to_string());
+            serde_json::to_value(jwk).unwrap()
+        })
+        .collect();
+    json!({ "keys": keys }).to_string()
+}
+
+fn sign_with(kid: &str, seed: u8) -> String {
+    let claims = json!({"sub": "dave", "iss": ISSUER, "aud": AUDIENCE, "exp": get_current_timestamp() + 600, "scope": "warden"});
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid.into());
+    encode(&header, &claims, &key(seed)).unwrap()
+}
+
+#[test]
+fn a_key_set_from_the_network_is_re_read_when_a_token_names_a_new_key() {
+    let served = std::sync::Arc::new(std::sync::Mutex::new(key_set(&[("old", 1)])));
+    let keys = key_server(served.clone());
+    let config = format!(
+        "[auth.jwt]\njwks = \"http://{keys}/.well-known/jwks.json\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n\
+         refresh-secs = 1\n"
+    );
+    let server = start_with(&config, "info");
+    let bearer = |token: String| format!("Bearer {token}");
+    let accepted = post(server.addr, &[("Authorization", &bearer(sign_with("old", 1)))], &initialize());
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+
+    // The authorization server rotates to a new key; a token signed with it is accepted once
+    // Warden has re-read the set (at most once a second here).
+    *served.lock().unwrap() = key_set(&[("old", 1), ("new", 2)]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let rotated = post(server.addr, &[("Authorization", &bearer(sign_with("new", 2)))], &initialize());
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let forged = post(server.addr, &[("Authorization", &bearer(sign_with("new", 3)))], &initialize());
+    assert_eq!(forged.status, 401, "a token naming the new key but signed by another: {}", forged.body);
+    let unknown = post(server.addr, &[("Authorization", &bearer(sign_with("unknown", 2)))], &initialize());
+    assert_eq!(unknown.status, 401, "{}", unknown.body);
+}
