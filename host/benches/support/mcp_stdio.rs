@@ -56,6 +56,12 @@ impl McpServer {
         }
     }
 
+    /// The server's process id (for reading its memory use; not every bench does).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `tools/call` of `name` with `arguments`.
     pub fn call_tool(&mut self, name: &str, arguments: Value) -> Value {
         self.request("tools/call", json!({"name": name, "arguments": arguments}))

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use axum::http::header;
 use axum_server::Handle;
+use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::RustlsConfig;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -123,11 +124,21 @@ pub async fn serve_http(
     let draining = CancellationToken::new();
     let handle: Handle<SocketAddr> = Handle::new();
     let app = router.into_make_service();
+    // TCP_NODELAY: a response is written in pieces (headers, then each event),
+    // and Nagle's algorithm would hold each piece for the client's delayed ACK.
     let serving: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
-        Some(config) => {
-            Box::pin(axum_server::from_tcp_rustls(listener, config)?.handle(handle.clone()).serve(app))
-        }
-        None => Box::pin(axum_server::from_tcp(listener)?.handle(handle.clone()).serve(app)),
+        Some(config) => Box::pin(
+            axum_server::from_tcp_rustls(listener, config)?
+                .map(|tls| tls.acceptor(NoDelayAcceptor::new()))
+                .handle(handle.clone())
+                .serve(app),
+        ),
+        None => Box::pin(
+            axum_server::from_tcp(listener)?
+                .acceptor(NoDelayAcceptor::new())
+                .handle(handle.clone())
+                .serve(app),
+        ),
     };
     tokio::spawn({
         let (draining, handle) = (draining.clone(), handle.clone());
