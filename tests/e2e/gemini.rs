@@ -73,12 +73,30 @@ impl World {
                 .env("GEMINI_CLI_HOME", self.path("gemini-home"))
                 .env("GEMINI_API_KEY", "test-key")
                 .env("GOOGLE_GEMINI_BASE_URL", self.provider.gemini_base_url())
-                .env("WARDEN_LOG", "warn");
+                .env("WARDEN_LOG", "info");
         }))
         .unwrap();
         let client = Client::default();
         let connection = client.clone().serve(transport).await.unwrap();
         (connection, client)
+    }
+
+    /// Every file under Gemini CLI's `tmp/` (its transcripts), with its contents.
+    fn transcripts(&self) -> String {
+        let mut out = String::new();
+        let mut dirs = vec![self.path("gemini-home/.gemini/tmp")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    out.push_str(&format!("--- {}\n{text}\n", path.display()));
+                }
+            }
+        }
+        out
     }
 
     /// Processes still running in this world's project directory (every
@@ -159,7 +177,12 @@ async fn a_gemini_session_survives_replies_restarts_and_a_wiped_store() {
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     assert_eq!(sessions[0]["id"], thread.as_str(), "a rehydrated session is keyed by its thread id");
     assert_eq!(sessions[0]["agent"], "gemini");
-    assert_eq!(sessions[0]["turnCount"], 4, "three turns recovered from the transcript plus this one");
+    assert_eq!(
+        sessions[0]["turnCount"],
+        4,
+        "three turns recovered from the transcript plus this one; the transcripts:\n{}",
+        world.transcripts()
+    );
     assert_eq!(sessions[0]["cwd"], world.project().as_str(), "the cwd came back from the Gemini CLI home");
 
     let unknown = call(

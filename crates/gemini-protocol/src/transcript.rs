@@ -144,6 +144,39 @@ mod tests {
         assert!(parse("", ID).is_err());
     }
 
+    /// A resume (as Gemini CLI 0.61.0 writes it) appends a second header and
+    /// sets the messages twice: the new context alone, then the whole history.
+    #[test]
+    fn a_resumed_transcript_keeps_every_turn() {
+        let context = r#"{"id":"a","timestamp":"2026-11-30T05:26:31.635Z","type":"user","content":[{"text":"<session_context>
+ctx
+</session_context>"}]}"#;
+        let hello =
+            r#"{"id":"b","timestamp":"2026-11-30T05:26:31.712Z","type":"user","content":[{"text":"hello"}]}"#;
+        let echo =
+            r#"{"id":"c","timestamp":"2026-11-30T05:26:31.735Z","type":"gemini","content":"echo: hello"}"#;
+        let header =
+            format!(r#"{{"sessionId":"{ID}","startTime":"2026-11-30T05:26:31.635Z","kind":"main"}}"#);
+        let text = [
+            header.clone(),
+            format!(r#"{{"$set":{{"messages":[{context}]}}}}"#),
+            hello.to_string(),
+            echo.to_string(),
+            header.replace("05:26:31", "05:26:33"),
+            format!(r#"{{"$set":{{"messages":[{context}]}}}}"#),
+            format!(r#"{{"$set":{{"sessionId":"{ID}"}}}}"#),
+            format!(r#"{{"$set":{{"messages":[{context},{hello},{echo}]}}}}"#),
+            r#"{"id":"d","timestamp":"2026-11-30T05:26:33.738Z","type":"user","content":[{"text":"again"}]}"#
+                .into(),
+            r#"{"id":"e","timestamp":"2026-11-30T05:26:33.753Z","type":"gemini","content":"echo: again"}"#
+                .into(),
+        ]
+        .join("\n");
+        let turns: Vec<(String, String)> =
+            parse(&text, ID).unwrap().turns.into_iter().map(|t| (t.prompt, t.response)).collect();
+        assert_eq!(turns, [("hello".into(), "echo: hello".into()), ("again".into(), "echo: again".into())]);
+    }
+
     #[test]
     fn file_names_and_ids() {
         assert!(may_hold(&format!("session-2026-11-30T01-55-{}.jsonl", &ID[..8]), ID));

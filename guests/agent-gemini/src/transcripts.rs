@@ -36,9 +36,12 @@ pub fn rehydrate(session_id: &str) -> Result<Session, PluginError> {
 }
 
 /// The transcript of `session_id`: its project directory and its path
-/// relative to the Gemini CLI home. Only each candidate's header is read.
+/// relative to the Gemini CLI home. Only each candidate's header is read;
+/// if several files hold the session (Gemini CLI keeps one, but a copied or
+/// restored home may hold more), the one written last is the transcript.
 pub fn find(session_id: &str) -> Result<Option<(String, String)>, PluginError> {
     transcript::check_session_id(session_id).map_err(PluginError::Invalid)?;
+    let mut newest: Option<(u64, String, String)> = None;
     for project in dirs(ROOT)? {
         let chats = format!("{ROOT}/{project}/{CHATS}");
         let names = match fs::list_dir(&chats) {
@@ -57,11 +60,14 @@ pub fn find(session_id: &str) -> Result<Option<(String, String)>, PluginError> {
             // Another session whose id starts alike has another header.
             if std::str::from_utf8(first_line).is_ok_and(|line| transcript::header(line, session_id).is_ok())
             {
-                return Ok(Some((project, path)));
+                let modified = fs::metadata(&path)?.map_or(0, |m| m.modified_ns);
+                if newest.as_ref().is_none_or(|(seen, _, _)| modified > *seen) {
+                    newest = Some((modified, project.clone(), path));
+                }
             }
         }
     }
-    Ok(None)
+    Ok(newest.map(|(_, project, path)| (project, path)))
 }
 
 /// The directories in `path`; none when it is missing, skipped with a log line when refused.
