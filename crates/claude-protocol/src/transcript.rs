@@ -36,13 +36,13 @@ pub struct Transcript {
     pub turns: Vec<TranscriptTurn>,
 }
 
-/// A session id must be a UUID (hex digits and dashes), so it cannot name another file.
+/// A session id must be a UUID in its hyphenated form (hex digits and
+/// dashes), so it cannot name another file.
 pub fn check_session_id(session_id: &str) -> Result<(), String> {
-    let shape = session_id.len() == 36
-        && session_id
-            .char_indices()
-            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() });
-    if shape { Ok(()) } else { Err(format!("{session_id:?} is not a Claude Code session id (a UUID)")) }
+    match uuid::Uuid::try_parse(session_id) {
+        Ok(_) if session_id.len() == 36 => Ok(()),
+        _ => Err(format!("{session_id:?} is not a Claude Code session id (a UUID)")),
+    }
 }
 
 /// The project directory Claude Code uses for `cwd`, when it is not hashed.
