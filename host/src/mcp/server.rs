@@ -67,6 +67,15 @@ impl WardenServer {
             return Ok(self.turn(request, context).await.into());
         }
         let principal = self.principal(&context);
+        let room = {
+            let (sessions, principal) = (self.sessions.clone(), principal.clone());
+            tokio::task::spawn_blocking(move || sessions.check_turn_room(&principal, &CallOptions::default()))
+                .await
+                .map_err(|e| McpError::internal_error(format!("worker thread failed: {e}"), None))?
+        };
+        if let Err(e) = room {
+            return Ok(turn_result(Err(e)).into());
+        }
         let who = principal.clone();
         let task = self
             .tasks

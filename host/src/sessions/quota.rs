@@ -62,6 +62,13 @@ impl Quotas {
         Ok(limits)
     }
 
+    /// Refuse now if `principal` already runs as many turns as its limit
+    /// (before a task is made for a turn that could not start).
+    pub fn check_room(&self, principal: &Principal, limits: &Limits, policy: &str) -> Result<(), TurnError> {
+        drop(self.start_turn(principal, limits, policy)?);
+        Ok(())
+    }
+
     /// Count a turn of `principal`, unless it already runs as many as its limit.
     pub fn start_turn(
         &self,

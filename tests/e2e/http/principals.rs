@@ -121,6 +121,12 @@ fn each_principal_is_held_to_the_limits_the_policy_gives_it() {
     let mut alice = Client::stateless(server.addr, "token-of-alice", super::with_tasks());
     let running = alice.request("tools/call", json!({"name": "codex", "arguments": {"prompt": "loop"}}));
     let task = running["result"]["taskId"].as_str().unwrap_or_else(|| panic!("{running}")).to_string();
+    let refused = alice.request("tools/call", json!({"name": "codex", "arguments": {"prompt": "harmless"}}));
+    assert!(
+        refused["result"]["resultType"] != "task"
+            && text(&refused["result"]).contains("already runs 1 turns"),
+        "no task is made (nor stored) for a turn over the limit: {refused}"
+    );
     let mut alice_plain = Client::connect(server.addr, "token-of-alice");
     let busy = alice_plain.call("codex", json!({"prompt": "harmless"}));
     assert!(
