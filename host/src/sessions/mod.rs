@@ -46,6 +46,10 @@ const MAX_CANDIDATES: u32 = 64;
 const EXPIRY_BATCH: u32 = 64;
 const MAX_EXPIRY_BATCHES: usize = 1000;
 
+/// Storage pages one listing page may read while the caller's sessions are
+/// interleaved with other principals' (beyond it, the page comes back short, with a cursor).
+const MAX_STORAGE_PAGES_PER_LISTING: usize = 20;
+
 /// Saves of one turn that may meet a `conflict` (another writer saved first)
 /// before the turn gives up: honest writers converge in one or two.
 const MAX_SAVE_ATTEMPTS: usize = 5;
@@ -369,7 +373,7 @@ impl Sessions {
     /// session is loaded. The storage plugin is asked for the principal's
     /// prefix (or, for the local principal, the caller's key text), and the
     /// host keeps exactly the principal's sessions matching the caller's
-    /// filter: a page may come back short, with a cursor.
+    /// filter, reading on until the page is full.
     pub fn list_page(
         &self,
         principal: &Principal,
@@ -381,16 +385,27 @@ impl Sessions {
         if let Some(prefix) = self.owners.prefix(principal) {
             asked.filter.key_contains = Some(prefix);
         }
-        let page = listing::page_of(&self.plugins.storage, &asked, call)?;
-        let mine: Vec<SessionSummary> = page
-            .sessions
-            .into_iter()
-            .filter(|s| {
-                self.owners
-                    .key_for(principal, &s.id)
-                    .is_some_and(|key| wanted_text.as_deref().is_none_or(|text| key.contains(text)))
-            })
-            .collect();
+        let limit = request.limit.clamp(1, MAX_PAGE) as usize;
+        let is_mine = |s: &SessionSummary| {
+            self.owners
+                .key_for(principal, &s.id)
+                .is_some_and(|key| wanted_text.as_deref().is_none_or(|text| key.contains(text)))
+        };
+        // The storage plugin's pages may hold other principals' sessions: read
+        // on, asking each time for no more than the page still lacks, so the
+        // page fills without ever running past `limit` (and its cursor stays exact).
+        let mut mine: Vec<SessionSummary> = Vec::new();
+        let mut next_cursor = request.cursor.clone();
+        for _ in 0..MAX_STORAGE_PAGES_PER_LISTING {
+            asked.cursor = next_cursor.take();
+            asked.limit = (limit - mine.len()) as u32;
+            let page = listing::page_of(&self.plugins.storage, &asked, call)?;
+            mine.extend(page.sessions.into_iter().filter(|s| is_mine(s)));
+            next_cursor = page.next_cursor;
+            if next_cursor.is_none() || mine.len() >= limit {
+                break;
+            }
+        }
         let expired = self.remove_expired(&mine, call)?;
         let storage = self.plugins.storage.with(call);
         let mut sessions = Vec::with_capacity(mine.len());
@@ -407,7 +422,7 @@ impl Sessions {
                 sessions.push((summary, agent));
             }
         }
-        Ok(ListedPage { sessions, next_cursor: page.next_cursor })
+        Ok(ListedPage { sessions, next_cursor })
     }
 
     /// Remove expired sessions; returns how many went. With a catalog, the

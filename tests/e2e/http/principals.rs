@@ -187,3 +187,53 @@ fn a_principal_asks_no_more_than_the_operator_set_for_it() {
     let wider = alice.call("codex", json!({"prompt": "harmless", "sandbox": "workspace-write"}));
     assert_eq!(wider["isError"], false, "alice has no section of her own: {wider}");
 }
+
+#[test]
+fn a_listing_page_fills_with_the_callers_sessions_past_other_principals() {
+    // alice is the local principal (her keys are stored as they are), so the storage plugin cannot
+    // filter her sessions by a prefix: bob's newer ones come first in its pages.
+    let config = format!(
+        "{}[auth]\nlocal-principal = \"alice\"\n",
+        tokens(&[("alice", "token-of-alice"), ("bob", "token-of-bob")])
+    );
+    let server = start_with(&config, "warn");
+    let mut alice = Client::connect(server.addr, "token-of-alice");
+    let mut bob = Client::connect(server.addr, "token-of-bob");
+    for key in ["a1", "a2"] {
+        assert_eq!(alice.call("codex", json!({"prompt": "harmless", "sessionId": key}))["isError"], false);
+    }
+    for n in 0..5 {
+        assert_eq!(
+            bob.call("codex", json!({"prompt": "harmless", "sessionId": format!("b{n}")}))["isError"],
+            false
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut arguments = json!({"limit": 1});
+        if let Some(c) = &cursor {
+            arguments["cursor"] = json!(c);
+        }
+        let page = alice.call("listSessions", arguments);
+        let out = &page["structuredContent"];
+        let ids: Vec<String> = out["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect();
+        match out["nextCursor"].as_str() {
+            Some(next) => {
+                assert_eq!(ids.len(), 1, "a page with a cursor is full: {page}");
+                cursor = Some(next.to_string());
+            }
+            None => {
+                seen.extend(ids);
+                break;
+            }
+        }
+        seen.extend(ids);
+    }
+    assert_eq!(seen, ["a2", "a1"], "alice's sessions only, most recent first");
+}
