@@ -61,6 +61,30 @@ pub fn rehydrated(thread_id: &str, transcript: Transcript, source: &str) -> Sess
     }
 }
 
+/// The plugin's settings (the operator's `settings` table), parsed; a bad
+/// one is `invalid`, naming the plugin.
+pub fn parse_settings<T: serde::de::DeserializeOwned>(plugin: &str) -> Result<T, PluginError> {
+    serde_json::from_str(&config::settings())
+        .map_err(|e| PluginError::Invalid(format!("{plugin} settings: {e}")))
+}
+
+/// A plan's parts: the thread to resume (none for a fresh one) and the prompt to send.
+pub fn plan_parts(plan: Plan) -> (Option<String>, String) {
+    match plan {
+        Plan::Resume(p) => (Some(p.thread_id), p.prompt),
+        Plan::Fresh(p) => (None, p.prompt),
+    }
+}
+
+/// The transcript path a lookup found; a failed lookup is logged (a turn
+/// that ran is not failed for want of its transcript's path).
+pub fn located(thread_id: &str, found: Result<Option<String>, PluginError>) -> Option<String> {
+    found.unwrap_or_else(|e| {
+        log::log(log::Level::Warn, &format!("cannot locate the transcript of {thread_id}: {e:?}"));
+        None
+    })
+}
+
 /// `export!(Plugin)` exports `Plugin`'s [`Guest`] as the plugin's `agent`;
 /// `export!(Plugin, manifest = "warden.toml")` also embeds that manifest,
 /// checked at compile time (see the [crate] documentation).

@@ -23,7 +23,9 @@ use warden_plugin::agent::lines;
 use warden_plugin::agent::log::{Level, log};
 use warden_plugin::agent::process::{self, SpawnRequest, StdinSource};
 use warden_plugin::agent::progress::{ProgressEvent, report};
-use warden_plugin::agent::{Guest, Plan, PluginError, Session, TurnOptions, TurnOutcome, Usage};
+use warden_plugin::agent::{
+    Guest, Plan, PluginError, Session, TurnOptions, TurnOutcome, Usage, located, parse_settings, plan_parts,
+};
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -43,12 +45,8 @@ struct Claude;
 
 impl Guest for Claude {
     fn run_turn(plan: Plan, options: TurnOptions) -> Result<TurnOutcome, PluginError> {
-        let settings: Settings = serde_json::from_str(&warden_plugin::agent::config::settings())
-            .map_err(|e| PluginError::Invalid(format!("agent-claude settings: {e}")))?;
-        let (session_id, prompt) = match plan {
-            Plan::Resume(p) => (Some(p.thread_id), p.prompt),
-            Plan::Fresh(p) => (None, p.prompt),
-        };
+        let settings: Settings = parse_settings("agent-claude")?;
+        let (session_id, prompt) = plan_parts(plan);
         let mut warnings = Vec::new();
         let spec = turn_spec(session_id, &options, &settings, &mut warnings)?;
         let child = process::spawn(&SpawnRequest {
@@ -72,13 +70,8 @@ impl Guest for Claude {
         )?;
         let cwd = turn.cwd.clone();
         let mut outcome = outcome(turn, finished.code, &finished.stderr_tail, warnings)?;
-        outcome.transcript_path = match transcripts::find(&outcome.thread_id, cwd.as_deref()) {
-            Ok(found) => found,
-            Err(e) => {
-                log(Level::Warn, &format!("cannot locate the transcript of {}: {e:?}", outcome.thread_id));
-                None
-            }
-        };
+        outcome.transcript_path =
+            located(&outcome.thread_id, transcripts::find(&outcome.thread_id, cwd.as_deref()));
         Ok(outcome)
     }
 

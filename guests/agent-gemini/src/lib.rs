@@ -24,7 +24,9 @@ use warden_plugin::agent::lines;
 use warden_plugin::agent::log::{Level, log};
 use warden_plugin::agent::process::{self, SpawnRequest, StdinSource};
 use warden_plugin::agent::progress::{ProgressEvent, report};
-use warden_plugin::agent::{Guest, Plan, PluginError, Session, TurnOptions, TurnOutcome, Usage};
+use warden_plugin::agent::{
+    Guest, Plan, PluginError, Session, TurnOptions, TurnOutcome, Usage, located, parse_settings, plan_parts,
+};
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -44,12 +46,8 @@ struct Gemini;
 
 impl Guest for Gemini {
     fn run_turn(plan: Plan, options: TurnOptions) -> Result<TurnOutcome, PluginError> {
-        let settings: Settings = serde_json::from_str(&warden_plugin::agent::config::settings())
-            .map_err(|e| PluginError::Invalid(format!("agent-gemini settings: {e}")))?;
-        let (session_id, prompt) = match plan {
-            Plan::Resume(p) => (Some(p.thread_id), p.prompt),
-            Plan::Fresh(p) => (None, p.prompt),
-        };
+        let settings: Settings = parse_settings("agent-gemini")?;
+        let (session_id, prompt) = plan_parts(plan);
         let mut warnings = Vec::new();
         let spec = turn_spec(session_id, &options, &settings, &mut warnings)?;
         let child = process::spawn(&SpawnRequest {
@@ -77,13 +75,8 @@ impl Guest for Gemini {
             },
         )?;
         let mut outcome = outcome(turn, finished.code, &finished.stderr_tail, warnings)?;
-        outcome.transcript_path = match transcripts::find(&outcome.thread_id) {
-            Ok(found) => found.map(|(_, path)| path),
-            Err(e) => {
-                log(Level::Warn, &format!("cannot locate the transcript of {}: {e:?}", outcome.thread_id));
-                None
-            }
-        };
+        let found = transcripts::find(&outcome.thread_id).map(|found| found.map(|(_, path)| path));
+        outcome.transcript_path = located(&outcome.thread_id, found);
         Ok(outcome)
     }
 
