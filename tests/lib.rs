@@ -293,3 +293,26 @@ pub fn progress_recorder() -> (
     };
     (call, events)
 }
+
+/// A fake `program` in `dir` that appends its arguments (one per line, then
+/// a blank line) to `dir/argv.log`, then prints `answer` (shell-quoted
+/// lines): the argument lists a policy let through, read with [`recorded_runs`].
+pub fn argv_recorder(dir: &Path, program: &str, answer: &[&str]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(program);
+    let log = dir.join("argv.log");
+    let mut script =
+        format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> {log:?}\necho >> {log:?}\n");
+    for line in answer {
+        script.push_str(&format!("echo '{line}'\n"));
+    }
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The argument lists an [`argv_recorder`] in `dir` was run with, oldest first.
+pub fn recorded_runs(dir: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("argv.log")).unwrap_or_default();
+    text.split("\n\n").filter(|r| !r.is_empty()).map(|r| r.lines().map(String::from).collect()).collect()
+}

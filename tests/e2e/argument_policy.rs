@@ -6,7 +6,6 @@
 //! with, so "refused" means "never started".
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -19,28 +18,22 @@ use warden_tests::{agent_turn, guest_wasm, info, process_policy, runtime, warden
 
 const THREAD: &str = "0199a5e4-2f7c-7d10-9c3e-4b5a6c7d8e9f";
 
-/// A `codex` that appends its arguments (one per line, then a blank line)
-/// to `argv.log` beside it and answers like `codex exec --json`.
+/// A `codex` that records its arguments and answers like `codex exec --json`.
 fn fake_codex(dir: &Path) -> PathBuf {
-    let path = dir.join("codex");
-    let log = dir.join("argv.log");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> {log:?}\necho >> {log:?}\n\
-             echo '{{\"type\":\"thread.started\",\"thread_id\":\"{THREAD}\"}}'\n\
-             echo '{{\"type\":\"item.completed\",\"item\":{{\"id\":\"i\",\"type\":\"agent_message\",\"text\":\"done\"}}}}'\n\
-             echo '{{\"type\":\"turn.completed\",\"usage\":{{\"input_tokens\":1,\"cached_input_tokens\":0,\"output_tokens\":1}}}}'\n"
-        ),
+    let started = format!(r#"{{"type":"thread.started","thread_id":"{THREAD}"}}"#);
+    warden_tests::argv_recorder(
+        dir,
+        "codex",
+        &[
+            &started,
+            r#"{"type":"item.completed","item":{"id":"i","type":"agent_message","text":"done"}}"#,
+            r#"{"type":"turn.completed","usage":{"input_tokens":1,"cached_input_tokens":0,"output_tokens":1}}"#,
+        ],
     )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
 }
 
 fn runs(dir: &Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(dir.join("argv.log")).unwrap_or_default();
-    text.split("\n\n").filter(|r| !r.is_empty()).map(|r| r.lines().map(String::from).collect()).collect()
+    warden_tests::recorded_runs(dir)
 }
 
 fn codex_turn(prompt: &str, dir: &Path) -> Result<String, CallError> {

@@ -8,7 +8,6 @@
 //! agent plugin cannot make `claude` load servers, settings or directories,
 //! nor read Claude Code's credentials.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use rmcp::ServiceExt as _;
@@ -375,27 +374,19 @@ async fn a_cancelled_turn_leaves_no_claude_and_a_running_session_is_busy() {
     server.cancel().await.unwrap();
 }
 
-/// A `claude` that appends its arguments (one per line, then a blank line)
-/// to `argv.log` beside it and answers like `claude -p --output-format stream-json`.
+/// A `claude` that records its arguments and answers like `claude -p --output-format stream-json`.
 fn fake_claude(dir: &Path) -> PathBuf {
-    let path = dir.join("claude");
-    let log = dir.join("argv.log");
-    let session = "7385f697-9eaf-4feb-9c88-05395ce60429";
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> {log:?}\necho >> {log:?}\n\
-             echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"session_id\":\"{session}\"}}'\n"
-        ),
+    warden_tests::argv_recorder(
+        dir,
+        "claude",
+        &[
+            r#"{"type":"result","subtype":"success","is_error":false,"result":"done","session_id":"7385f697-9eaf-4feb-9c88-05395ce60429"}"#,
+        ],
     )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
 }
 
 fn runs(dir: &Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(dir.join("argv.log")).unwrap_or_default();
-    text.split("\n\n").filter(|r| !r.is_empty()).map(|r| r.lines().map(String::from).collect()).collect()
+    warden_tests::recorded_runs(dir)
 }
 
 #[test]

@@ -271,23 +271,13 @@ async fn a_turn_past_its_timeout_leaves_no_gemini_behind() {
     server.cancel().await.unwrap();
 }
 
-/// A `gemini` that appends its arguments (one per line, then a blank line) to `argv.log` beside it.
+/// A `gemini` that records its arguments.
 fn fake_gemini(dir: &std::path::Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = dir.join("gemini");
-    let log = dir.join("argv.log");
-    std::fs::write(
-        &path,
-        format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> {log:?}\necho >> {log:?}\n"),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    warden_tests::argv_recorder(dir, "gemini", &[])
 }
 
 fn runs(dir: &std::path::Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(dir.join("argv.log")).unwrap_or_default();
-    text.split("\n\n").filter(|r| !r.is_empty()).map(|r| r.lines().map(String::from).collect()).collect()
+    warden_tests::recorded_runs(dir)
 }
 
 /// A hostile agent plugin granted `gemini` under the built-in policy cannot
