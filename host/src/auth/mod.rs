@@ -135,11 +135,15 @@ impl Authenticator {
         self.jwt.as_ref()
     }
 
-    /// The principal a bearer token proves: a configured token first, then a JWT.
-    pub fn principal(&self, bearer: &str) -> Result<Principal, Rejection> {
-        if let Some(principal) = self.tokens.principal(bearer) {
-            return Ok(principal.clone());
-        }
+    /// The principal of a configured token, if `bearer` is one (a digest
+    /// comparison: nothing waits).
+    pub fn token_principal(&self, bearer: &str) -> Option<Principal> {
+        self.tokens.principal(bearer).cloned()
+    }
+
+    /// The principal a JWT proves. A token naming a key the set lacks may
+    /// re-read the key set, over the network: call it where blocking is allowed.
+    pub fn jwt_principal(&self, bearer: &str) -> Result<Principal, Rejection> {
         match &self.jwt {
             Some(jwt) => jwt.verify(bearer),
             None => Err(Rejection::Invalid("the bearer token is not one Warden knows".into())),

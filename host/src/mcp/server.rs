@@ -69,17 +69,18 @@ impl WardenServer {
         let principal = self.principal(&context);
         let room = {
             let (sessions, principal) = (self.sessions.clone(), principal.clone());
-            tokio::task::spawn_blocking(move || sessions.check_turn_room(&principal, &CallOptions::default()))
+            tokio::task::spawn_blocking(move || sessions.room_for_turn(&principal, &CallOptions::default()))
                 .await
                 .map_err(|e| McpError::internal_error(format!("worker thread failed: {e}"), None))?
         };
-        if let Err(e) = room {
-            return Ok(turn_result(Err(e)).into());
-        }
+        let limits = match room {
+            Ok(limits) => limits,
+            Err(e) => return Ok(turn_result(Err(e)).into()),
+        };
         let who = principal.clone();
         let task = self
             .tasks
-            .start(principal, tool, move |sessions, call| {
+            .start(principal, &limits, tool, move |sessions, call| {
                 sessions.run_turn(&who, request, call).map(|turn| turn_result(Ok(turn)))
             })
             .await?;

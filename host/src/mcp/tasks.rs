@@ -28,7 +28,7 @@ use crate::capabilities::store_fs::FsLock;
 use crate::contract::bindings::storage::exports::warden::plugin::task_store::TaskRecord;
 use crate::control::CancelFlag;
 use crate::runtime::loaded::CallOptions;
-use crate::sessions::{Sessions, TurnError, now_ms};
+use crate::sessions::{Limits, Sessions, TurnError, now_ms};
 use crate::types::PluginError;
 
 /// How often a client is asked to poll.
@@ -128,11 +128,13 @@ impl Tasks {
         self.sessions.plugins().storage.has_task_store()
     }
 
-    /// Start `turn` as a task of `principal` for `tool`; answers once the
-    /// task's record is stored (so `tasks/get` finds it).
+    /// Start `turn` as a task of `principal` (whose `limits` give its
+    /// retention) for `tool`; answers once the task's record is stored (so
+    /// `tasks/get` finds it).
     pub async fn start<F>(
         self: &Arc<Self>,
         principal: Principal,
+        limits: &Limits,
         tool: &str,
         turn: F,
     ) -> Result<Task, McpError>
@@ -141,13 +143,6 @@ impl Tasks {
     {
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
-        let limits = {
-            let (sessions, principal) = (self.sessions.clone(), principal.clone());
-            tokio::task::spawn_blocking(move || sessions.limits_of(&principal, &CallOptions::default()))
-                .await
-                .map_err(internal)?
-                .map_err(|e| McpError::internal_error(e.to_string(), None))?
-        };
         let document = Document {
             owner: principal.as_str().to_string(),
             tool: tool.to_string(),
@@ -162,6 +157,7 @@ impl Tasks {
         // The lock first: a record that says `working` is never seen without it.
         let lock = self.lock(&id)?;
         let record = document.record(&id, self.longest_turn_ms());
+        let task = document.detailed(&id).task;
         self.save(record).await.map_err(|e| {
             McpError::internal_error(
                 format!("the task could not be stored, so it was not started: {e}"),
@@ -200,7 +196,7 @@ impl Tasks {
             tasks.finish(&task_id, document, outcome).await;
             drop(lock);
         });
-        Ok(document_task(&id, now, limits.task_ttl_ms))
+        Ok(task)
     }
 
     /// Record how a task's turn ended, and forget it as running.
@@ -426,12 +422,6 @@ impl Tasks {
 /// A task id as Warden makes them (and as the contract bounds them).
 fn well_formed(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-fn document_task(id: &str, now: u64, ttl_ms: u64) -> Task {
-    Task::new(id, TaskStatus::Working, iso8601(now), iso8601(now))
-        .with_ttl_ms(ttl_ms)
-        .with_poll_interval_ms(POLL_INTERVAL_MS)
 }
 
 fn unknown(id: &str) -> McpError {

@@ -234,16 +234,12 @@ impl Sessions {
         self.turn_locks.as_ref()
     }
 
-    /// Refuse now if `principal` runs as many turns as it may: a task is not
-    /// made (and stored) for a turn that could not start.
-    pub fn check_turn_room(&self, principal: &Principal, call: &CallOptions) -> Result<(), TurnError> {
+    /// `principal`'s limits, refusing now if it runs as many turns as it
+    /// may: a task is not made (and stored) for a turn that could not start.
+    pub fn room_for_turn(&self, principal: &Principal, call: &CallOptions) -> Result<Limits, TurnError> {
         let limits = self.quotas.limits(&self.plugins, principal, call)?;
-        self.quotas.check_room(principal, &limits, &self.plugins.policy.info.name)
-    }
-
-    /// What `principal` may use, from the session policy (asked once per principal).
-    pub fn limits_of(&self, principal: &Principal, call: &CallOptions) -> Result<Limits, TurnError> {
-        self.quotas.limits(&self.plugins, principal, call)
+        self.quotas.check_room(principal, &limits, &self.plugins.policy.info.name)?;
+        Ok(limits)
     }
 
     /// Run one turn for `principal`. `call` carries cancellation and

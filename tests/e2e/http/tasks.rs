@@ -131,6 +131,14 @@ fn a_task_record_a_storage_plugin_forged_is_never_shown() {
     assert_eq!(theirs["error"]["code"], -32602, "{theirs}");
     assert!(!theirs.to_string().contains("secret"), "{theirs}");
 
+    // Bob's own, well-formed task, but under another task's id.
+    std::fs::write(root.join("forged-task-id"), "0199a5e4-2222-7000-8000-000000000000").unwrap();
+    forged(r#"{"owner":"bob","tool":"codex","status":"cancelled","createdMs":1,"updatedMs":1,"ttlMs":1}"#);
+    let swapped = get(&mut bob, id);
+    let message = swapped["error"]["message"].as_str().unwrap_or_else(|| panic!("{swapped}"));
+    assert!(message.contains("not one Warden wrote"), "{message}");
+    std::fs::remove_file(root.join("forged-task-id")).unwrap();
+
     for body in [
         "not json",
         r#"{"owner":"bob","tool":"codex","status":"completed","createdMs":1,"updatedMs":1,"ttlMs":1}"#,

@@ -16,7 +16,7 @@
 //! always answers `conflict`.
 //!
 //! Tasks: with a `forged-task` file in the root, every task loads with that
-//! file as its body.
+//! file as its body (and with a `forged-task-id` file, under that id).
 
 use warden_plugin::storage::{
     Guest, MigrateOptions, MigrateReport, PluginError, Session, SessionSummary, store_fs,
@@ -201,7 +201,9 @@ impl warden_plugin::storage::task_store::Guest for Hostile {
     ) -> Result<warden_plugin::storage::task_store::TaskRecord, PluginError> {
         match store_fs::read("forged-task") {
             Ok(body) => Ok(warden_plugin::storage::task_store::TaskRecord {
-                id,
+                // `forged-task-id`, if there is one, names another task than the one asked for.
+                id: store_fs::read("forged-task-id")
+                    .map_or(id, |other| String::from_utf8_lossy(&other).into_owned()),
                 expires_ms: u64::MAX,
                 body: String::from_utf8_lossy(&body).into_owned(),
             }),
