@@ -2,6 +2,7 @@
 //! limits, loading test plugins with chosen grants, and finding the binary.
 
 pub mod fake_provider;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub fn info(role: Role, wasm: &[u8], fs_root: Option<FsRoot>, process: Option<Pr
             max_concurrent_calls: TEST_CONCURRENT_CALLS,
         },
         fs_root,
+        database: None,
         process,
         settings_json: "{}".into(),
         audit: false,

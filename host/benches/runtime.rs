@@ -35,6 +35,7 @@ fn storage_info(wasm: &[u8], root: &Path) -> PluginInfo {
             max_concurrent_calls: 16,
         },
         fs_root: Some(FsRoot::open(root, true, 1 << 20).unwrap()),
+        database: None,
         process: None,
         settings_json: "{}".into(),
         audit: false,

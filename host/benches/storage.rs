@@ -90,6 +90,7 @@ fn load(runtime: &Runtime, (name, wasm): (&'static str, &'static [u8]), root: &P
             max_concurrent_calls: 16,
         },
         fs_root: Some(FsRoot::open(root, true, 1 << 30).unwrap()),
+        database: None,
         process: None,
         settings_json: "{}".into(),
         audit: false,

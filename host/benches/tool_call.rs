@@ -21,7 +21,7 @@ use warden::auth::{Principal, Principals};
 use warden::config::Config;
 use warden::runtime::embedded::GUEST_DIR;
 use warden::runtime::loaded::CallOptions;
-use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Owners, Sessions, Target, TurnRequest, TurnSettings};
+use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Owners, Sessions, Target, TurnLocks, TurnRequest, TurnSettings};
 
 fn config_text(state: &Path) -> String {
     format!(
@@ -43,7 +43,7 @@ fn in_process(state: &Path) -> Sessions {
     let set = warden::plugins::load_all(runtime, &config).unwrap();
     Sessions::new(
         Arc::new(set),
-        None,
+        TurnLocks::default(),
         DEFAULT_MAX_RESPONSE_BYTES,
         Owners::new(Principals::local_only("bench")),
     )

@@ -71,7 +71,7 @@ use serde::Deserialize;
 use crate::capabilities::process;
 use crate::config_paths::validate_root;
 use crate::contract::role::Role;
-use warden_permissions::{PrincipalBounds, ProgramGrant, Sandbox};
+use warden_permissions::{DatabaseGrant, PrincipalBounds, ProgramGrant, Sandbox};
 
 pub const DEFAULT_MEMORY_MIB: u32 = 128;
 pub const DEFAULT_CPU_BUDGET_MS: u64 = 1000;
@@ -206,6 +206,8 @@ pub struct PluginConfig {
     pub max_children_per_call: Option<usize>,
     /// Live children the plugin may hold over all its calls.
     pub max_children: Option<usize>,
+    /// The database granted to `sql` (storage only).
+    pub database: Option<DatabaseGrant>,
     /// The directory granted to `store-fs` (storage) or `store-fs-readonly` (agent).
     pub root: Option<PathBuf>,
     /// The only top-level entries of `root` the plugin may reach (agent

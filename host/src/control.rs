@@ -116,6 +116,11 @@ impl Waiter {
         }
     }
 
+    /// The caller's cancellation, for host code that waits on something else (a server).
+    pub fn cancel_flag(&self) -> &CancelFlag {
+        &self.cancel
+    }
+
     /// Time left before the deadline (`None`: the call has none).
     pub fn remaining(&self) -> Option<Duration> {
         self.deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()))

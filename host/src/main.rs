@@ -6,14 +6,14 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use warden::auth::{Authenticator, Principal, Principals};
 use warden::capabilities::store_fs::FsRoot;
-use warden::commands::{migrate, plugin_check, plugin_pack, scaffold, sessions};
+use warden::commands::{copy_store, migrate, plugin_check, plugin_pack, scaffold, sessions};
 use warden::config::Config;
 use warden::contract::role::Role;
 use warden::contract::world_check;
 use warden::mcp::{WardenServer, serve_stdio};
 use warden::plugins;
 use warden::runtime::loaded::describe;
-use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Owners, Sessions};
+use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Owners, Sessions, TurnLocks};
 
 /// The legacy single-file store's name inside the state directory.
 const LEGACY_FILE: &str = "sessions.json";
@@ -51,12 +51,18 @@ enum Command {
     /// See and repair the session store without a server.
     #[command(subcommand)]
     Sessions(SessionsCommand),
-    /// Import legacy sessions.json stores into the directory store.
+    /// Import legacy sessions.json stores into the directory store, or copy
+    /// this configuration's store into another's (`--to`).
     Migrate {
         /// The legacy file; one `{agentId}` placeholder migrates every matching store
         /// (default: sessions.json in the state directory).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "to")]
         store: Option<PathBuf>,
+        /// Copy every session of this configuration's store into the store of
+        /// this configuration file (e.g. one naming storage-postgres); sessions
+        /// the target holds as recently used are kept. Run again at will.
+        #[arg(long, value_name = "CONFIG")]
+        to: Option<PathBuf>,
         /// Treat keys that differ only in case as one session, keeping the newest.
         #[arg(long)]
         merge_case_variants: bool,
@@ -217,7 +223,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 SessionsCommand::Rm { key, owner } => sessions::remove(&storage, &id_of(&key, owner)?),
             }
         }
-        Command::Migrate { store, merge_case_variants } => {
+        Command::Migrate { to: Some(target), .. } => {
+            let runtime = plugins::runtime(&config)?;
+            let target_config = Config::from_file(&target)?;
+            let load = |config: &Config| -> anyhow::Result<_> {
+                let (info, wasm) = plugins::plugin_info(Role::StorageBackend, config)?;
+                runtime.load_storage(info, &wasm)
+            };
+            let (from, to) = (load(&config)?, load(&target_config)?);
+            let report = copy_store::copy(&from, &to)?;
+            println!(
+                "copied {} session(s) into {} ({}); kept {} the target held as recent or newer; skipped {}",
+                report.copied,
+                to.info.name,
+                target.display(),
+                report.kept,
+                report.skipped
+            );
+            Ok(())
+        }
+        Command::Migrate { store, merge_case_variants, to: None } => {
             let runtime = plugins::runtime(&config)?;
             let store = match store {
                 Some(store) => store,
@@ -253,7 +278,8 @@ fn serve(config: &Config, http: Option<std::net::SocketAddr>) -> anyhow::Result<
     let locks = FsRoot::open(&config.turn_lock_dir()?, true, 0)
         .map_err(|e| anyhow::anyhow!("the turn-lock directory: {}", describe(&e)))?;
     let max_response_bytes = config.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
-    let sessions = Sessions::new(set, Some(locks), max_response_bytes, owners);
+    let shared = set.storage.info.database.clone();
+    let sessions = Sessions::new(set, TurnLocks::new(Some(locks), shared), max_response_bytes, owners);
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let sessions = Arc::new(sessions);
     match http {
@@ -307,6 +333,17 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
             }
             (None, Some(name)) => println!("  directory: `{name}` declared but not granted"),
             (None, None) => {}
+        }
+        if let Some(database) = &info.database {
+            let (transactions, locks) = database.pool_sizes();
+            println!(
+                "  database: {} (schema `{}`, statement timeout {} ms, {transactions} + {locks} connections, at most {} rows / {} MiB per result)",
+                database.target,
+                database.schema,
+                database.statement_timeout.as_millis(),
+                database.caps.rows,
+                database.caps.bytes >> 20
+            );
         }
         if let Some(process) = &info.process {
             for grant in &process.granted {

@@ -23,6 +23,11 @@ pub struct Manifest {
     /// configuration says where it is. Without it, no directory is granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<String>,
+    /// It keeps its data in a database (the `sql` interface, storage
+    /// plugins only): the operator's `[plugins.<role>.database]` says which.
+    /// Without it, no database is granted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub database: bool,
     /// Linear memory it needs, in MiB; loading fails if the operator's limit is lower.
     #[serde(default, rename = "memory-mib", skip_serializing_if = "Option::is_none")]
     pub memory_mib: Option<u32>,

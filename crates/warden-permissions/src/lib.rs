@@ -11,6 +11,7 @@
 pub mod argv;
 pub mod claude;
 pub mod codex;
+pub mod database;
 pub mod declaration;
 pub mod denial;
 pub mod env;
@@ -23,6 +24,7 @@ pub mod requests;
 pub mod value;
 
 pub use argv::{ArgPolicy, Command, OptionRule, Positional};
+pub use database::DatabaseGrant;
 pub use declaration::Manifest;
 pub use denial::Denial;
 pub use env::{EnvDeclaration, EnvGrant};

@@ -1,5 +1,6 @@
 //! The `storage-backend` role: keeps sessions durable, in the one directory the
-//! operator grants (`store_fs`).
+//! operator grants (`store_fs`), or in the one database schema the operator
+//! grants (`sql`, since 0.1.5).
 //!
 //! ```text
 //! use warden_plugin::storage::{Guest, PluginError};
@@ -33,7 +34,7 @@ pub use bindings::exports::warden::plugin::task_store;
 
 pub mod task_files;
 pub use bindings::warden::plugin::types::*;
-pub use bindings::warden::plugin::{config, log, store_fs, types};
+pub use bindings::warden::plugin::{config, log, sql, store_fs, types};
 
 /// `export!(Plugin)` exports `Plugin`'s [`Guest`] as the plugin's `storage`;
 /// `export!(Plugin, manifest = "warden.toml")` also embeds that manifest,

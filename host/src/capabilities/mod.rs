@@ -12,6 +12,7 @@ pub mod log;
 pub mod process;
 pub mod progress;
 pub mod reserved;
+pub mod sql;
 pub mod store_fs;
 
 use crate::contract::role::Role;

@@ -136,6 +136,19 @@ pub fn check(runtime: &Runtime, config: &Config, file: &Path, role: Option<Role>
     report
 }
 
+/// A connection URL as shown: whatever stands between `//` and `@` (a user, a password) is kept
+/// only up to the first `:`.
+fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or("");
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Set what the plugin asked for against what the configuration grants.
 fn compare(manifest: &Manifest, grant: &grants::Grant, role: Role, report: &mut Report) {
     let Report { imports, granted, problems, warnings, .. } = report;
@@ -146,6 +159,23 @@ fn compare(manifest: &Manifest, grant: &grants::Grant, role: Role, report: &mut 
             "it needs the directory `{name}`, which the configuration does not grant: set `root` under {section}"
         )),
         (None, _) => {}
+    }
+    match (manifest.database, &grant.database) {
+        (true, Some(db)) => granted.push(format!(
+            "database {} (schema `{}`, statement timeout {} ms, {} + {} connections, at most {} rows / {} MiB per result)",
+            redacted_url(&db.url),
+            db.schema,
+            db.statement_timeout_ms,
+            db.pool_size,
+            db.lock_pool_size,
+            db.max_rows,
+            db.max_result_mib
+        )),
+        (true, None) => problems.push(format!(
+            "it keeps its data in a database, which the configuration does not grant: add [plugins.{role}.database] \
+             (see docs/postgres-setup.md)"
+        )),
+        (false, _) => {}
     }
     let imports_process = imports.iter().any(|i| i.starts_with("warden:plugin/process@"));
     if imports_process && manifest.programs.is_empty() {

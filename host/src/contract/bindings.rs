@@ -28,7 +28,7 @@ pub mod storage {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "storage-backend",
-        imports: { "warden:plugin/store-fs": trappable },
+        imports: { "warden:plugin/store-fs": trappable, "warden:plugin/sql": trappable },
         trappable_error_type: { "warden:plugin/types.plugin-error" => crate::contract::HostError },
         with: {
             "warden:plugin/types": crate::contract::bindings::agent::warden::plugin::types,

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The contract version this host speaks.
-pub const CONTRACT_VERSION: &str = "0.1.4";
+pub const CONTRACT_VERSION: &str = "0.1.5";
 /// The contract's package name.
 pub const PACKAGE: &str = "warden:plugin";
 
@@ -61,7 +61,7 @@ impl Role {
     /// The host interfaces the world imports (besides `types`).
     pub fn imports(self) -> &'static [&'static str] {
         match self {
-            Role::StorageBackend => &["store-fs", "log", "config"],
+            Role::StorageBackend => &["store-fs", "sql", "log", "config"],
             Role::SessionPolicy | Role::ContextBuilder => &["log", "config"],
             Role::AgentDriver => &["process", "store-fs-readonly", "progress", "log", "config"],
         }

@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::Principal;
-use crate::capabilities::store_fs::FsLock;
 use crate::contract::bindings::storage::exports::warden::plugin::task_store::TaskRecord;
 use crate::control::CancelFlag;
 use crate::runtime::loaded::CallOptions;
+use crate::sessions::turn_locks::{HeldLock, NotLocked};
 use crate::sessions::{Limits, Sessions, TurnError, now_ms};
 use crate::types::PluginError;
 
@@ -155,7 +155,7 @@ impl Tasks {
             error: None,
         };
         // The lock first: a record that says `working` is never seen without it.
-        let lock = self.lock(&id)?;
+        let lock = self.lock(&id).await?;
         let record = document.record(&id, self.longest_turn_ms());
         let task = document.detailed(&id).task;
         self.save(record).await.map_err(|e| {
@@ -262,7 +262,7 @@ impl Tasks {
         if document.owner != principal.as_str() {
             return Err(unknown(id));
         }
-        if document.status == TaskStatus::Working && !self.runs_elsewhere(id) {
+        if document.status == TaskStatus::Working && !self.runs_elsewhere(id).await? {
             document.status = TaskStatus::Failed;
             document.updated_ms = now_ms();
             document.error = Some(error_object(
@@ -295,7 +295,7 @@ impl Tasks {
         if document.owner != principal.as_str() {
             return Err(unknown(id));
         }
-        if document.status == TaskStatus::Working && self.runs_elsewhere(id) {
+        if document.status == TaskStatus::Working && self.runs_elsewhere(id).await? {
             return Err(McpError::invalid_request(
                 format!(
                     "task {id} runs in another Warden process sharing this store; cancel it through that process"
@@ -355,18 +355,24 @@ impl Tasks {
     }
 
     /// Hold the lock that says task `id` runs in this process.
-    fn lock(&self, id: &str) -> Result<Option<FsLock>, McpError> {
-        let Some(locks) = self.sessions.turn_locks() else { return Ok(None) };
-        locks
-            .lock_transient(&format!("task-{id}.lock"))
-            .map(Some)
-            .map_err(|e| McpError::internal_error(format!("cannot lock the new task: {e:?}"), None))
+    async fn lock(&self, id: &str) -> Result<HeldLock, McpError> {
+        let (sessions, task) = (self.sessions.clone(), id.to_string());
+        let taken = tokio::task::spawn_blocking(move || sessions.turn_locks().lock_task(&task));
+        taken.await.map_err(internal)?.map_err(|e| {
+            let why = match e {
+                NotLocked::Busy => "another process holds its lock".to_string(),
+                NotLocked::Failed(why) => why,
+            };
+            McpError::internal_error(format!("cannot lock the new task: {why}"), None)
+        })
     }
 
     /// Whether another process holds task `id`'s lock (runs its turn).
-    fn runs_elsewhere(&self, id: &str) -> bool {
-        let Some(locks) = self.sessions.turn_locks() else { return false };
-        matches!(locks.lock_transient(&format!("task-{id}.lock")), Err(PluginError::Busy(_)))
+    async fn runs_elsewhere(&self, id: &str) -> Result<bool, McpError> {
+        let (sessions, task) = (self.sessions.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || sessions.turn_locks().task_runs_elsewhere(&task))
+            .await
+            .map_err(internal)
     }
 
     async fn save(&self, record: TaskRecord) -> Result<(), String> {

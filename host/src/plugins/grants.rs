@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
-use warden_permissions::{EnvGrant, ProgramGrant, RequestLimits};
+use warden_permissions::{DatabaseGrant, EnvGrant, ProgramGrant, RequestLimits};
 
 use crate::config::{Config, PluginConfig};
 use crate::config_paths::validate_root;
@@ -109,6 +109,8 @@ pub struct Grant {
     /// The directory for `store-fs` (writable) or `store-fs-readonly`.
     pub root: Option<PathBuf>,
     pub root_writable: bool,
+    /// The database for `sql` (storage only).
+    pub database: Option<DatabaseGrant>,
     /// The only top-level entries of `root` granted (`None`: all of it).
     pub root_entries: Option<Vec<String>>,
     pub programs: Vec<ProgramGrant>,
@@ -143,6 +145,7 @@ pub fn grant(role: Role, config: &Config, embedded: Option<&str>) -> anyhow::Res
                 (None, false) => None,
             };
             grant.root_entries = pc.root_entries.clone();
+            grant.database = pc.database.clone();
         }
         Role::AgentDriver => {
             let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -213,6 +216,11 @@ fn refuse_misplaced(role: Role, pc: &PluginConfig) -> anyhow::Result<()> {
         && let Some(root) = &pc.root
     {
         anyhow::bail!("a {role} plugin cannot be granted a directory (root = {})", root.display());
+    }
+    if role != Role::StorageBackend && pc.database.is_some() {
+        anyhow::bail!(
+            "a {role} plugin cannot be granted a database ([plugins.{role}.database]); only storage-backend plugins can"
+        );
     }
     if role.root().is_none() && pc.root_entries.is_some() {
         anyhow::bail!("a {role} plugin cannot be granted a directory (root-entries)");

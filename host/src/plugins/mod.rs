@@ -5,10 +5,12 @@ pub mod agents;
 pub mod grants;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
+use crate::capabilities::sql::Database;
 use crate::capabilities::store_fs::FsRoot;
 use crate::config::{Config, PluginConfig};
 use crate::config_paths::validate_root;
@@ -204,6 +206,7 @@ pub fn resolve(
             max_concurrent_calls: pc.max_concurrent_calls() as usize,
         },
         fs_root: fs_root(&grant, &manifest, config).with_context(|| format!("plugin `{name}` ({role})"))?,
+        database: database(&grant, &manifest, role).with_context(|| format!("plugin `{name}` ({role})"))?,
         process: process_policy(role, &grant, &manifest, &name)?,
         settings_json: serde_json::to_string(&pc.settings)?,
         audit: config.audit,
@@ -236,6 +239,21 @@ fn fs_root(grant: &Grant, manifest: &Manifest, config: &Config) -> anyhow::Resul
         }
     }
     Ok(Some(root))
+}
+
+/// The database both declared and granted; `None` if either side is missing.
+fn database(grant: &Grant, manifest: &Manifest, role: Role) -> anyhow::Result<Option<Arc<Database>>> {
+    match (&grant.database, manifest.database) {
+        (Some(granted), true) => Database::open(granted, &format!("plugins.{role}.database")).map(Some),
+        (None, true) => anyhow::bail!(
+            "it keeps its data in a database, and none is granted: give one under [plugins.{role}.database] (see docs/postgres-setup.md)"
+        ),
+        (Some(_), false) => {
+            tracing::warn!(role = %role, "[plugins.{role}.database] is set, but the plugin declares no database: it is not granted");
+            Ok(None)
+        }
+        (None, false) => Ok(None),
+    }
 }
 
 /// The agent's effective process permissions: each granted program

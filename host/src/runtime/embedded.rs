@@ -24,6 +24,9 @@ pub fn default_plugin(role: Role) -> (&'static str, &'static [u8]) {
 /// (`plugin = "<name>"` under `[plugins.<role>]`), the default first.
 pub fn plugins(role: Role) -> Vec<(&'static str, &'static [u8])> {
     let mut all = vec![default_plugin(role)];
+    if role == Role::StorageBackend {
+        all.push(("storage-postgres", guest!("storage_postgres.wasm")));
+    }
     if role == Role::AgentDriver {
         all.push(("agent-claude", guest!("agent_claude.wasm")));
         all.push(("agent-gemini", guest!("agent_gemini.wasm")));

@@ -17,6 +17,7 @@ use crate::capabilities::config::ConfigView;
 use crate::capabilities::log::LogView;
 use crate::capabilities::process::{ChildLimits, LiveChildren, ProcessView};
 use crate::capabilities::progress::{ProgressSink, ProgressView};
+use crate::capabilities::sql::SqlView;
 use crate::capabilities::store_fs::StoreFsView;
 use crate::control::CallControl;
 
@@ -77,6 +78,16 @@ impl HostState {
             who: Self::who(plugin),
             root: plugin.fs_root.as_ref(),
             audit: plugin.audit,
+            table: &mut self.table,
+            control: &mut self.control,
+        }
+    }
+
+    pub(crate) fn sql(&mut self) -> SqlView<'_> {
+        let plugin = &*self.plugin;
+        SqlView {
+            who: Self::who(plugin),
+            database: plugin.database.as_ref(),
             table: &mut self.table,
             control: &mut self.control,
         }

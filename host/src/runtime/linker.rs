@@ -13,10 +13,11 @@ use crate::capabilities::config::Config;
 use crate::capabilities::log::Log;
 use crate::capabilities::process::Process;
 use crate::capabilities::progress::Progress;
+use crate::capabilities::sql::Sql;
 use crate::capabilities::store_fs::StoreFs;
 use crate::contract::HostError;
 use crate::contract::bindings::agent::warden::plugin as shared;
-use crate::contract::bindings::storage::warden::plugin::store_fs;
+use crate::contract::bindings::storage::warden::plugin::{sql, store_fs};
 use crate::contract::role::Role;
 use crate::types::PluginError;
 
@@ -39,6 +40,7 @@ fn link(linker: &mut Linker<HostState>, interface: &str) -> anyhow::Result<()> {
         "progress" => shared::progress::add_to_linker::<HostState, Progress>(linker, HostState::progress)?,
         "process" => shared::process::add_to_linker::<HostState, Process>(linker, HostState::process)?,
         "store-fs" => store_fs::add_to_linker::<HostState, StoreFs>(linker, HostState::store_fs)?,
+        "sql" => sql::add_to_linker::<HostState, Sql>(linker, HostState::sql)?,
         "store-fs-readonly" => {
             shared::store_fs_readonly::add_to_linker::<HostState, StoreFs>(linker, HostState::store_fs)?
         }

@@ -13,6 +13,7 @@ use super::manifest::Manifest;
 use super::slots::{CallSlots, NoSlot};
 use crate::capabilities::process::LiveChildren;
 use crate::capabilities::progress::ProgressSink;
+use crate::capabilities::sql::Database;
 use crate::capabilities::store_fs::FsRoot;
 use crate::contract::role::Role;
 use crate::control::{CallControl, CancelFlag, Interruption, Waiter};
@@ -64,6 +65,8 @@ pub struct PluginInfo {
     pub limits: PluginLimits,
     /// The directory `store-fs` (or `store-fs-readonly`) works in, if granted.
     pub fs_root: Option<FsRoot>,
+    /// The database `sql` works in, if granted.
+    pub database: Option<Arc<Database>>,
     /// What `process` may run; `None` grants nothing.
     pub process: Option<ProcessPolicy>,
     /// The plugin's settings as a JSON object.

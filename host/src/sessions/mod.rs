@@ -14,26 +14,27 @@ mod checks;
 mod listing;
 mod owners;
 mod quota;
+pub mod turn_locks;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
 use crate::auth::Principal;
-use crate::capabilities::store_fs::{FsLock, FsRoot};
 use crate::contract::bindings::agent::exports::warden::plugin::agent::{TurnOptions, Usage};
 pub use crate::contract::bindings::policy::exports::warden::plugin::principal_limits::Limits;
+use crate::control::CancelFlag;
 use crate::plugins::{PluginSet, ServedAgent};
-use crate::runtime::loaded::{AbortReason, CallError, CallOptions, describe};
+use crate::runtime::loaded::{AbortReason, CallError, CallOptions};
 use crate::types::{Plan, PluginError, Session, SessionSummary, Turn};
 use checks::{TurnLimits, check_plan, check_principal, check_thread};
 pub use listing::{DEFAULT_PAGE, ListRequest, MAX_PAGE, SessionFilter, SessionPage, page_of};
 pub use owners::Owners;
 pub use quota::DEFAULT_LIMITS;
 use quota::Quotas;
+pub use turn_locks::TurnLocks;
+use turn_locks::{HeldLock, NotLocked};
 
 /// Answers longer than this are cut (clients cap a tool result near 25k tokens).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 80_000;
@@ -167,21 +168,44 @@ impl From<CallError> for TurnError {
 pub struct Sessions {
     plugins: Arc<PluginSet>,
     running: Mutex<HashSet<String>>,
-    /// Where turn locks live, so Warden processes sharing a store never run
-    /// one session's turns at the same time.
-    turn_locks: Option<FsRoot>,
+    /// So that Warden processes sharing a store (on this host, or on others
+    /// through a shared database) never run one session's turns at once.
+    turn_locks: TurnLocks,
     max_response_bytes: usize,
     /// What the operator lets a turn ask for, from each agent's grant.
     limits: HashMap<String, TurnLimits>,
     owners: Owners,
     quotas: Quotas,
+    /// Agent threads whose transcripts this host has (it ran them, or rehydrated them).
+    local_threads: LocalThreads,
+}
+
+/// Threads known to be resumable here, per agent; forgotten past a bound.
+#[derive(Default)]
+struct LocalThreads(Mutex<HashSet<(String, String)>>);
+
+/// Threads [`LocalThreads`] remembers before it starts over.
+const MAX_LOCAL_THREADS: usize = 10_000;
+
+impl LocalThreads {
+    fn is_here(&self, agent: &str, thread: &str) -> bool {
+        self.0.lock().expect("local threads").contains(&(agent.to_string(), thread.to_string()))
+    }
+
+    fn ran_here(&self, agent: &str, thread: &str) {
+        let mut known = self.0.lock().expect("local threads");
+        if known.len() >= MAX_LOCAL_THREADS {
+            known.clear();
+        }
+        known.insert((agent.to_string(), thread.to_string()));
+    }
 }
 
 /// Marks a session busy in this process for as long as it lives.
 struct Running<'a> {
     set: &'a Mutex<HashSet<String>>,
     id: String,
-    _across_processes: Option<FsLock>,
+    _across_processes: Option<HeldLock>,
 }
 
 impl Drop for Running<'_> {
@@ -193,7 +217,7 @@ impl Drop for Running<'_> {
 impl Sessions {
     pub fn new(
         plugins: Arc<PluginSet>,
-        turn_locks: Option<FsRoot>,
+        turn_locks: TurnLocks,
         max_response_bytes: usize,
         owners: Owners,
     ) -> Self {
@@ -218,6 +242,7 @@ impl Sessions {
             limits,
             owners,
             quotas: Quotas::default(),
+            local_threads: LocalThreads::default(),
         }
     }
 
@@ -229,9 +254,9 @@ impl Sessions {
         &self.owners
     }
 
-    /// Where turn locks live (none when sessions are not locked across processes).
-    pub fn turn_locks(&self) -> Option<&FsRoot> {
-        self.turn_locks.as_ref()
+    /// The locks that keep turns and tasks apart across processes and hosts.
+    pub fn turn_locks(&self) -> &TurnLocks {
+        &self.turn_locks
     }
 
     /// `principal`'s limits, refusing now if it runs as many turns as it
@@ -272,7 +297,7 @@ impl Sessions {
         let quota = self.quotas.limits(p, principal, &step)?;
         let _slot = self.quotas.start_turn(principal, &quota, &p.policy.info.name)?;
         let (key, id, existing) = self.resolve(principal, agent, &request.target, &call, &step, now)?;
-        let _running = self.mark_running(&key, &id)?;
+        let _running = self.mark_running(&key, &id, &call.cancel)?;
         let existing = match (existing, &request.target) {
             (Some(session), _) => Some(session),
             // A key generated for this call names no stored session.
@@ -328,6 +353,7 @@ impl Sessions {
                 .and_then(|b| b.max_sandbox)
                 .map(|max| max.min(limits.requests.max_sandbox).as_str().to_string());
         }
+        let replayed = self.replay_if_elsewhere(agent, &mut session, &step);
         let plan = p.context.with(&step).build(
             Some(&session).filter(|s| !s.turns.is_empty() || s.agent_thread_id.is_some()),
             &request.prompt,
@@ -340,8 +366,10 @@ impl Sessions {
         };
         call.timeout = Some(agent.turn_timeout);
         let options = turn_options(&session, &request.settings);
-        let outcome = agent.plugin.run_turn(&plan, &options, call)?;
+        let mut outcome = agent.plugin.run_turn(&plan, &options, call)?;
         check_thread(&outcome.thread_id, &format!("agent plugin `{}`", agent.plugin.info.name))?;
+        self.local_threads.ran_here(&agent.name, &outcome.thread_id);
+        outcome.warnings.extend(replayed);
         let turn =
             Turn { prompt: recorded_prompt, response: outcome.response.clone(), timestamp_ms: now_ms() };
         set_agent(&mut session, &agent.name);
@@ -361,6 +389,34 @@ impl Sessions {
             warnings: outcome.warnings,
             transcript,
         })
+    }
+
+    /// When the store is shared with other hosts, a session's agent thread may
+    /// have run on another one, whose agent keeps its transcript: if this
+    /// host's agent cannot resume it natively (it cannot rehydrate it), the
+    /// thread is dropped so the context plugin replays the stored turns into a
+    /// new one. Returns the warning saying so.
+    fn replay_if_elsewhere(&self, agent: &ServedAgent, session: &mut Session, step: &CallOptions) -> Option<String> {
+        let thread = session.agent_thread_id.clone()?;
+        if !self.turn_locks.is_shared() || self.local_threads.is_here(&agent.name, &thread) {
+            return None;
+        }
+        match agent.plugin.rehydrate(&thread, step.clone()) {
+            Ok(_) => {
+                self.local_threads.ran_here(&agent.name, &thread);
+                None
+            }
+            Err(e) => {
+                tracing::info!(session = %session.id, thread = %thread, reason = %e,
+                    "the thread's transcript is not on this host; replaying the stored turns");
+                session.agent_thread_id = None;
+                Some(format!(
+                    "the agent's transcript of thread {thread} is not on this host (the session ran elsewhere), so \
+                     {} stored turn(s) were replayed into a new thread",
+                    session.turns.len()
+                ))
+            }
+        }
     }
 
     /// One page of `principal`'s live sessions, most recently used first,
@@ -599,7 +655,7 @@ impl Sessions {
     }
 
     /// Mark the session stored as `id` (the caller's `key`) busy.
-    fn mark_running(&self, key: &str, id: &str) -> Result<Running<'_>, TurnError> {
+    fn mark_running(&self, key: &str, id: &str, cancel: &CancelFlag) -> Result<Running<'_>, TurnError> {
         let mut running = self.running.lock().expect("running-set lock");
         if !running.insert(id.to_string()) {
             return Err(TurnError::Busy(format!(
@@ -609,15 +665,12 @@ impl Sessions {
         // Registered first, so the guard below releases the in-process mark on any early return.
         let mut guard = Running { set: &self.running, id: id.to_string(), _across_processes: None };
         drop(running);
-        if let Some(locks) = &self.turn_locks {
-            let name = format!("{}.lock", hex::encode(Sha256::digest(id.as_bytes())));
-            guard._across_processes = Some(locks.lock_transient(&name).map_err(|e| match e {
-                PluginError::Busy(_) => TurnError::Busy(format!(
-                    "session {key:?} has a turn running in another Warden process; wait for it to finish"
-                )),
-                other => TurnError::Invalid(format!("cannot lock session {key:?}: {}", describe(&other))),
-            })?);
-        }
+        guard._across_processes = Some(self.turn_locks.lock_turn(id, cancel).map_err(|e| match e {
+            NotLocked::Busy => TurnError::Busy(format!(
+                "session {key:?} has a turn running in another Warden process; wait for it to finish"
+            )),
+            NotLocked::Failed(why) => TurnError::Invalid(format!("cannot lock session {key:?}: {why}")),
+        })?);
         Ok(guard)
     }
 
