@@ -21,7 +21,9 @@ use warden::auth::{Principal, Principals};
 use warden::config::Config;
 use warden::runtime::embedded::GUEST_DIR;
 use warden::runtime::loaded::CallOptions;
-use warden::sessions::{DEFAULT_MAX_RESPONSE_BYTES, Owners, Sessions, Target, TurnLocks, TurnRequest, TurnSettings};
+use warden::sessions::{
+    DEFAULT_MAX_RESPONSE_BYTES, Owners, Sessions, Target, TurnLocks, TurnRequest, TurnSettings,
+};
 
 fn config_text(state: &Path) -> String {
     format!(

@@ -337,10 +337,11 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
         if let Some(database) = &info.database {
             let (transactions, locks) = database.pool_sizes();
             println!(
-                "  database: {} (schema `{}`, statement timeout {} ms, {transactions} + {locks} connections, at most {} rows / {} MiB per result)",
+                "  database: {} (schema `{}`, statement timeout {} ms, {transactions} + {locks} connections, locks held as `{}`, at most {} rows / {} MiB per result)",
                 database.target,
                 database.schema,
                 database.statement_timeout.as_millis(),
+                database.locks_user,
                 database.caps.rows,
                 database.caps.bytes >> 20
             );

@@ -31,6 +31,19 @@ pub struct DatabaseGrant {
     /// An environment variable of Warden's holding the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
+    /// A second login role for the connections holding advisory locks (the
+    /// host's turn and task locks, the plugin's `lock`), so that the plugin,
+    /// which runs SQL as the main role, cannot end them
+    /// (`pg_terminate_backend` works on one's own role's connections). It
+    /// needs only `CONNECT` on the database. Default: the main role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locks_user: Option<String>,
+    /// The password of `locks-user`, from a file (mode 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locks_password_file: Option<PathBuf>,
+    /// The password of `locks-user`, from an environment variable of Warden's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locks_password_env: Option<String>,
     /// PEM certificates of the authorities a TLS server certificate must
     /// chain to (default: the public web roots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,6 +116,14 @@ impl DatabaseGrant {
         }
         if self.password_file.is_some() && self.password_env.is_some() {
             return Err("both `password-file` and `password-env` are set: keep one".into());
+        }
+        if self.locks_password_file.is_some() && self.locks_password_env.is_some() {
+            return Err("both `locks-password-file` and `locks-password-env` are set: keep one".into());
+        }
+        if self.locks_user.is_none()
+            && (self.locks_password_file.is_some() || self.locks_password_env.is_some())
+        {
+            return Err("a locks password is set without `locks-user`: name the role it belongs to".into());
         }
         for (name, value) in [("pool-size", self.pool_size), ("lock-pool-size", self.lock_pool_size)] {
             if value == 0 || value > MAX_POOL_SIZE {

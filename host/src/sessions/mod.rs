@@ -208,6 +208,12 @@ struct Running<'a> {
     _across_processes: Option<HeldLock>,
 }
 
+impl Running<'_> {
+    fn lock_is_intact(&self) -> bool {
+        self._across_processes.as_ref().is_none_or(HeldLock::is_intact)
+    }
+}
+
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.set.lock().expect("running-set lock").remove(&self.id);
@@ -297,7 +303,7 @@ impl Sessions {
         let quota = self.quotas.limits(p, principal, &step)?;
         let _slot = self.quotas.start_turn(principal, &quota, &p.policy.info.name)?;
         let (key, id, existing) = self.resolve(principal, agent, &request.target, &call, &step, now)?;
-        let _running = self.mark_running(&key, &id, &call.cancel)?;
+        let running = self.mark_running(&key, &id, &call.cancel)?;
         let existing = match (existing, &request.target) {
             (Some(session), _) => Some(session),
             // A key generated for this call names no stored session.
@@ -372,8 +378,12 @@ impl Sessions {
         outcome.warnings.extend(replayed);
         let turn =
             Turn { prompt: recorded_prompt, response: outcome.response.clone(), timestamp_ms: now_ms() };
+        if !running.lock_is_intact() {
+            tracing::warn!(session = %key, "the database connection holding this turn's lock broke while the turn ran; \
+                another host may have run a turn on the session meanwhile");
+        }
         set_agent(&mut session, &agent.name);
-        self.record(session, turn, &outcome.thread_id, &step)?;
+        outcome.warnings.extend(self.record(session, turn, &outcome.thread_id, &step)?);
         let transcript = outcome
             .transcript_path
             .as_ref()
@@ -396,7 +406,12 @@ impl Sessions {
     /// host's agent cannot resume it natively (it cannot rehydrate it), the
     /// thread is dropped so the context plugin replays the stored turns into a
     /// new one. Returns the warning saying so.
-    fn replay_if_elsewhere(&self, agent: &ServedAgent, session: &mut Session, step: &CallOptions) -> Option<String> {
+    fn replay_if_elsewhere(
+        &self,
+        agent: &ServedAgent,
+        session: &mut Session,
+        step: &CallOptions,
+    ) -> Option<String> {
         let thread = session.agent_thread_id.clone()?;
         if !self.turn_locks.is_shared() || self.local_threads.is_here(&agent.name, &thread) {
             return None;
@@ -412,8 +427,9 @@ impl Sessions {
                 session.agent_thread_id = None;
                 Some(format!(
                     "the agent's transcript of thread {thread} is not on this host (the session ran elsewhere), so \
-                     {} stored turn(s) were replayed into a new thread",
-                    session.turns.len()
+                     this turn started a new thread from the session's stored turns (the context plugin `{}` chose \
+                     how many to replay)",
+                    self.plugins.context.info.name
                 ))
             }
         }
@@ -683,17 +699,19 @@ impl Sessions {
         turn: Turn,
         thread_id: &str,
         step: &CallOptions,
-    ) -> Result<(), TurnError> {
+    ) -> Result<Option<String>, TurnError> {
         let storage = self.plugins.storage.with(step);
         let settings = session.clone();
+        let mut thread = Some(thread_id.to_string());
+        let mut warning = None;
         let mut attempt = 0;
         loop {
             attempt += 1;
             session.turns.push(turn.clone());
-            session.agent_thread_id = Some(thread_id.to_string());
+            session.agent_thread_id = thread.clone();
             session.last_accessed_ms = turn.timestamp_ms;
             match storage.save(&session, Some(session.revision)) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(warning),
                 Err(e)
                     if matches!(e.plugin_error(), Some(PluginError::Conflict(_)))
                         && attempt >= MAX_SAVE_ATTEMPTS =>
@@ -718,6 +736,18 @@ impl Sessions {
                         }
                         Err(e) => return Err(e.into()),
                     };
+                    if thread.is_some() && session.agent_thread_id != settings.agent_thread_id {
+                        // Another process ran a turn in another thread meanwhile (a lost
+                        // cross-host lock): neither thread holds both turns, so the next
+                        // turn replays the stored ones instead of resuming either.
+                        tracing::warn!(session = %session.id, "another process ran a turn on this session at the same time");
+                        thread = None;
+                        warning = Some(
+                            "another Warden process ran a turn on this session while this one ran; both are \
+                             recorded, and the next turn replays the stored turns into a new agent thread"
+                                .to_string(),
+                        );
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -40,6 +40,13 @@ pub enum NotLocked {
     Failed(String),
 }
 
+impl HeldLock {
+    /// Whether the lock still holds everywhere it was taken.
+    pub fn is_intact(&self) -> bool {
+        self._shared.as_ref().is_none_or(AdvisoryLock::is_intact)
+    }
+}
+
 impl TurnLocks {
     /// `local`: the turn-lock directory; `shared`: the store's database, when it has one.
     pub fn new(local: Option<FsRoot>, shared: Option<Arc<Database>>) -> Self {

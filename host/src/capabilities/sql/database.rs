@@ -36,6 +36,8 @@ pub struct Database {
     tls: MakeRustlsConnect,
     /// The database as logs name it (no credentials).
     pub target: String,
+    /// The role holding advisory locks.
+    pub locks_user: String,
 }
 
 impl std::fmt::Debug for Database {
@@ -43,6 +45,9 @@ impl std::fmt::Debug for Database {
         f.debug_struct("Database").field("target", &self.target).field("schema", &self.schema).finish()
     }
 }
+
+/// How long a call waits for a free connection of a full pool.
+const POOL_WAIT: Duration = Duration::from_secs(2);
 
 /// The runtime that drives every database connection (one worker: the
 /// connections only move bytes; plugin calls block on it from their own threads).
@@ -71,7 +76,9 @@ impl Database {
                 "[{section}] url carries a password: remove it and give it in `password-file` (mode 0600) or `password-env`"
             );
         }
-        if let Some(password) = password(grant, section)? {
+        if let Some(password) =
+            password(grant.password_file.as_deref(), grant.password_env.as_deref(), section)?
+        {
             config.password(password);
         }
         let timeout = grant.statement_timeout_ms;
@@ -86,7 +93,25 @@ impl Database {
         config.connect_timeout(Duration::from_millis(grant.connect_timeout_ms));
         let target = describe_target(&config);
         let tls = tls(grant, &config, section)?;
-        let pool = |size: u32, recycling| {
+        let mut locks_config = config.clone();
+        match &grant.locks_user {
+            Some(user) => {
+                locks_config.user(user);
+                let password = password(
+                    grant.locks_password_file.as_deref(),
+                    grant.locks_password_env.as_deref(),
+                    section,
+                )?;
+                match password {
+                    Some(password) => locks_config.password(password),
+                    None => locks_config.password(Vec::new()),
+                };
+            }
+            None => tracing::warn!(database = %target,
+                "advisory locks (one turn per session across hosts) are held as the plugin's own role, which can \
+                 end them: set locks-user under [{section}] (docs/postgres-setup.md)"),
+        }
+        let pool = |config: &tokio_postgres::Config, size: u32, recycling| {
             let manager = Manager::from_config(
                 config.clone(),
                 tls.clone(),
@@ -94,6 +119,9 @@ impl Database {
             );
             Pool::builder(manager)
                 .max_size(size as usize)
+                // A full pool answers `busy` naming its size rather than waiting out the call.
+                .wait_timeout(Some(POOL_WAIT))
+                .create_timeout(Some(Duration::from_millis(grant.connect_timeout_ms)))
                 .runtime(deadpool_postgres::Runtime::Tokio1)
                 .build()
                 .map_err(|e| anyhow::anyhow!("[{section}]: cannot make the connection pool: {e}"))
@@ -103,9 +131,10 @@ impl Database {
             caps: ResultCaps { rows: grant.max_rows as usize, bytes: grant.max_result_bytes() },
             statement_timeout: Duration::from_millis(timeout),
             // A plugin may have changed its connection's settings: cleaned before reuse.
-            transactions: pool(grant.pool_size, RecyclingMethod::Clean)?,
+            transactions: pool(&config, grant.pool_size, RecyclingMethod::Clean)?,
             // Only the host runs statements on these.
-            locks: pool(grant.lock_pool_size, RecyclingMethod::Fast)?,
+            locks: pool(&locks_config, grant.lock_pool_size, RecyclingMethod::Fast)?,
+            locks_user: locks_config.get_user().unwrap_or("?").to_string(),
             tls,
             target,
         }))
@@ -189,8 +218,8 @@ async fn interruption(remaining: Option<Duration>, cancelled: Option<OwnedFd>) {
     }
 }
 
-fn password(grant: &DatabaseGrant, section: &str) -> anyhow::Result<Option<String>> {
-    if let Some(name) = &grant.password_env {
+fn password(file: Option<&Path>, env: Option<&str>, section: &str) -> anyhow::Result<Option<String>> {
+    if let Some(name) = env {
         return match std::env::var(name) {
             Ok(value) if !value.is_empty() => Ok(Some(value)),
             _ => anyhow::bail!(
@@ -198,7 +227,7 @@ fn password(grant: &DatabaseGrant, section: &str) -> anyhow::Result<Option<Strin
             ),
         };
     }
-    let Some(path) = &grant.password_file else { return Ok(None) };
+    let Some(path) = file else { return Ok(None) };
     refuse_shared(path, section)?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("[{section}] password-file {}: {e}", path.display()))?;

@@ -3,7 +3,7 @@
 //! server as `unavailable` (retryable); the host's own refusals and stops as
 //! the `plugin-error` every capability uses.
 
-use deadpool_postgres::PoolError;
+use deadpool_postgres::{PoolError, TimeoutType};
 
 use crate::contract::bindings::storage::warden::plugin::sql::{ServerError, SqlError};
 use crate::control::{Interruption, Waiter};
@@ -48,7 +48,10 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// The error of a connection the pool could not give.
 pub fn from_pool(error: PoolError, target: &str, setting: &str) -> SqlError {
     match error {
-        PoolError::Timeout(_) => SqlError::Host(PluginError::Busy(format!(
+        PoolError::Timeout(TimeoutType::Create | TimeoutType::Recycle) => SqlError::Unavailable(format!(
+            "cannot connect to the database {target} within connect-timeout-ms; retry, Warden reconnects"
+        )),
+        PoolError::Timeout(TimeoutType::Wait) => SqlError::Host(PluginError::Busy(format!(
             "every connection to {target} is in use ({setting} of the database grant); try again, or raise it"
         ))),
         PoolError::Backend(e) => match from_postgres(&e, target) {

@@ -37,6 +37,14 @@ pub struct AdvisoryLock {
     key: Key,
 }
 
+impl AdvisoryLock {
+    /// Whether the connection holding the lock is still open (a server
+    /// restart or a terminated backend releases it without a word).
+    pub fn is_intact(&self) -> bool {
+        self.connection.as_ref().is_some_and(|connection| !connection.is_closed())
+    }
+}
+
 /// How long dropping a lock waits for the server to release it.
 const UNLOCK_WAIT: Duration = Duration::from_secs(2);
 

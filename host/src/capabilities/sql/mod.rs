@@ -27,7 +27,7 @@ use crate::contract::bindings::storage::warden::plugin::sql::{
 };
 use crate::control::CallControl;
 use crate::types::PluginError;
-use values::{Column, Param};
+use values::{Column, Param, RawLength};
 
 /// Bytes of one statement's text, at most.
 const MAX_STATEMENT_BYTES: usize = 1 << 20;
@@ -64,7 +64,8 @@ impl Drop for Transaction {
     fn drop(&mut self) {
         let Some(connection) = self.connection.take() else { return };
         Database::detach(async move {
-            if connection.batch_execute("ROLLBACK").await.is_err() {
+            // Locks the plugin took through SQL go with the transaction, not with the pooled connection.
+            if connection.batch_execute("ROLLBACK; SELECT pg_advisory_unlock_all()").await.is_err() {
                 drop(Object::take(connection));
             }
         });
@@ -207,7 +208,11 @@ impl sql::HostTransaction for SqlView<'_> {
             let connection = transaction.connection.as_ref().expect("a live transaction has its connection");
             let database = transaction.database.clone();
             let committed = database
-                .block_cancelling(waiter, connection.batch_execute("COMMIT"), Some(connection.cancel_token()))
+                .block_cancelling(
+                    waiter,
+                    connection.batch_execute("COMMIT; SELECT pg_advisory_unlock_all()"),
+                    Some(connection.cancel_token()),
+                )
                 .map_err(|stop| errors::interrupted(stop, waiter))?;
             match committed {
                 Ok(()) => {
@@ -292,17 +297,19 @@ impl Transaction {
                         if rows.len() == caps.rows {
                             return Ok(Err(over_cap(format!("more than {} rows", caps.rows), "max-rows")));
                         }
-                        let mut values = Vec::with_capacity(row.len());
+                        // Sizes first, from the row as received: nothing is copied past the cap.
                         for i in 0..row.len() {
-                            let column: Column = row.try_get(i)?;
-                            bytes += column.size();
-                            values.push(column.0);
+                            bytes += row.try_get::<_, RawLength>(i)?.0;
                         }
                         if bytes > caps.bytes {
                             return Ok(Err(over_cap(
                                 format!("more than {} bytes", caps.bytes),
                                 "max-result-mib",
                             )));
+                        }
+                        let mut values = Vec::with_capacity(row.len());
+                        for i in 0..row.len() {
+                            values.push(row.try_get::<_, Column>(i)?.0);
                         }
                         rows.push(values);
                     }

@@ -73,14 +73,20 @@ fn kind(value: &Value) -> &'static str {
 /// One column of a returned row.
 pub struct Column(pub Value);
 
-impl Column {
-    /// Bytes the value holds, for the result's cap.
-    pub fn size(&self) -> usize {
-        match &self.0 {
-            Value::Text(s) | Value::Json(s) => s.len(),
-            Value::Bytes(b) => b.len(),
-            _ => 8,
-        }
+/// A column's size as received, read without decoding it.
+pub struct RawLength(pub usize);
+
+impl<'a> FromSql<'a> for RawLength {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        Ok(RawLength(raw.len()))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
+        Ok(RawLength(0))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
     }
 }
 

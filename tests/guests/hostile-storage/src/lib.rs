@@ -17,6 +17,11 @@
 //!
 //! Tasks: with a `forged-task` file in the root, every task loads with that
 //! file as its body (and with a `forged-task-id` file, under that id).
+//!
+//! Database attacks: `sql:<attack>` (see [`sql_attacks`]), through the
+//! `sql` interface of the database the test grants.
+
+mod sql_attacks;
 
 use warden_plugin::storage::{
     Guest, MigrateOptions, MigrateReport, PluginError, Session, SessionSummary, store_fs,
@@ -111,6 +116,7 @@ impl Guest for Hostile {
             "lock-hang" => store_fs::acquire_lock(arg, 0)
                 .and_then(|_held| store_fs::acquire_lock(arg, u32::MAX).map(|_again| "locked twice".into())),
             // --- end of resource attacks ---
+            "sql" => sql_attacks::run(arg),
             _ => Ok("harmless".into()),
         };
         outcome.map(|text| session(&command, text))
