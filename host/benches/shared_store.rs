@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Map;
-use store_codec::key;
 use store_codec::record::{FORMAT, StoredSession, StoredTurn};
+use store_codec::{framed, key};
 use warden::capabilities::sql::Database;
 use warden::capabilities::store_fs::FsRoot;
 use warden::contract::bindings::storage::exports::warden::plugin::storage_catalog::SessionFilter;
@@ -244,7 +244,8 @@ fn directory_store(
     std::fs::create_dir_all(&dir).unwrap();
     for i in 0..n {
         let s = make(i);
-        std::fs::write(dir.join(key::file_name(&s.key).unwrap()), s.to_bytes()).unwrap();
+        // As storage-dir writes it: one framed record.
+        std::fs::write(dir.join(key::file_name(&s.key).unwrap()), framed::frame(&s.to_bytes())).unwrap();
     }
     let store = load(runtime, "storage-dir", Some(FsRoot::open(root, true, 1 << 30).unwrap()), None);
     assert_eq!(store.with(&CallOptions::default()).reindex().unwrap(), n as u64);

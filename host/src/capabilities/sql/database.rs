@@ -130,8 +130,8 @@ impl Database {
             schema: grant.schema.clone(),
             caps: ResultCaps { rows: grant.max_rows as usize, bytes: grant.max_result_bytes() },
             statement_timeout: Duration::from_millis(timeout),
-            // A plugin may have changed its connection's settings: cleaned before reuse.
-            transactions: pool(&config, grant.pool_size, RecyclingMethod::Clean)?,
+            // Cleaned when its transaction ends (sql::CLEAN); the pool only checks it is open.
+            transactions: pool(&config, grant.pool_size, RecyclingMethod::Fast)?,
             // Only the host runs statements on these.
             locks: pool(&locks_config, grant.lock_pool_size, RecyclingMethod::Fast)?,
             locks_user: locks_config.get_user().unwrap_or("?").to_string(),

@@ -57,8 +57,8 @@ impl Drop for AdvisoryLock {
         let (done, released) = std::sync::mpsc::sync_channel::<()>(1);
         Database::detach(async move {
             let unlocked = match key {
-                Key::Plugin(k) => connection.query_one("SELECT pg_advisory_unlock($1)", &[&k]).await,
-                Key::Host(a, b) => connection.query_one("SELECT pg_advisory_unlock($1, $2)", &[&a, &b]).await,
+                Key::Plugin(k) => run(&connection, "SELECT pg_advisory_unlock($1)", &[&k]).await,
+                Key::Host(a, b) => run(&connection, "SELECT pg_advisory_unlock($1, $2)", &[&a, &b]).await,
             };
             if unlocked.is_err() {
                 // Closing the connection releases whatever it held.
@@ -132,8 +132,18 @@ fn take(
 
 async fn try_once(connection: &Object, key: Key) -> Result<bool, tokio_postgres::Error> {
     let row = match key {
-        Key::Plugin(k) => connection.query_one("SELECT pg_try_advisory_lock($1)", &[&k]).await?,
-        Key::Host(a, b) => connection.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&a, &b]).await?,
+        Key::Plugin(k) => run(connection, "SELECT pg_try_advisory_lock($1)", &[&k]).await?,
+        Key::Host(a, b) => run(connection, "SELECT pg_try_advisory_lock($1, $2)", &[&a, &b]).await?,
     };
     row.try_get(0)
+}
+
+/// One of the statements above, prepared once per connection (one round trip after the first).
+async fn run(
+    connection: &Object,
+    statement: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<tokio_postgres::Row, tokio_postgres::Error> {
+    let prepared = connection.prepare_cached(statement).await?;
+    connection.query_one(&prepared, params).await
 }

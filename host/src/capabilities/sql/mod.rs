@@ -29,6 +29,14 @@ use crate::control::CallControl;
 use crate::types::PluginError;
 use values::{Column, Param, RawLength};
 
+/// What a plugin's transaction may have changed of its connection, undone in
+/// the round trip that ends it (so the pool hands it on without a check):
+/// the locks it took through SQL, its settings (`search_path` and the
+/// statement timeout back to the connection's own), role, cursors,
+/// listeners and temporary objects.
+const CLEAN: &str = "SELECT pg_advisory_unlock_all(); CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
+                     UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES";
+
 /// Bytes of one statement's text, at most.
 const MAX_STATEMENT_BYTES: usize = 1 << 20;
 /// Statements a connection keeps prepared; past it, the cache starts over.
@@ -64,8 +72,7 @@ impl Drop for Transaction {
     fn drop(&mut self) {
         let Some(connection) = self.connection.take() else { return };
         Database::detach(async move {
-            // Locks the plugin took through SQL go with the transaction, not with the pooled connection.
-            if connection.batch_execute("ROLLBACK; SELECT pg_advisory_unlock_all()").await.is_err() {
+            if connection.batch_execute(&format!("ROLLBACK; {CLEAN}")).await.is_err() {
                 drop(Object::take(connection));
             }
         });
@@ -210,7 +217,7 @@ impl sql::HostTransaction for SqlView<'_> {
             let committed = database
                 .block_cancelling(
                     waiter,
-                    connection.batch_execute("COMMIT; SELECT pg_advisory_unlock_all()"),
+                    connection.batch_execute(&format!("COMMIT; {CLEAN}")),
                     Some(connection.cancel_token()),
                 )
                 .map_err(|stop| errors::interrupted(stop, waiter))?;
