@@ -318,3 +318,24 @@ pub fn recorded_runs(dir: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(dir.join("argv.log")).unwrap_or_default();
     text.split("\n\n").filter(|r| !r.is_empty()).map(|r| r.lines().map(String::from).collect()).collect()
 }
+
+/// The highest value a store writer had acknowledged, kept in the file
+/// `path` under a file lock (so several writer processes share it), raised
+/// to `update` if that is higher. Returns the value before the update.
+pub fn acknowledged(path: &Path, update: Option<u64>) -> u64 {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let mut file =
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).unwrap();
+    file.lock().unwrap();
+    let mut text = String::new();
+    file.read_to_string(&mut text).unwrap();
+    let current: u64 = text.trim().parse().unwrap_or(0);
+    if let Some(new) = update
+        && new > current
+    {
+        file.set_len(0).unwrap();
+        file.rewind().unwrap();
+        write!(file, "{new}").unwrap();
+    }
+    current
+}

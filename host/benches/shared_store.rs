@@ -14,6 +14,9 @@
 //! `cargo bench -p warden --bench shared_store`; `WARDEN_BENCH_ROUNDS`
 //! (default 300) and `WARDEN_SCALE_SIZES` (default `100,10000,100000`).
 
+#[path = "support/update.rs"]
+mod update;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,6 +26,7 @@ use std::time::{Duration, Instant};
 use serde_json::Map;
 use store_codec::record::{FORMAT, StoredSession, StoredTurn};
 use store_codec::{framed, key};
+use update::update;
 use warden::capabilities::sql::Database;
 use warden::capabilities::store_fs::FsRoot;
 use warden::contract::bindings::storage::exports::warden::plugin::storage_catalog::SessionFilter;
@@ -136,19 +140,6 @@ fn list_all(store: &StoragePlugin) -> Duration {
     }
     assert_eq!(seen, LONG_SESSIONS);
     started.elapsed()
-}
-
-/// Load a session, change it, save it with its revision (retrying on conflict).
-fn update(store: &StoragePlugin, id: &str) {
-    loop {
-        let mut session = store.load(id).unwrap();
-        session.last_accessed_ms += 1;
-        match store.save(&session, Some(session.revision)) {
-            Ok(_) => return,
-            Err(e) if e.to_string().contains("conflict") => continue,
-            Err(e) => panic!("{e}"),
-        }
-    }
 }
 
 fn timed(op: impl FnOnce()) -> Duration {

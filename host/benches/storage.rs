@@ -5,6 +5,9 @@
 //! sessions written summary first (a prefix read each) vs in the earlier
 //! layout (a whole-file read each).
 
+#[path = "support/update.rs"]
+mod update;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -12,6 +15,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value};
 use store_codec::key;
 use store_codec::record::{FORMAT, StoredSession, StoredTurn};
+use update::update;
 use warden::capabilities::store_fs::FsRoot;
 use warden::contract::role::Role;
 use warden::runtime::calls::StoragePlugin;
@@ -97,19 +101,6 @@ fn load(runtime: &Runtime, (name, wasm): (&'static str, &'static [u8]), root: &P
         live_children: Default::default(),
     };
     runtime.load_storage(info, wasm).unwrap()
-}
-
-/// Load a session, change it, save it with its revision (retrying on conflict).
-fn update(store: &StoragePlugin, id: &str) {
-    loop {
-        let mut session = store.load(id).unwrap();
-        session.last_accessed_ms += 1;
-        match store.save(&session, Some(session.revision)) {
-            Ok(_) => return,
-            Err(e) if e.to_string().contains("conflict") => continue,
-            Err(e) => panic!("{e}"),
-        }
-    }
 }
 
 fn runtime() -> Runtime {

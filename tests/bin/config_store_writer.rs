@@ -18,7 +18,7 @@
 //! <message>`. A load older than its own last acknowledged value exits with
 //! status 3; an increment failing for a minute exits with status 4.
 
-use std::io::{Read as _, Seek as _, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,7 +87,7 @@ fn is_conflict(e: &CallError) -> bool {
 fn rmw(storage: &StoragePlugin, key: &str, count: u64, coord: &Path) {
     for _ in 0..count {
         loop {
-            let floor = acked(coord, None);
+            let floor = warden_tests::acknowledged(coord, None);
             let (value, revision) = load(storage, key).unwrap_or_else(|e| panic!("load {key}: {e}"));
             if value < floor {
                 eprintln!("stale read of {key}: {value} after {floor} was acknowledged");
@@ -95,7 +95,7 @@ fn rmw(storage: &StoragePlugin, key: &str, count: u64, coord: &Path) {
             }
             match save(storage, key, value + 1, revision) {
                 Ok(_) => {
-                    acked(coord, Some(value + 1));
+                    warden_tests::acknowledged(coord, Some(value + 1));
                     say(&format!("ack {}", value + 1));
                     break;
                 }
@@ -104,24 +104,6 @@ fn rmw(storage: &StoragePlugin, key: &str, count: u64, coord: &Path) {
             }
         }
     }
-}
-
-/// The highest acknowledged value in `<coord>`, raised to `update` if given, under a file lock.
-fn acked(coord: &Path, update: Option<u64>) -> u64 {
-    let mut file =
-        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(coord).unwrap();
-    file.lock().unwrap();
-    let mut text = String::new();
-    file.read_to_string(&mut text).unwrap();
-    let current: u64 = text.trim().parse().unwrap_or(0);
-    if let Some(new) = update
-        && new > current
-    {
-        file.set_len(0).unwrap();
-        file.rewind().unwrap();
-        write!(file, "{new}").unwrap();
-    }
-    current
 }
 
 /// The kind of a retryable error, `None` for any other.

@@ -19,7 +19,7 @@
 //! highest value any process acknowledged for the key (from `<coord>`); a
 //! read older than that exits with status 3 ("stale").
 
-use std::io::{Read, Seek, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use warden::config::Config;
@@ -93,7 +93,7 @@ fn rmw(storage: &StoragePlugin, coord: &Path, id: &str, count: u64) {
     for i in 0..count {
         let key = if i % 2 == 0 { "shared".to_string() } else { format!("own-{id}") };
         loop {
-            let floor = acked(coord, &key, None);
+            let floor = warden_tests::acknowledged(&coord.join(format!("acked-{key}")), None);
             let (value, revision) = match storage.load(&key) {
                 Ok(s) => (counter(&s), s.revision),
                 Err(e) if matches!(e.plugin_error(), Some(PluginError::NotFound(_))) => (0, 0),
@@ -105,7 +105,7 @@ fn rmw(storage: &StoragePlugin, coord: &Path, id: &str, count: u64) {
             }
             match storage.save(&session(&key, value + 1, 0), Some(revision)) {
                 Ok(_) => {
-                    acked(coord, &key, Some(value + 1));
+                    warden_tests::acknowledged(&coord.join(format!("acked-{key}")), Some(value + 1));
                     writeln!(out, "ack {key} {}", value + 1).unwrap();
                     break;
                 }
@@ -114,27 +114,4 @@ fn rmw(storage: &StoragePlugin, coord: &Path, id: &str, count: u64) {
             }
         }
     }
-}
-
-/// The highest acknowledged value of `key`, raised to `update` if given, under a file lock.
-fn acked(coord: &Path, key: &str, update: Option<u64>) -> u64 {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(coord.join(format!("acked-{key}")))
-        .unwrap();
-    file.lock().unwrap();
-    let mut text = String::new();
-    file.read_to_string(&mut text).unwrap();
-    let current: u64 = text.trim().parse().unwrap_or(0);
-    if let Some(new) = update
-        && new > current
-    {
-        file.set_len(0).unwrap();
-        file.rewind().unwrap();
-        write!(file, "{new}").unwrap();
-    }
-    current
 }
