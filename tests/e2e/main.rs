@@ -9,6 +9,7 @@ mod codex_home;
 mod codex_mcp;
 mod config_paths;
 mod containment;
+mod database_grant;
 mod fs_attacks;
 mod gemini;
 mod handoff;

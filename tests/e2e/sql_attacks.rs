@@ -458,10 +458,12 @@ fn a_plugin_that_changes_its_login_password_leaves_a_clear_error() {
             assert_eq!(attack(&plugin, "query:select 1").unwrap(), "1");
             let restarted = f.hostile(&grant, Duration::from_secs(10));
             match refused("a new process", attack(&restarted, "query:select 1")) {
-                PluginError::Io(message) => assert!(
-                    message.starts_with("unavailable: cannot connect")
+                // Not retryable: the operator's grant needs fixing, and the error says where.
+                PluginError::Denied(message) => assert!(
+                    message.contains("refused Warden's login")
                         && message.contains("28P01")
-                        && message.contains("password authentication failed"),
+                        && message.contains("password authentication failed")
+                        && message.contains("password-file"),
                     "{message}"
                 ),
                 other => panic!("{other:?}"),

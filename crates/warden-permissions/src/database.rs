@@ -23,7 +23,9 @@ const MAX_POOL_SIZE: u32 = 1_000;
 pub struct DatabaseGrant {
     /// A libpq connection string or URL, without a password, e.g.
     /// `postgresql://warden@/warden?host=/run/postgresql` (unix socket) or
-    /// `postgresql://warden@db.example.com/warden?sslmode=require`.
+    /// `postgresql://warden@db.example.com/warden?sslmode=require`. Shown
+    /// (and serialized) only when it carries no password.
+    #[serde(serialize_with = "serialize_shown_url")]
     pub url: String,
     /// A file holding the password (its first line), readable by Warden's user only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,6 +104,11 @@ impl DatabaseGrant {
                     .into(),
             );
         }
+        if carries_password(&self.url) {
+            return Err(
+                "`url` carries a password: remove it and give it in `password-file` (mode 0600) or `password-env`".into(),
+            );
+        }
         if !is_identifier(&self.schema) {
             return Err(format!(
                 "`schema` {:?} is not a plain identifier: use 1 to 63 lower-case letters, digits and `_`, not starting with a digit",
@@ -133,15 +140,53 @@ impl DatabaseGrant {
         if self.statement_timeout_ms == 0 {
             return Err("`statement-timeout-ms` = 0 would let a statement run forever: give a limit".into());
         }
+        if self.statement_timeout_ms > i32::MAX as u64 {
+            return Err(format!("`statement-timeout-ms` is over PostgreSQL's limit of {} ms", i32::MAX));
+        }
+        if self.connect_timeout_ms == 0 {
+            return Err(
+                "`connect-timeout-ms` = 0 would wait forever for a server that does not answer".into()
+            );
+        }
         if self.max_rows == 0 || self.max_result_mib == 0 {
             return Err("`max-rows` and `max-result-mib` must be at least 1".into());
         }
         Ok(())
     }
 
+    /// The URL as it may be shown: never with a password in it.
+    pub fn shown_url(&self) -> String {
+        shown_url(&self.url)
+    }
+
     pub fn max_result_bytes(&self) -> usize {
         (self.max_result_mib as usize) << 20
     }
+}
+
+/// Whether a libpq URL or key=value string may hold a password: a
+/// `password` parameter (`password=`, spaces allowed before `=`) anywhere, or
+/// a `:` in a URL's user part (up to the last `@` of its authority). Errs on
+/// the side of "yes".
+pub fn carries_password(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    if lower
+        .match_indices("password")
+        .any(|(at, word)| lower[at + word.len()..].trim_start().starts_with('='))
+    {
+        return true;
+    }
+    let Some((_, rest)) = url.split_once("://") else { return false };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    authority.rsplit_once('@').is_some_and(|(user, _)| user.contains(':'))
+}
+
+fn shown_url(url: &str) -> String {
+    if carries_password(url) { "(not shown: it carries a password)".to_string() } else { url.to_string() }
+}
+
+fn serialize_shown_url<S: serde::Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&shown_url(url))
 }
 
 /// An SQL identifier that needs no quoting and no case folding.
@@ -160,6 +205,32 @@ mod tests {
         let text = format!("url = \"postgresql://warden@/warden?host=/run/postgresql\"\n{extra}");
         let grant: DatabaseGrant = toml::from_str(&text).map_err(|e| e.to_string())?;
         grant.validate().map(|()| grant)
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_never_shown() {
+        for url in [
+            "postgresql://r:s3cret@/d?host=/run",
+            "postgresql://r:s3cret@b@/d",
+            "postgresql://r@/d?host=/run&password=s3cret",
+            "user=r password=s3cret host=/run dbname=d",
+        ] {
+            assert!(carries_password(url), "{url}");
+            assert!(!shown_url(url).contains("s3cret"), "{url}");
+        }
+        assert!(carries_password("user=r password = s3cret dbname=d"));
+        for url in [
+            "postgresql://r@/d?host=/run",
+            "postgresql:///d?host=/a:b",
+            "user=r host=/run dbname=d",
+            "postgresql://r@/password_change_1?host=/run",
+        ] {
+            assert!(!carries_password(url), "{url}");
+            assert_eq!(shown_url(url), url);
+        }
+        let g = DatabaseGrant { url: "postgresql://r:s3cret@/d".into(), ..grant("").unwrap() };
+        assert!(!toml::to_string(&g).unwrap().contains("s3cret"));
+        assert!(g.validate().unwrap_err().contains("password-file"));
     }
 
     #[test]

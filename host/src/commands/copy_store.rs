@@ -5,6 +5,11 @@
 //! used or more recently is kept as it is, so running it again, or after
 //! the target has moved on, overwrites nothing newer. Task records are not
 //! copied: they live an hour and belong to the process that ran them.
+//!
+//! Copy from a store no Warden serves meanwhile: the source is read page by
+//! page, most recently used first, so a session used during the copy can move
+//! past the reading and be missed (run it again). A session deleted from the
+//! target but still in the source comes back.
 
 use crate::contract::bindings::storage::exports::warden::plugin::storage_catalog::SessionFilter;
 use crate::runtime::calls::StoragePlugin;
@@ -20,7 +25,7 @@ pub struct CopyReport {
     pub copied: u64,
     /// Left as they were: the target's copy is as recent or more.
     pub kept: u64,
-    /// Listed by the source but gone or unreadable when loaded (named on stderr).
+    /// Gone or unreadable in the source, or refused by the target (each named on stderr).
     pub skipped: u64,
 }
 
@@ -36,10 +41,14 @@ pub fn copy(from: &StoragePlugin, to: &StoragePlugin) -> anyhow::Result<CopyRepo
                 continue;
             }
         };
-        if copy_one(to, session)? {
-            report.copied += 1;
-        } else {
-            report.kept += 1;
+        match copy_one(to, session) {
+            Ok(true) => report.copied += 1,
+            Ok(false) => report.kept += 1,
+            // One session the target cannot hold (its key, its size) does not stop the others.
+            Err(e) => {
+                eprintln!("warden: skipped session {id:?}: {e:#}");
+                report.skipped += 1;
+            }
         }
     }
     Ok(report)

@@ -136,19 +136,6 @@ pub fn check(runtime: &Runtime, config: &Config, file: &Path, role: Option<Role>
     report
 }
 
-/// A connection URL as shown: whatever stands between `//` and `@` (a user, a password) is kept
-/// only up to the first `:`.
-fn redacted_url(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user = &url[scheme + 3..at];
-            let user = user.split(':').next().unwrap_or("");
-            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
 /// Set what the plugin asked for against what the configuration grants.
 fn compare(manifest: &Manifest, grant: &grants::Grant, role: Role, report: &mut Report) {
     let Report { imports, granted, problems, warnings, .. } = report;
@@ -163,7 +150,7 @@ fn compare(manifest: &Manifest, grant: &grants::Grant, role: Role, report: &mut 
     match (manifest.database, &grant.database) {
         (true, Some(db)) => granted.push(format!(
             "database {} (schema `{}`, statement timeout {} ms, {} + {} connections, at most {} rows / {} MiB per result)",
-            redacted_url(&db.url),
+            db.shown_url(),
             db.schema,
             db.statement_timeout_ms,
             db.pool_size,

@@ -35,3 +35,21 @@ impl From<wasmtime::component::ResourceTableError> for HostError {
         HostError::Host(error.into())
     }
 }
+
+/// A contract error as `kind: message`.
+pub fn describe(error: &PluginError) -> String {
+    let (kind, message) = match error {
+        PluginError::NotFound(m) => ("not found", m),
+        PluginError::Invalid(m) => ("invalid", m),
+        PluginError::Denied(m) => ("denied", m),
+        PluginError::Busy(m) => ("busy", m),
+        PluginError::Conflict(m) => ("conflict", m),
+        PluginError::Io(m) => ("I/O error", m),
+        PluginError::Corrupt(m) => ("corrupt", m),
+        PluginError::Timeout(m) => ("timeout", m),
+        PluginError::Cancelled(m) => ("cancelled", m),
+        PluginError::Failed(m) => ("failed", m),
+        PluginError::Unsupported(m) => ("unsupported", m),
+    };
+    format!("{kind}: {message}")
+}

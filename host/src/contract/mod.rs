@@ -6,7 +6,7 @@
 
 pub mod bindings;
 mod host_error;
-pub use host_error::HostError;
+pub use host_error::{HostError, describe};
 pub mod role;
 pub mod world_check;
 

@@ -370,9 +370,13 @@ impl Tasks {
     /// Whether another process holds task `id`'s lock (runs its turn).
     async fn runs_elsewhere(&self, id: &str) -> Result<bool, McpError> {
         let (sessions, task) = (self.sessions.clone(), id.to_string());
-        tokio::task::spawn_blocking(move || sessions.turn_locks().task_runs_elsewhere(&task))
-            .await
-            .map_err(internal)
+        let known = tokio::task::spawn_blocking(move || sessions.turn_locks().task_runs_elsewhere(&task));
+        known.await.map_err(internal)?.map_err(|why| {
+            McpError::internal_error(
+                format!("cannot tell whether the task's turn still runs: {why}; ask again"),
+                None,
+            )
+        })
     }
 
     async fn save(&self, record: TaskRecord) -> Result<(), String> {

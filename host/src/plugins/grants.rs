@@ -219,7 +219,8 @@ fn refuse_misplaced(role: Role, pc: &PluginConfig) -> anyhow::Result<()> {
     }
     if role != Role::StorageBackend && pc.database.is_some() {
         anyhow::bail!(
-            "a {role} plugin cannot be granted a database ([plugins.{role}.database]); only storage-backend plugins can"
+            "a database is granted to the {role} plugin: only storage-backend plugins can use one; remove the \
+             `database` table from its section"
         );
     }
     if role.root().is_none() && pc.root_entries.is_some() {

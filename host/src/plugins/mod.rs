@@ -248,10 +248,10 @@ fn database(grant: &Grant, manifest: &Manifest, role: Role) -> anyhow::Result<Op
         (None, true) => anyhow::bail!(
             "it keeps its data in a database, and none is granted: give one under [plugins.{role}.database] (see docs/postgres-setup.md)"
         ),
-        (Some(_), false) => {
-            tracing::warn!(role = %role, "[plugins.{role}.database] is set, but the plugin declares no database: it is not granted");
-            Ok(None)
-        }
+        (Some(_), false) => anyhow::bail!(
+            "[plugins.{role}.database] is set, but this plugin keeps its data elsewhere and declares no database: \
+             choose one that does (plugin = \"storage-postgres\") or remove the database grant"
+        ),
         (None, false) => Ok(None),
     }
 }

@@ -15,6 +15,7 @@ use crate::capabilities::process::LiveChildren;
 use crate::capabilities::progress::ProgressSink;
 use crate::capabilities::sql::Database;
 use crate::capabilities::store_fs::FsRoot;
+pub use crate::contract::describe;
 use crate::contract::role::Role;
 use crate::control::{CallControl, CancelFlag, Interruption, Waiter};
 use crate::types::PluginError;
@@ -187,24 +188,6 @@ impl CallError {
             | CallError::AtCapacity { function, .. } => function,
         }
     }
-}
-
-/// A contract error as `kind: message`.
-pub fn describe(error: &PluginError) -> String {
-    let (kind, message) = match error {
-        PluginError::NotFound(m) => ("not found", m),
-        PluginError::Invalid(m) => ("invalid", m),
-        PluginError::Denied(m) => ("denied", m),
-        PluginError::Busy(m) => ("busy", m),
-        PluginError::Conflict(m) => ("conflict", m),
-        PluginError::Io(m) => ("I/O error", m),
-        PluginError::Corrupt(m) => ("corrupt", m),
-        PluginError::Timeout(m) => ("timeout", m),
-        PluginError::Cancelled(m) => ("cancelled", m),
-        PluginError::Failed(m) => ("failed", m),
-        PluginError::Unsupported(m) => ("unsupported", m),
-    };
-    format!("{kind}: {message}")
 }
 
 /// A failure to instantiate, told apart from failures of the call itself.

@@ -328,6 +328,9 @@ impl Sessions {
             self.quotas.check_new_session(p, &self.owners, principal, &quota, &step)?;
             self.admit(&id, &step, now)?;
         }
+        // The thread as stored before this turn: a save conflict that finds another one
+        // means another process ran a turn meanwhile.
+        let stored_thread = existing.as_ref().and_then(|s| s.agent_thread_id.clone());
         let mut session = existing.unwrap_or_else(|| new_session(&id, now));
         if request.reset {
             session.turns.clear();
@@ -383,7 +386,7 @@ impl Sessions {
                 another host may have run a turn on the session meanwhile");
         }
         set_agent(&mut session, &agent.name);
-        outcome.warnings.extend(self.record(session, turn, &outcome.thread_id, &step)?);
+        outcome.warnings.extend(self.record(session, turn, (&outcome.thread_id, stored_thread), &step)?);
         let transcript = outcome
             .transcript_path
             .as_ref()
@@ -697,7 +700,7 @@ impl Sessions {
         &self,
         mut session: Session,
         turn: Turn,
-        thread_id: &str,
+        (thread_id, stored_thread): (&str, Option<String>),
         step: &CallOptions,
     ) -> Result<Option<String>, TurnError> {
         let storage = self.plugins.storage.with(step);
@@ -736,7 +739,7 @@ impl Sessions {
                         }
                         Err(e) => return Err(e.into()),
                     };
-                    if thread.is_some() && session.agent_thread_id != settings.agent_thread_id {
+                    if thread.is_some() && session.agent_thread_id != stored_thread {
                         // Another process ran a turn in another thread meanwhile (a lost
                         // cross-host lock): neither thread holds both turns, so the next
                         // turn replays the stored ones instead of resuming either.

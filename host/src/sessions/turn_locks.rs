@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::capabilities::sql::Database;
 use crate::capabilities::sql::locks::{AdvisoryLock, HostLockKind, try_host_lock};
+use crate::capabilities::sql::{Database, describe};
 use crate::capabilities::store_fs::{FsLock, FsRoot};
 use crate::control::{CancelFlag, Waiter};
 use crate::types::PluginError;
@@ -69,9 +69,14 @@ impl TurnLocks {
         self.lock(&format!("task-{id}.lock"), HostLockKind::Task, id, &CancelFlag::new())
     }
 
-    /// Whether a process (here or on another host) holds task `id`'s lock.
-    pub fn task_runs_elsewhere(&self, id: &str) -> bool {
-        matches!(self.lock_task(id), Err(NotLocked::Busy))
+    /// Whether a process (here or on another host) holds task `id`'s lock;
+    /// the error when that cannot be told (the database unreachable).
+    pub fn task_runs_elsewhere(&self, id: &str) -> Result<bool, String> {
+        match self.lock_task(id) {
+            Ok(_) => Ok(false),
+            Err(NotLocked::Busy) => Ok(true),
+            Err(NotLocked::Failed(why)) => Err(why),
+        }
     }
 
     fn lock(
@@ -95,7 +100,11 @@ impl TurnLocks {
                     Ok(Some(lock)) => Some(lock),
                     Ok(None) => return Err(NotLocked::Busy),
                     Err(e) => {
-                        return Err(NotLocked::Failed(format!("the database {}: {e:?}", database.target)));
+                        return Err(NotLocked::Failed(format!(
+                            "the database {}: {}",
+                            database.target,
+                            describe(&e)
+                        )));
                     }
                 }
             }

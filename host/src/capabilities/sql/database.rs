@@ -1,8 +1,9 @@
 //! One granted database: the operator's [`DatabaseGrant`] turned into two
 //! connection pools (transactions; advisory locks, one connection per held
 //! lock) driven by a small runtime of their own, and the one place where
-//! the host waits on the server, never past the call's deadline nor after
-//! its cancellation (the statement is then cancelled on the server too).
+//! the host waits on the server: never past the call's deadline nor after
+//! its cancellation, but for the at most 2 s it then gives the server to
+//! cancel the statement.
 
 use std::future::Future;
 use std::os::fd::OwnedFd;
@@ -67,18 +68,23 @@ impl Database {
     /// Pools for `grant` (no connection is opened yet); the error names the setting at fault.
     pub fn open(grant: &DatabaseGrant, section: &str) -> anyhow::Result<Arc<Self>> {
         grant.validate().map_err(|e| anyhow::anyhow!("[{section}]: {e}"))?;
-        let mut config: tokio_postgres::Config = grant
-            .url
-            .parse()
-            .map_err(|e| anyhow::anyhow!("[{section}] url is not a libpq connection string or URL: {e}"))?;
+        let mut config: tokio_postgres::Config = grant.url.parse().map_err(|e: tokio_postgres::Error| {
+            anyhow::anyhow!(
+                "[{section}] url is not a libpq connection string or URL: {}",
+                super::errors::error_chain(&e)
+            )
+        })?;
         if config.get_password().is_some() {
             anyhow::bail!(
                 "[{section}] url carries a password: remove it and give it in `password-file` (mode 0600) or `password-env`"
             );
         }
-        if let Some(password) =
-            password(grant.password_file.as_deref(), grant.password_env.as_deref(), section)?
-        {
+        let main = PasswordSource {
+            file: grant.password_file.as_deref(),
+            env: grant.password_env.as_deref(),
+            setting: "password",
+        };
+        if let Some(password) = password(main, section)? {
             config.password(password);
         }
         let timeout = grant.statement_timeout_ms;
@@ -91,17 +97,29 @@ impl Database {
         ));
         config.application_name("warden");
         config.connect_timeout(Duration::from_millis(grant.connect_timeout_ms));
+        // A peer that vanishes (a partition) is noticed in a minute, not after TCP's two hours.
+        config.keepalives_idle(Duration::from_secs(30));
+        let over_tcp = config.get_hosts().iter().any(|h| matches!(h, tokio_postgres::config::Host::Tcp(_)));
+        if over_tcp && !grant.url.to_ascii_lowercase().contains("sslmode") {
+            // `prefer` (libpq's default) lets an attacker on the path answer "no TLS":
+            // over TCP, Warden requires TLS unless the operator says otherwise.
+            config.ssl_mode(SslMode::Require);
+        }
         let target = describe_target(&config);
         let tls = tls(grant, &config, section)?;
         let mut locks_config = config.clone();
+        // Only the host runs statements on lock connections; nothing of the plugin's schema may
+        // resolve a name there (it could define its own pg_try_advisory_lock).
+        locks_config.options(format!("-c search_path=pg_catalog -c statement_timeout={timeout}"));
         match &grant.locks_user {
             Some(user) => {
                 locks_config.user(user);
-                let password = password(
-                    grant.locks_password_file.as_deref(),
-                    grant.locks_password_env.as_deref(),
-                    section,
-                )?;
+                let locks = PasswordSource {
+                    file: grant.locks_password_file.as_deref(),
+                    env: grant.locks_password_env.as_deref(),
+                    setting: "locks-password",
+                };
+                let password = password(locks, section)?;
                 match password {
                     Some(password) => locks_config.password(password),
                     None => locks_config.password(Vec::new()),
@@ -218,36 +236,48 @@ async fn interruption(remaining: Option<Duration>, cancelled: Option<OwnedFd>) {
     }
 }
 
-fn password(file: Option<&Path>, env: Option<&str>, section: &str) -> anyhow::Result<Option<String>> {
-    if let Some(name) = env {
+/// Where a password comes from, and the settings that said so (named in errors).
+struct PasswordSource<'a> {
+    file: Option<&'a Path>,
+    env: Option<&'a str>,
+    /// `password` or `locks-password`.
+    setting: &'a str,
+}
+
+fn password(source: PasswordSource<'_>, section: &str) -> anyhow::Result<Option<String>> {
+    let setting = source.setting;
+    if let Some(name) = source.env {
         return match std::env::var(name) {
             Ok(value) if !value.is_empty() => Ok(Some(value)),
             _ => anyhow::bail!(
-                "[{section}] password-env names {name}, which is not set in Warden's environment"
+                "[{section}] {setting}-env names {name}, which is not set in Warden's environment"
             ),
         };
     }
-    let Some(path) = file else { return Ok(None) };
-    refuse_shared(path, section)?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("[{section}] password-file {}: {e}", path.display()))?;
+    let Some(path) = source.file else { return Ok(None) };
+    let failed = |e: std::io::Error| anyhow::anyhow!("[{section}] {setting}-file {}: {e}", path.display());
+    refuse_shared(path).map_err(|e| match e {
+        Some(e) => failed(e),
+        None => anyhow::anyhow!(
+            "[{section}] {setting}-file {} is readable by other users: `chmod 600` it",
+            path.display()
+        ),
+    })?;
+    let text = std::fs::read_to_string(path).map_err(failed)?;
     let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
     if line.is_empty() {
-        anyhow::bail!("[{section}] password-file {} is empty", path.display());
+        anyhow::bail!("[{section}] {setting}-file {} is empty", path.display());
     }
     Ok(Some(line.to_string()))
 }
 
-/// A password file others can read is a leaked password.
-fn refuse_shared(path: &Path, section: &str) -> anyhow::Result<()> {
+/// A password file others can read is a leaked password: `Err(None)` then,
+/// `Err(Some(e))` if it cannot be looked at.
+fn refuse_shared(path: &Path) -> Result<(), Option<std::io::Error>> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| anyhow::anyhow!("[{section}] password-file {}: {e}", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(Some)?;
     if meta.permissions().mode() & 0o077 != 0 {
-        anyhow::bail!(
-            "[{section}] password-file {} is readable by other users: `chmod 600` it",
-            path.display()
-        );
+        return Err(None);
     }
     Ok(())
 }

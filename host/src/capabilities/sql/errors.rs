@@ -34,8 +34,8 @@ fn error_is_io(error: &tokio_postgres::Error) -> bool {
     std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())
 }
 
-/// The error with its causes, which is where tokio-postgres says which parameter failed and why.
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// The error with its causes, which is where tokio-postgres says which parameter or option failed and why.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -55,7 +55,15 @@ pub fn from_pool(error: PoolError, target: &str, setting: &str) -> SqlError {
             "every connection to {target} is in use ({setting} of the database grant); try again, or raise it"
         ))),
         PoolError::Backend(e) => match from_postgres(&e, target) {
-            // Refused at login (a wrong password, a missing database): the operator's to fix.
+            // Refused at login (a wrong password, a missing database or role): retrying will
+            // not help; the operator's grant needs fixing.
+            SqlError::Server(server) if server.code.starts_with("28") || server.code == "3D000" => {
+                SqlError::Host(PluginError::Denied(format!(
+                    "the database {target} refused Warden's login: SQLSTATE {}: {}; check url, password-file or \
+                     password-env (and locks-user) under [plugins.storage-backend.database]",
+                    server.code, server.message
+                )))
+            }
             SqlError::Server(server) => SqlError::Unavailable(format!(
                 "cannot connect to the database {target}: SQLSTATE {}: {}",
                 server.code, server.message
@@ -78,6 +86,15 @@ pub fn interrupted(interruption: Interruption, waiter: &Waiter) -> SqlError {
             )),
         },
     })
+}
+
+/// An error as a log line or a message shows it.
+pub fn describe(error: &SqlError) -> String {
+    match error {
+        SqlError::Server(server) => format!("SQLSTATE {}: {}", server.code, server.message),
+        SqlError::Unavailable(message) => format!("unavailable: {message}"),
+        SqlError::Host(error) => crate::contract::describe(error),
+    }
 }
 
 /// Refused: this plugin has no database.

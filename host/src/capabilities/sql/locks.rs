@@ -49,24 +49,38 @@ impl AdvisoryLock {
 const UNLOCK_WAIT: Duration = Duration::from_secs(2);
 
 impl Drop for AdvisoryLock {
-    /// Released before this returns (or the connection closed), so that the
-    /// next turn of the same session, started at once, finds the lock free.
+    /// A host lock is released before this returns (or its connection
+    /// closed), so that the next turn of the same session, started at once,
+    /// finds it free; a plugin's is released in the background.
     fn drop(&mut self) {
         let Some(connection) = self.connection.take() else { return };
         let key = self.key;
         let (done, released) = std::sync::mpsc::sync_channel::<()>(1);
         Database::detach(async move {
-            let unlocked = match key {
-                Key::Plugin(k) => run(&connection, "SELECT pg_advisory_unlock($1)", &[&k]).await,
-                Key::Host(a, b) => run(&connection, "SELECT pg_advisory_unlock($1, $2)", &[&a, &b]).await,
+            let unlock = async {
+                match key {
+                    Key::Plugin(k) => {
+                        run(&connection, "SELECT pg_catalog.pg_advisory_unlock($1::int8)", &[&k]).await
+                    }
+                    Key::Host(a, b) => {
+                        run(
+                            &connection,
+                            "SELECT pg_catalog.pg_advisory_unlock($1::int4, $2::int4)",
+                            &[&a, &b],
+                        )
+                        .await
+                    }
+                }
             };
-            if unlocked.is_err() {
+            if !matches!(tokio::time::timeout(UNLOCK_WAIT, unlock).await, Ok(Ok(_))) {
                 // Closing the connection releases whatever it held.
                 drop(Object::take(connection));
             }
             let _ = done.send(());
         });
-        let _ = released.recv_timeout(UNLOCK_WAIT);
+        if matches!(key, Key::Host(..)) {
+            let _ = released.recv_timeout(UNLOCK_WAIT);
+        }
     }
 }
 
@@ -114,13 +128,27 @@ fn take(
         .map_err(|e| errors::from_pool(e, &database.target, "lock-pool-size"))?;
     let started = Instant::now();
     loop {
-        let attempt = database
-            .block_cancelling(waiter, try_once(&connection, key), Some(connection.cancel_token()))
-            .map_err(|stop| errors::interrupted(stop, waiter))?;
+        let attempt = match database.block_cancelling(
+            waiter,
+            try_once(&connection, key),
+            Some(connection.cancel_token()),
+        ) {
+            Ok(attempt) => attempt,
+            Err(stop) => {
+                // The server may have granted the lock as the wait ended: close the
+                // connection rather than hand a lock on to its next user.
+                drop(Object::take(connection));
+                return Err(errors::interrupted(stop, waiter));
+            }
+        };
         match attempt {
             Ok(true) => return Ok(Some(AdvisoryLock { connection: Some(connection), key })),
             Ok(false) if started.elapsed() >= wait => return Ok(None),
-            Ok(false) => waiter.pause(RETRY_STEP.min(wait)).map_err(SqlError::Host)?,
+            Ok(false) => {
+                if let Err(e) = waiter.pause(RETRY_STEP.min(wait)) {
+                    return Err(SqlError::Host(e));
+                }
+            }
             Err(e) => {
                 let error = errors::from_postgres(&e, &database.target);
                 drop(Object::take(connection));
@@ -132,8 +160,10 @@ fn take(
 
 async fn try_once(connection: &Object, key: Key) -> Result<bool, tokio_postgres::Error> {
     let row = match key {
-        Key::Plugin(k) => run(connection, "SELECT pg_try_advisory_lock($1)", &[&k]).await?,
-        Key::Host(a, b) => run(connection, "SELECT pg_try_advisory_lock($1, $2)", &[&a, &b]).await?,
+        Key::Plugin(k) => run(connection, "SELECT pg_catalog.pg_try_advisory_lock($1::int8)", &[&k]).await?,
+        Key::Host(a, b) => {
+            run(connection, "SELECT pg_catalog.pg_try_advisory_lock($1::int4, $2::int4)", &[&a, &b]).await?
+        }
     };
     row.try_get(0)
 }

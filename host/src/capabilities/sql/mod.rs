@@ -20,6 +20,7 @@ use futures_util::{StreamExt, pin_mut};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 pub use database::Database;
+pub use errors::describe;
 
 use super::{Who, host_time};
 use crate::contract::bindings::storage::warden::plugin::sql::{
@@ -34,8 +35,12 @@ use values::{Column, Param, RawLength};
 /// the locks it took through SQL, its settings (`search_path` and the
 /// statement timeout back to the connection's own), role, cursors,
 /// listeners and temporary objects.
-const CLEAN: &str = "SELECT pg_advisory_unlock_all(); CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
-                     UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES";
+const CLEAN: &str = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; SELECT pg_catalog.pg_advisory_unlock_all(); \
+                     CLOSE ALL; UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES";
+/// How long the cleaning of a dropped transaction may take before its connection is closed instead.
+const CLEAN_WAIT: Duration = Duration::from_secs(10);
+/// What one cell of a result costs the host besides its bytes, for `max-result-mib`.
+const CELL_OVERHEAD: usize = 32;
 
 /// Bytes of one statement's text, at most.
 const MAX_STATEMENT_BYTES: usize = 1 << 20;
@@ -72,7 +77,10 @@ impl Drop for Transaction {
     fn drop(&mut self) {
         let Some(connection) = self.connection.take() else { return };
         Database::detach(async move {
-            if connection.batch_execute(&format!("ROLLBACK; {CLEAN}")).await.is_err() {
+            // Settings first (RESET ALL), so the plugin's search_path cannot choose what CLEAN runs.
+            let rollback = format!("ROLLBACK; {CLEAN}");
+            let cleaned = tokio::time::timeout(CLEAN_WAIT, connection.batch_execute(&rollback)).await;
+            if !matches!(cleaned, Ok(Ok(()))) {
                 drop(Object::take(connection));
             }
         });
@@ -214,17 +222,24 @@ impl sql::HostTransaction for SqlView<'_> {
             }
             let connection = transaction.connection.as_ref().expect("a live transaction has its connection");
             let database = transaction.database.clone();
-            let committed = database
-                .block_cancelling(
-                    waiter,
-                    connection.batch_execute(&format!("COMMIT; {CLEAN}")),
-                    Some(connection.cancel_token()),
-                )
-                .map_err(|stop| errors::interrupted(stop, waiter))?;
+            // Two messages in one round trip: the COMMIT's own answer is the outcome; a
+            // failed cleaning only costs the connection.
+            let both = async { futures_util::join!(connection.batch_execute("COMMIT"), connection.batch_execute(CLEAN)) };
+            let (committed, cleaned) = match database.block_cancelling(waiter, both, Some(connection.cancel_token())) {
+                Ok(both) => both,
+                Err(stop) => {
+                    return Err(match errors::interrupted(stop, waiter) {
+                        SqlError::Host(e) => SqlError::Host(unknown_outcome(e)),
+                        other => other,
+                    });
+                }
+            };
             match committed {
                 Ok(()) => {
-                    // Committed: the connection goes back to the pool as it is.
-                    drop(transaction.connection.take());
+                    let connection = transaction.connection.take().expect("a live transaction has its connection");
+                    if cleaned.is_err() {
+                        drop(Object::take(connection));
+                    }
                     Ok(())
                 }
                 Err(e) => Err(match errors::from_postgres(&e, &database.target) {
@@ -306,7 +321,7 @@ impl Transaction {
                         }
                         // Sizes first, from the row as received: nothing is copied past the cap.
                         for i in 0..row.len() {
-                            bytes += row.try_get::<_, RawLength>(i)?.0;
+                            bytes += row.try_get::<_, RawLength>(i)?.0 + CELL_OVERHEAD;
                         }
                         if bytes > caps.bytes {
                             return Ok(Err(over_cap(
@@ -355,6 +370,17 @@ impl Transaction {
         };
         self.failed = true;
         Err(result)
+    }
+}
+
+/// A deadline or cancellation that stopped a COMMIT leaves its outcome unknown: say so.
+fn unknown_outcome(error: PluginError) -> PluginError {
+    let note = "; the COMMIT was under way, so the transaction may or may not have been committed: read the data \
+                again before retrying";
+    match error {
+        PluginError::Timeout(m) => PluginError::Timeout(m + note),
+        PluginError::Cancelled(m) => PluginError::Cancelled(m + note),
+        other => other,
     }
 }
 
