@@ -9,7 +9,7 @@
 //! when there is no server: it never passes without one), then a database of
 //! its own set up as an operator would for Warden, [`Postgres::fresh_database`]:
 //!
-//! ```ignore
+//! ```text
 //! let pg = Postgres::required("storage_survives_reopen");
 //! let db = pg.fresh_database("survives_reopen");
 //! let password = db.password_file(dir.path());
