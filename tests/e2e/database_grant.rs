@@ -510,6 +510,8 @@ fn sessions_on_a_fresh_database() {
         ],
     );
     assert!(!run.both().contains("retry"), "a wrong password is not worth retrying:\n{}", run.both());
+    let json = s.warden(&config, &["sessions", "list", "--json"], &[]);
+    assert!(!json.ok && json.stdout.is_empty(), "no half JSON document on failure:\n{}", json.both());
     run.keeps("a wrong password", wrong);
     run.keeps("a wrong password", db.password());
 }

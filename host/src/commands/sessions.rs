@@ -26,9 +26,8 @@ pub fn list(
     let mut out = std::io::stdout().lock();
     let mut request = ListRequest { cursor: after, ..ListRequest::default() };
     let mut shown = 0u64;
-    if as_json {
-        write!(out, "[")?;
-    }
+    // Opened once the first page is read, so a store that cannot be read leaves no half document.
+    let mut opened = false;
     loop {
         let left = limit.map_or(u64::from(PAGE), |limit| (limit - shown).min(u64::from(PAGE)));
         if left == 0 {
@@ -36,6 +35,10 @@ pub fn list(
         }
         request.limit = left as u32;
         let page = page(storage, &request)?;
+        if as_json && !opened {
+            write!(out, "[")?;
+            opened = true;
+        }
         for s in &page.sessions {
             let (owner, key) = match owners.split(&s.id) {
                 Some((owner, key)) => (owner.to_string(), key.to_string()),
@@ -62,7 +65,7 @@ pub fn list(
         }
     }
     if as_json {
-        writeln!(out, "{}]", if shown == 0 { "" } else { "\n" })?;
+        writeln!(out, "{}{}]", if opened { "" } else { "[" }, if shown == 0 { "" } else { "\n" })?;
     } else if shown == 0 {
         writeln!(out, "no sessions")?;
     }
