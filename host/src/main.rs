@@ -335,9 +335,9 @@ fn list_plugins(config: &Config) -> anyhow::Result<()> {
             (None, None) => {}
         }
         if let Some(database) = &info.database {
-            let (transactions, locks) = database.pool_sizes();
+            let [transactions, locks, plugin_locks] = database.pool_sizes();
             println!(
-                "  database: {} (schema `{}`, statement timeout {} ms, {transactions} + {locks} connections, locks held as `{}`, at most {} rows / {} MiB per result)",
+                "  database: {} (schema `{}`, statement timeout {} ms, {transactions} + {locks} + {plugin_locks} connections, locks held as `{}`, at most {} rows / {} MiB per result)",
                 database.target,
                 database.schema,
                 database.statement_timeout.as_millis(),

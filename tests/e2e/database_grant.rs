@@ -167,7 +167,7 @@ fn a_good_grant_is_shown_without_its_passwords() {
     assert_eq!(
         database_line(&run),
         format!(
-            "  database: warden_app@{}/wardendb (schema `store_x`, statement timeout 2500 ms, 3 + 5 connections, \
+            "  database: warden_app@{}/wardendb (schema `store_x`, statement timeout 2500 ms, 3 + 5 + 8 connections, \
              locks held as `warden_locks`, at most 100 rows / 2 MiB per result)",
             s.socket()
         )
@@ -185,7 +185,7 @@ fn a_good_grant_is_shown_without_its_passwords() {
     assert_eq!(
         database_line(&run),
         format!(
-            "  database: warden_app@{}/wardendb (schema `warden`, statement timeout 5000 ms, 8 + 32 connections, \
+            "  database: warden_app@{}/wardendb (schema `warden`, statement timeout 5000 ms, 8 + 32 + 8 connections, \
              locks held as `warden_app`, at most 10000 rows / 64 MiB per result)",
             s.socket()
         )
@@ -385,7 +385,7 @@ fn storage_postgres_without_a_grant_is_refused_naming_the_section_and_the_guide(
     assert!(run.ok, "{}", run.both());
     assert!(
         run.stdout.contains(&format!(
-            "granted:  database {} (schema `warden`, statement timeout 5000 ms, 8 + 32 connections",
+            "granted:  database {} (schema `warden`, statement timeout 5000 ms, 8 + 32 + 8 connections",
             s.url()
         )) && run.stdout.contains("result:   ok"),
         "{}",

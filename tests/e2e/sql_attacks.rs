@@ -22,7 +22,7 @@ use warden::types::{PluginError, Session, Turn};
 use warden_permissions::DatabaseGrant;
 use warden_permissions::database::{
     DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_LOCK_POOL_SIZE, DEFAULT_MAX_RESULT_MIB, DEFAULT_MAX_ROWS,
-    DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT_MS,
+    DEFAULT_PLUGIN_LOCK_POOL_SIZE, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT_MS,
 };
 use warden_tests::postgres::{Postgres, TestDb};
 use warden_tests::{guest_wasm, info, runtime};
@@ -61,6 +61,7 @@ impl Fixture {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             pool_size: DEFAULT_POOL_SIZE,
             lock_pool_size: DEFAULT_LOCK_POOL_SIZE,
+            plugin_lock_pool_size: DEFAULT_PLUGIN_LOCK_POOL_SIZE,
             max_rows: DEFAULT_MAX_ROWS,
             max_result_mib: DEFAULT_MAX_RESULT_MIB,
         }
@@ -330,9 +331,9 @@ fn one_huge_value_is_refused_by_max_result_mib() {
 #[test]
 fn holding_every_pooled_connection_answers_busy_at_once() {
     let f = Fixture::new("pool_exhaustion");
-    let grant = DatabaseGrant { pool_size: 2, lock_pool_size: 3, ..f.grant() };
+    let grant = DatabaseGrant { pool_size: 2, lock_pool_size: 1, plugin_lock_pool_size: 3, ..f.grant() };
     let plugin = f.hostile(&grant, Duration::from_secs(20));
-    for (what, setting, held) in [("locks", "lock-pool-size", 3), ("transactions", "pool-size", 2)] {
+    for (what, setting, held) in [("locks", "plugin-lock-pool-size", 3), ("transactions", "pool-size", 2)] {
         let started = Instant::now();
         let outcome = attack(&plugin, &format!("{what}:10000"));
         let took = started.elapsed();
@@ -348,6 +349,29 @@ fn holding_every_pooled_connection_answers_busy_at_once() {
     }
     let advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'";
     warden_tests::wait_for("the plugin's locks to go with its call", || f.superuser(advisory) == "0");
+}
+
+/// The plugin's locks come from a pool of their own: a plugin holding all
+/// of them leaves the host's turn locks their connections.
+#[test]
+fn a_plugin_holding_all_its_locks_leaves_the_turn_locks_theirs() {
+    let f = Fixture::new("lock_pools");
+    let grant = DatabaseGrant { lock_pool_size: 1, plugin_lock_pool_size: 2, ..f.grant() };
+    let database = Database::open(&grant, SECTION).unwrap();
+    let cancel = CancelFlag::new();
+    let mut held = Vec::new();
+    let waiter = warden::control::Waiter::new(Some(Duration::from_secs(5)), cancel.clone());
+    for key in 0..2 {
+        held.push(
+            warden::capabilities::sql::locks::plugin_lock(&database, key, Duration::ZERO, &waiter).unwrap(),
+        );
+    }
+    let third = warden::capabilities::sql::locks::plugin_lock(&database, 9, Duration::ZERO, &waiter);
+    assert!(third.is_err(), "the plugin's pool is full");
+    let turns = TurnLocks::new(None, Some(database));
+    let turn = turns.lock_turn("a-session", &cancel);
+    assert!(turn.is_ok(), "a turn still gets its lock while the plugin holds all of its own");
+    drop(held);
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_POOL_SIZE: u32 = 8;
 pub const DEFAULT_LOCK_POOL_SIZE: u32 = 32;
+pub const DEFAULT_PLUGIN_LOCK_POOL_SIZE: u32 = 8;
 pub const DEFAULT_MAX_ROWS: u32 = 10_000;
 pub const DEFAULT_MAX_RESULT_MIB: u32 = 64;
 /// A pool larger than this is a typo, not a plan.
@@ -62,9 +63,13 @@ pub struct DatabaseGrant {
     /// Connections for transactions, at most.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
-    /// Connections holding advisory locks (one per lock held: a turn's, a task's, a plugin's), at most.
+    /// Connections holding the host's advisory locks (one per running turn or task), at most.
     #[serde(default = "default_lock_pool_size")]
     pub lock_pool_size: u32,
+    /// Connections holding the plugin's own advisory locks (`sql.lock`), at most: a pool apart,
+    /// so a plugin holding many cannot leave the host's turns without one.
+    #[serde(default = "default_plugin_lock_pool_size")]
+    pub plugin_lock_pool_size: u32,
     /// Rows one query may return.
     #[serde(default = "default_max_rows")]
     pub max_rows: u32,
@@ -87,6 +92,9 @@ fn default_pool_size() -> u32 {
 }
 fn default_lock_pool_size() -> u32 {
     DEFAULT_LOCK_POOL_SIZE
+}
+fn default_plugin_lock_pool_size() -> u32 {
+    DEFAULT_PLUGIN_LOCK_POOL_SIZE
 }
 fn default_max_rows() -> u32 {
     DEFAULT_MAX_ROWS
@@ -132,7 +140,11 @@ impl DatabaseGrant {
         {
             return Err("a locks password is set without `locks-user`: name the role it belongs to".into());
         }
-        for (name, value) in [("pool-size", self.pool_size), ("lock-pool-size", self.lock_pool_size)] {
+        for (name, value) in [
+            ("pool-size", self.pool_size),
+            ("lock-pool-size", self.lock_pool_size),
+            ("plugin-lock-pool-size", self.plugin_lock_pool_size),
+        ] {
             if value == 0 || value > MAX_POOL_SIZE {
                 return Err(format!("`{name}` = {value}: give 1 to {MAX_POOL_SIZE} connections"));
             }

@@ -149,12 +149,13 @@ fn compare(manifest: &Manifest, grant: &grants::Grant, role: Role, report: &mut 
     }
     match (manifest.database, &grant.database) {
         (true, Some(db)) => granted.push(format!(
-            "database {} (schema `{}`, statement timeout {} ms, {} + {} connections, at most {} rows / {} MiB per result)",
+            "database {} (schema `{}`, statement timeout {} ms, {} + {} + {} connections, at most {} rows / {} MiB per result)",
             db.shown_url(),
             db.schema,
             db.statement_timeout_ms,
             db.pool_size,
             db.lock_pool_size,
+            db.plugin_lock_pool_size,
             db.max_rows,
             db.max_result_mib
         )),

@@ -34,6 +34,7 @@ pub struct Database {
     pub statement_timeout: Duration,
     transactions: Pool,
     locks: Pool,
+    plugin_locks: Pool,
     tls: MakeRustlsConnect,
     /// The database as logs name it (no credentials).
     pub target: String,
@@ -152,6 +153,7 @@ impl Database {
             transactions: pool(&config, grant.pool_size, RecyclingMethod::Fast)?,
             // Only the host runs statements on these.
             locks: pool(&locks_config, grant.lock_pool_size, RecyclingMethod::Fast)?,
+            plugin_locks: pool(&locks_config, grant.plugin_lock_pool_size, RecyclingMethod::Fast)?,
             locks_user: locks_config.get_user().unwrap_or("?").to_string(),
             tls,
             target,
@@ -163,13 +165,19 @@ impl Database {
         self.block(waiter, self.transactions.get())
     }
 
-    /// A connection to hold an advisory lock on.
-    pub fn lock_connection(&self, waiter: &Waiter) -> Result<Result<Object, PoolError>, Interruption> {
-        self.block(waiter, self.locks.get())
+    /// A connection to hold one of the host's advisory locks on (`for_plugin`: one of the plugin's).
+    pub fn lock_connection(
+        &self,
+        waiter: &Waiter,
+        for_plugin: bool,
+    ) -> Result<Result<Object, PoolError>, Interruption> {
+        let pool = if for_plugin { &self.plugin_locks } else { &self.locks };
+        self.block(waiter, pool.get())
     }
 
-    pub fn pool_sizes(&self) -> (usize, usize) {
-        (self.transactions.status().max_size, self.locks.status().max_size)
+    /// The sizes of the pools: transactions, the host's locks, the plugin's locks.
+    pub fn pool_sizes(&self) -> [usize; 3] {
+        [&self.transactions, &self.locks, &self.plugin_locks].map(|pool| pool.status().max_size)
     }
 
     /// Run `work` on the database runtime and wait for it, at most until

@@ -122,10 +122,14 @@ fn take(
     wait: Duration,
     waiter: &Waiter,
 ) -> Result<Option<AdvisoryLock>, SqlError> {
+    let (for_plugin, setting) = match key {
+        Key::Plugin(_) => (true, "plugin-lock-pool-size"),
+        Key::Host(..) => (false, "lock-pool-size"),
+    };
     let connection = database
-        .lock_connection(waiter)
+        .lock_connection(waiter, for_plugin)
         .map_err(|stop| errors::interrupted(stop, waiter))?
-        .map_err(|e| errors::from_pool(e, &database.target, "lock-pool-size"))?;
+        .map_err(|e| errors::from_pool(e, &database.target, setting))?;
     let started = Instant::now();
     loop {
         let attempt = match database.block_cancelling(
