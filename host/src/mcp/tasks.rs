@@ -194,7 +194,8 @@ impl Tasks {
         tokio::spawn(async move {
             let outcome = tokio::task::spawn_blocking(move || span.in_scope(|| turn(&sessions, call))).await;
             tasks.finish(&task_id, document, outcome).await;
-            drop(lock);
+            // Releasing a lock held on the database waits for the server: not on a runtime worker.
+            let _ = tokio::task::spawn_blocking(move || drop(lock)).await;
         });
         Ok(task)
     }
