@@ -389,15 +389,34 @@ fn a_leaked_transaction_is_rolled_back_and_its_connection_returned() {
     f.assert_healthy(&plugin);
 }
 
+/// Statements a plugin prepares with SQL would pile up on a pooled
+/// connection (the cleaning cannot drop them without the host's own): the
+/// connection is closed instead, and the next call starts on a fresh one.
+#[test]
+fn statements_a_plugin_prepares_with_sql_go_with_its_connection() {
+    let f = Fixture::new("sql_prepare");
+    let grant = DatabaseGrant { pool_size: 1, ..f.grant() };
+    let plugin = f.hostile(&grant, Duration::from_secs(10));
+    let backend = || attack(&plugin, "query:select pg_backend_pid()").unwrap();
+    let first = backend();
+    assert_eq!(backend(), first, "one pooled connection serves call after call");
+    attack(&plugin, "exec:prepare hoard as select 1").unwrap();
+    let prepared = "query:select count(*) from pg_catalog.pg_prepared_statements where from_sql";
+    assert_eq!(attack(&plugin, prepared).unwrap(), "0", "no call inherits the statement");
+    assert_ne!(backend(), first, "the connection that held it was closed");
+    f.assert_healthy(&plugin);
+}
+
 #[test]
 fn an_advisory_lock_taken_with_sql_is_not_inherited_by_the_next_user() {
     let f = Fixture::new("sql_advisory");
     let grant = DatabaseGrant { pool_size: 1, ..f.grant() };
     let plugin = f.hostile(&grant, Duration::from_secs(10));
     assert_eq!(attack(&plugin, "sql-advisory:1").unwrap(), "took advisory lock 1 with SQL");
-    // Until the connection is taken again (the pool cleans it then, not when
-    // it comes back), the idle connection still holds the lock.
-    // The next call is given the same (only) connection: it holds no lock of the last one.
+    // The transaction's end released it (with the connection's cleaning): the idle
+    // connection holds nothing, and the next call, given the same (only)
+    // connection, holds no lock of the last one.
+    assert_eq!(f.superuser("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");
     let held_here =
         "query:select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()";
     assert_eq!(attack(&plugin, held_here).unwrap(), "0");

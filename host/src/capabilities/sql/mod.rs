@@ -32,11 +32,15 @@ use values::{Column, Param, RawLength};
 
 /// What a plugin's transaction may have changed of its connection, undone in
 /// the round trip that ends it (so the pool hands it on without a check):
-/// the locks it took through SQL, its settings (`search_path` and the
-/// statement timeout back to the connection's own), role, cursors,
-/// listeners and temporary objects.
+/// its settings first (`search_path` and the statement timeout back to the
+/// connection's own, so nothing of the plugin's schema runs below), its role,
+/// the locks it took through SQL, cursors, listeners and temporary objects.
+/// Statements it prepared with SQL `PREPARE` cannot be dropped without the
+/// host's own: such a connection fails the cleaning and is closed.
 const CLEAN: &str = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; SELECT pg_catalog.pg_advisory_unlock_all(); \
-                     CLOSE ALL; UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES";
+                     CLOSE ALL; UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES; \
+                     DO $$ BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql) THEN \
+                     RAISE EXCEPTION 'the plugin prepared statements: the connection is closed'; END IF; END $$";
 /// How long the cleaning of a dropped transaction may take before its connection is closed instead.
 const CLEAN_WAIT: Duration = Duration::from_secs(10);
 /// What one cell of a result costs the host besides its bytes, for `max-result-mib`.
