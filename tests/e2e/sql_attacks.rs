@@ -413,10 +413,10 @@ fn an_advisory_lock_taken_with_sql_is_not_inherited_by_the_next_user() {
     let grant = DatabaseGrant { pool_size: 1, ..f.grant() };
     let plugin = f.hostile(&grant, Duration::from_secs(10));
     assert_eq!(attack(&plugin, "sql-advisory:1").unwrap(), "took advisory lock 1 with SQL");
-    // The transaction's end released it (with the connection's cleaning): the idle
-    // connection holds nothing, and the next call, given the same (only)
-    // connection, holds no lock of the last one.
-    assert_eq!(f.superuser("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");
+    // The connection's cleaning, which runs before it goes back to the pool, released it.
+    let advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'";
+    warden_tests::wait_for("the lock to go with the transaction", || f.superuser(advisory) == "0");
+    // The next call, given the same (only) connection, holds no lock of the last one.
     let held_here =
         "query:select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()";
     assert_eq!(attack(&plugin, held_here).unwrap(), "0");
@@ -497,8 +497,7 @@ fn a_plugin_that_changes_its_login_password_leaves_a_clear_error() {
     let plugin = f.hostile(&grant, Duration::from_secs(10));
     match attack(&plugin, "password") {
         Ok(_) => {
-            // Open connections keep working; a process starting now cannot log in.
-            assert_eq!(attack(&plugin, "query:select 1").unwrap(), "1");
+            // A process starting now cannot log in (nor can this one, once it needs a new connection).
             let restarted = f.hostile(&grant, Duration::from_secs(10));
             match refused("a new process", attack(&restarted, "query:select 1")) {
                 // Not retryable: the operator's grant needs fixing, and the error says where.

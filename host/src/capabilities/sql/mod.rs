@@ -30,8 +30,9 @@ use crate::control::CallControl;
 use crate::types::PluginError;
 use values::{Column, Param, RawLength};
 
-/// What a plugin's transaction may have changed of its connection, undone in
-/// the round trip that ends it (so the pool hands it on without a check):
+/// What a plugin's transaction may have changed of its connection, undone
+/// before the connection goes back to the pool (which then hands it on
+/// without a check):
 /// its settings first (`search_path` and the statement timeout back to the
 /// connection's own, so nothing of the plugin's schema runs below), its role,
 /// the locks it took through SQL, cursors, listeners and temporary objects.
@@ -80,15 +81,23 @@ pub struct Transaction {
 impl Drop for Transaction {
     fn drop(&mut self) {
         let Some(connection) = self.connection.take() else { return };
-        Database::detach(async move {
-            // Settings first (RESET ALL), so the plugin's search_path cannot choose what CLEAN runs.
-            let rollback = format!("ROLLBACK; {CLEAN}");
-            let cleaned = tokio::time::timeout(CLEAN_WAIT, connection.batch_execute(&rollback)).await;
-            if !matches!(cleaned, Ok(Ok(()))) {
-                drop(Object::take(connection));
-            }
-        });
+        clean_then_return(connection, "ROLLBACK; ");
     }
+}
+
+/// Hand `connection` back to the pool once `first` (ending its transaction,
+/// if any) and [`CLEAN`] have run, in the background, so no call waits for
+/// them; a connection they fail on, or that takes over [`CLEAN_WAIT`], is
+/// closed instead.
+fn clean_then_return(connection: Object, first: &'static str) {
+    Database::detach(async move {
+        // Settings first (RESET ALL), so the plugin's search_path cannot choose what CLEAN runs.
+        let statements = format!("{first}{CLEAN}");
+        let cleaned = tokio::time::timeout(CLEAN_WAIT, connection.batch_execute(&statements)).await;
+        if !matches!(cleaned, Ok(Ok(()))) {
+            drop(Object::take(connection));
+        }
+    });
 }
 
 impl SqlView<'_> {
@@ -226,24 +235,22 @@ impl sql::HostTransaction for SqlView<'_> {
             }
             let connection = transaction.connection.as_ref().expect("a live transaction has its connection");
             let database = transaction.database.clone();
-            // Two messages in one round trip: the COMMIT's own answer is the outcome; a
-            // failed cleaning only costs the connection.
-            let both = async { futures_util::join!(connection.batch_execute("COMMIT"), connection.batch_execute(CLEAN)) };
-            let (committed, cleaned) = match database.block_cancelling(waiter, both, Some(connection.cancel_token())) {
-                Ok(both) => both,
-                Err(stop) => {
-                    return Err(match errors::interrupted(stop, waiter) {
-                        SqlError::Host(e) => SqlError::Host(unknown_outcome(e)),
-                        other => other,
-                    });
-                }
-            };
+            // The COMMIT's answer is the outcome; the connection's cleaning follows in the
+            // background, and a failed one only costs the connection.
+            let committed =
+                match database.block_cancelling(waiter, connection.batch_execute("COMMIT"), Some(connection.cancel_token())) {
+                    Ok(committed) => committed,
+                    Err(stop) => {
+                        return Err(match errors::interrupted(stop, waiter) {
+                            SqlError::Host(e) => SqlError::Host(unknown_outcome(e)),
+                            other => other,
+                        });
+                    }
+                };
             match committed {
                 Ok(()) => {
                     let connection = transaction.connection.take().expect("a live transaction has its connection");
-                    if cleaned.is_err() {
-                        drop(Object::take(connection));
-                    }
+                    clean_then_return(connection, "");
                     Ok(())
                 }
                 Err(e) => Err(match errors::from_postgres(&e, &database.target) {
