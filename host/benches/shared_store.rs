@@ -14,6 +14,8 @@
 //! `cargo bench -p warden --bench shared_store`; `WARDEN_BENCH_ROUNDS`
 //! (default 300) and `WARDEN_SCALE_SIZES` (default `100,10000,100000`).
 
+#[path = "support/sessions.rs"]
+mod sessions;
 #[path = "support/update.rs"]
 mod update;
 
@@ -23,8 +25,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Map;
-use store_codec::record::{FORMAT, StoredSession, StoredTurn};
+use sessions::{session, stored};
+use store_codec::record::{StoredSession, StoredTurn};
 use store_codec::{framed, key};
 use update::update;
 use warden::capabilities::sql::Database;
@@ -154,11 +156,6 @@ fn summary(samples: &mut [Duration]) -> String {
     format!("{:.2} / {:.2}", at(0.5), at(0.95))
 }
 
-fn stored(i: usize) -> StoredSession {
-    let text = "x".repeat(200);
-    session(i, (0..2).map(|t| StoredTurn { prompt: text.clone(), response: text.clone(), timestamp_ms: t }))
-}
-
 fn long(i: usize) -> StoredSession {
     let text = "y".repeat(1024);
     session(
@@ -169,23 +166,6 @@ fn long(i: usize) -> StoredSession {
             timestamp_ms: t,
         }),
     )
-}
-
-fn session(i: usize, turns: impl Iterator<Item = StoredTurn>) -> StoredSession {
-    StoredSession {
-        format: FORMAT,
-        key: format!("session-{i}"),
-        revision: 1,
-        created_ms: 1_700_000_000_000,
-        last_accessed_ms: 1_700_000_000_000 + i as u64,
-        turns: turns.collect(),
-        agent_thread_id: Some(format!("019a0000-0000-7000-8000-{i:012}")),
-        model: None,
-        reasoning_effort: None,
-        cwd: Some("/home/user/project".into()),
-        sandbox: None,
-        extra: Map::new(),
-    }
 }
 
 fn limits() -> PluginLimits {

@@ -5,6 +5,8 @@
 //! sessions written summary first (a prefix read each) vs in the earlier
 //! layout (a whole-file read each).
 
+#[path = "support/sessions.rs"]
+mod sessions;
 #[path = "support/update.rs"]
 mod update;
 
@@ -13,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value};
+use sessions::stored;
 use store_codec::key;
-use store_codec::record::{FORMAT, StoredSession, StoredTurn};
+use store_codec::record::StoredTurn;
 use update::update;
 use warden::capabilities::store_fs::FsRoot;
 use warden::contract::role::Role;
@@ -25,26 +28,6 @@ use warden::runtime::manifest::{FromWasm, Manifest};
 use warden::runtime::{EngineLimits, Runtime};
 
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
-
-fn stored(i: usize) -> StoredSession {
-    let text = "x".repeat(200);
-    StoredSession {
-        format: FORMAT,
-        key: format!("session-{i}"),
-        revision: 1,
-        created_ms: 1_700_000_000_000,
-        last_accessed_ms: 1_700_000_000_000 + i as u64,
-        turns: (0..2)
-            .map(|t| StoredTurn { prompt: text.clone(), response: text.clone(), timestamp_ms: t })
-            .collect(),
-        agent_thread_id: Some(format!("019a0000-0000-7000-8000-{i:012}")),
-        model: None,
-        reasoning_effort: None,
-        cwd: Some("/home/user/project".into()),
-        sandbox: None,
-        extra: Map::new(),
-    }
-}
 
 fn populate_dir(root: &Path, n: usize) {
     let dir = root.join("sessions.d");
