@@ -617,6 +617,34 @@ fn storage_postgres_keeps_hostile_keys_and_cursors_inside_its_schema() {
     f.assert_nothing_runs();
 }
 
+/// `count` reads one row that every creating save and every delete keep,
+/// exact through inserts, upserts, conflicts and deletes; a store of the
+/// first schema (no count) is migrated and counted on first use.
+#[test]
+fn storage_postgres_counts_without_reading_the_store() {
+    let f = Fixture::new("store_count");
+    let store = f.load("storage_postgres.wasm", &f.grant(), Duration::from_secs(30));
+    let count = || store.with(&Default::default()).count().unwrap();
+    assert_eq!(count(), 0);
+    for i in 0..5 {
+        store.save(&session(&format!("new-{i}"), 1_000 + i), Some(0)).unwrap();
+    }
+    store.save(&session("upserted", 2_000), None).unwrap();
+    store.save(&session("upserted", 2_001), None).unwrap();
+    let conflict = store.save(&session("new-0", 3_000), Some(0)).unwrap_err();
+    assert!(matches!(conflict.plugin_error(), Some(PluginError::Conflict(_))), "{conflict}");
+    assert_eq!(count(), 6, "five inserted, one upserted twice, one conflict");
+    assert!(store.delete("new-1").unwrap());
+    assert!(!store.delete("new-1").unwrap());
+    assert_eq!(count(), 5);
+
+    // Back to the first schema, as an earlier plugin left it: no count table, version 1.
+    f.superuser("DROP TABLE warden.session_count; UPDATE warden.warden_schema SET version = 1");
+    assert_eq!(count(), 5, "migrated on first use, counted from the rows");
+    assert_eq!(f.superuser("SELECT version FROM warden.warden_schema"), "2");
+    f.assert_nothing_runs();
+}
+
 #[test]
 fn storage_postgres_answers_corrupt_for_rows_an_attacker_wrote() {
     let f = Fixture::new("store_hostile_rows");
@@ -672,6 +700,13 @@ fn storage_postgres_answers_corrupt_for_rows_an_attacker_wrote() {
     assert_eq!(listed.len(), ids.len() - 2);
     let huge = listed.iter().find(|s| s.id == "huge-turns").unwrap();
     assert_eq!(huge.turn_count, i32::MAX as u32);
+    // Rows written behind the plugin's back are not in its count until a reindex recounts.
+    let counted = store.with(&Default::default()).count().unwrap();
+    assert_eq!(
+        store.with(&Default::default()).reindex().unwrap(),
+        (ids.len() - 2) as u64,
+        "counted {counted}"
+    );
     assert_eq!(store.with(&Default::default()).count().unwrap(), (ids.len() - 2) as u64);
     f.assert_nothing_runs();
 }

@@ -26,7 +26,9 @@ use warden_plugin::storage::{Guest, MigrateOptions, MigrateReport, PluginError, 
 use error::run;
 
 const LOAD: &str = "select revision, body from sessions where id = $1";
-const DELETE: &str = "delete from sessions where id = $1";
+/// Changes one row (the count's) when the session existed, none otherwise.
+const DELETE: &str = "with deleted as (delete from sessions where id = $1 returning 1) \
+    update session_count set n = n - 1 where exists (select from deleted)";
 /// Should several sessions hold the thread, the one used last.
 const FIND_BY_THREAD: &str = "select id, revision, body from sessions where agent_thread_id = $1 \
     order by last_accessed_ms desc, id limit 1";

@@ -2,7 +2,8 @@
 //! one statement and a commit. `expected-revision` 0 inserts unless the key
 //! exists; n updates only the row still at n; none upserts. A save that
 //! changes no row asks for the stored revision (in the same transaction) to
-//! name it in the conflict.
+//! name it in the conflict. A save that creates a session also counts it,
+//! in the same statement (`session_count`, see [`crate::schema`]).
 
 use warden_plugin::storage::sql::{Transaction, Value};
 use warden_plugin::storage::{PluginError, Session};
@@ -11,20 +12,25 @@ use crate::db::{self, Cells};
 use crate::error::{Error, run};
 use crate::row::Prepared;
 
-const INSERT: &str = "insert into sessions \
+/// Changes one row (the count's) when the session was new, none when the key exists.
+const INSERT: &str = "with inserted as (insert into sessions \
     (id, revision, created_ms, last_accessed_ms, turn_count, agent_thread_id, model, cwd, body) \
-    values ($1, 1, $2, $3, $4, $5, $6, $7, $8) on conflict (id) do nothing";
+    values ($1, 1, $2, $3, $4, $5, $6, $7, $8) on conflict (id) do nothing returning 1) \
+    update session_count set n = n + 1 where exists (select from inserted)";
 const UPDATE: &str = "update sessions set revision = revision + 1, created_ms = $2, last_accessed_ms = $3, \
     turn_count = $4, agent_thread_id = $5, model = $6, cwd = $7, body = $8 \
     where id = $1 and revision = $9";
-const UPSERT: &str = "insert into sessions \
+/// `xmax = 0` tells a row the upsert inserted from one it updated.
+const UPSERT: &str = "with upserted as (insert into sessions \
     (id, revision, created_ms, last_accessed_ms, turn_count, agent_thread_id, model, cwd, body) \
     values ($1, 1, $2, $3, $4, $5, $6, $7, $8) on conflict (id) do update set \
     revision = sessions.revision + 1, created_ms = excluded.created_ms, \
     last_accessed_ms = excluded.last_accessed_ms, turn_count = excluded.turn_count, \
     agent_thread_id = excluded.agent_thread_id, model = excluded.model, cwd = excluded.cwd, \
     body = excluded.body \
-    returning revision";
+    returning revision, xmax = 0 as inserted), \
+    counted as (update session_count set n = n + 1 where exists (select from upserted where inserted)) \
+    select revision from upserted";
 const SET_BODY: &str = "update sessions set body = $2 where id = $1";
 const STORED_REVISION: &str = "select revision from sessions where id = $1";
 

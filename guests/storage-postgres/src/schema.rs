@@ -17,9 +17,10 @@ use crate::error::Error;
 const MIGRATION_LOCK: i64 = 0x7761_7264_656e_0001;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&[&str]] = &[&[
-    // `collate "C"`: keys order by their bytes, as in every Warden store.
-    "create table sessions (\
+const MIGRATIONS: &[&[&str]] = &[
+    &[
+        // `collate "C"`: keys order by their bytes, as in every Warden store.
+        "create table sessions (\
         id text collate \"C\" primary key, \
         revision bigint not null, \
         created_ms bigint not null, \
@@ -29,15 +30,21 @@ const MIGRATIONS: &[&[&str]] = &[&[
         model text, \
         cwd text, \
         body text not null)",
-    "create index sessions_by_thread on sessions (agent_thread_id) where agent_thread_id is not null",
-    // Listings walk it forwards (most recent first, then by key).
-    "create index sessions_by_use on sessions (last_accessed_ms desc, id)",
-    "create table tasks (\
+        "create index sessions_by_thread on sessions (agent_thread_id) where agent_thread_id is not null",
+        // Listings walk it forwards (most recent first, then by key).
+        "create index sessions_by_use on sessions (last_accessed_ms desc, id)",
+        "create table tasks (\
         id text collate \"C\" primary key, \
         expires_ms bigint not null, \
         body text not null)",
-    "create index tasks_by_expiry on tasks (expires_ms)",
-]];
+        "create index tasks_by_expiry on tasks (expires_ms)",
+    ],
+    &[
+        // Kept by every save that creates a session and every delete, so a count reads one row.
+        "create table session_count (one boolean primary key default true check (one), n bigint not null)",
+        "insert into session_count (n) select count(*) from sessions",
+    ],
+];
 
 const VERSION_TABLE: &str = "create table if not exists warden_schema (\
     one boolean primary key default true check (one), \
