@@ -16,6 +16,8 @@
 
 #[path = "support/sessions.rs"]
 mod sessions;
+#[path = "support/storage_plugin.rs"]
+mod storage_plugin;
 #[path = "support/update.rs"]
 mod update;
 
@@ -35,8 +37,7 @@ use warden::contract::bindings::storage::exports::warden::plugin::storage_catalo
 use warden::contract::role::Role;
 use warden::runtime::calls::StoragePlugin;
 use warden::runtime::embedded::plugin_named;
-use warden::runtime::loaded::{CallOptions, PluginInfo, PluginLimits, PluginSource};
-use warden::runtime::manifest::{FromWasm, Manifest};
+use warden::runtime::loaded::CallOptions;
 use warden::runtime::{EngineLimits, Runtime};
 use warden_permissions::DatabaseGrant;
 
@@ -168,40 +169,13 @@ fn long(i: usize) -> StoredSession {
     )
 }
 
-fn limits() -> PluginLimits {
-    PluginLimits {
-        memory_bytes: 512 << 20,
-        cpu_budget: Duration::from_secs(60),
-        output_cap: 1 << 20,
-        max_children_per_call: 4,
-        max_children: 16,
-        call_timeout: Duration::from_secs(600),
-        max_concurrent_calls: 32,
-    }
-}
-
 fn load(
     runtime: &Runtime,
     name: &str,
     fs_root: Option<FsRoot>,
     database: Option<Arc<Database>>,
 ) -> StoragePlugin {
-    let (name, wasm) = plugin_named(Role::StorageBackend, name).unwrap();
-    let info = PluginInfo {
-        name: name.into(),
-        role: Role::StorageBackend,
-        source: PluginSource::Embedded(name),
-        sha256: String::new(),
-        manifest: Manifest::from_wasm(wasm).unwrap(),
-        limits: limits(),
-        fs_root,
-        database,
-        process: None,
-        settings_json: "{}".into(),
-        audit: false,
-        live_children: Default::default(),
-    };
-    runtime.load_storage(info, wasm).unwrap()
+    storage_plugin::load(runtime, plugin_named(Role::StorageBackend, name).unwrap(), fs_root, database)
 }
 
 /// A directory store of `n` sessions, its index built.

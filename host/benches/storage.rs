@@ -7,11 +7,13 @@
 
 #[path = "support/sessions.rs"]
 mod sessions;
+#[path = "support/storage_plugin.rs"]
+mod storage_plugin;
 #[path = "support/update.rs"]
 mod update;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value};
@@ -23,8 +25,6 @@ use warden::capabilities::store_fs::FsRoot;
 use warden::contract::role::Role;
 use warden::runtime::calls::StoragePlugin;
 use warden::runtime::embedded::{default_plugin, legacy_storage};
-use warden::runtime::loaded::{PluginInfo, PluginLimits, PluginSource};
-use warden::runtime::manifest::{FromWasm, Manifest};
 use warden::runtime::{EngineLimits, Runtime};
 
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
@@ -60,30 +60,8 @@ fn populate_json(root: &Path, n: usize) {
     std::fs::write(root.join("sessions.json"), serde_json::to_vec(&Value::Object(map)).unwrap()).unwrap();
 }
 
-fn load(runtime: &Runtime, (name, wasm): (&'static str, &'static [u8]), root: &Path) -> StoragePlugin {
-    let info = PluginInfo {
-        name: name.into(),
-        role: Role::StorageBackend,
-        source: PluginSource::Embedded(name),
-        sha256: String::new(),
-        manifest: Manifest::from_wasm(wasm).unwrap(),
-        limits: PluginLimits {
-            memory_bytes: 512 << 20,
-            cpu_budget: Duration::from_secs(30),
-            output_cap: 1 << 20,
-            max_children_per_call: 4,
-            max_children: 16,
-            call_timeout: Duration::from_secs(600),
-            max_concurrent_calls: 16,
-        },
-        fs_root: Some(FsRoot::open(root, true, 1 << 30).unwrap()),
-        database: None,
-        process: None,
-        settings_json: "{}".into(),
-        audit: false,
-        live_children: Default::default(),
-    };
-    runtime.load_storage(info, wasm).unwrap()
+fn load(runtime: &Runtime, plugin: (&'static str, &'static [u8]), root: &Path) -> StoragePlugin {
+    storage_plugin::load(runtime, plugin, Some(FsRoot::open(root, true, 1 << 30).unwrap()), None)
 }
 
 fn runtime() -> Runtime {
