@@ -223,3 +223,77 @@ fn a_listing_page_is_as_long_as_asked_whatever_the_storage_plugin_returns() {
         "{error}"
     );
 }
+
+fn serve_command(dir: &std::path::Path) -> Command {
+    let config = dir.join("warden.toml");
+    std::fs::write(&config, format!("cache-dir = {:?}\n", crate::cache_dir())).unwrap();
+    let mut command = Command::new(warden_bin());
+    command
+        .args(["serve", "--state-dir"])
+        .arg(dir.join("state"))
+        .arg("--config")
+        .arg(&config)
+        .env("CODEX_HOME", dir.join("codex"))
+        .stderr(Stdio::null());
+    command
+}
+
+fn initialize_and_ping() -> [Value; 3] {
+    [
+        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ping","arguments":{}}}),
+    ]
+}
+
+/// Node's child processes get a socket, not a pipe, for stdin and stdout.
+#[test]
+fn a_socket_for_stdin_and_stdout_is_served_like_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let theirs = std::os::fd::OwnedFd::from(theirs);
+    let mut child = serve_command(dir.path())
+        .stdin(Stdio::from(theirs.try_clone().unwrap()))
+        .stdout(Stdio::from(theirs))
+        .spawn()
+        .unwrap();
+    let mut writer = ours.try_clone().unwrap();
+    let mut lines = BufReader::new(ours).lines();
+    for request in initialize_and_ping() {
+        writeln!(writer, "{request}").unwrap();
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        let message: Value = serde_json::from_str(&lines.next().expect("an answer").unwrap()).unwrap();
+        if message.get("id").is_some() {
+            answers.push(message);
+        }
+    }
+    assert_eq!(answers[0]["result"]["serverInfo"]["name"], "warden");
+    assert_eq!(answers[1]["result"]["structuredContent"]["status"], "pong");
+    writer.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(child.wait().unwrap().success(), "warden serve ends when the socket's input ends");
+}
+
+/// Requests read from a file (not a pipe or socket) go through the fallback reader.
+#[test]
+fn requests_from_a_file_are_served_and_end_of_file_ends_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let requests = dir.path().join("requests.jsonl");
+    let text: String = initialize_and_ping().iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&requests, text).unwrap();
+    let output = serve_command(dir.path())
+        .stdin(std::fs::File::open(&requests).unwrap())
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "warden serve exited with {}", output.status);
+    let answers: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .filter(|m: &Value| m.get("id").is_some())
+        .collect();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[1]["result"]["structuredContent"]["status"], "pong");
+}

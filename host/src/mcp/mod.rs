@@ -8,6 +8,7 @@ mod inputs;
 mod outputs;
 pub mod progress;
 mod server;
+mod stdio;
 pub mod tasks;
 mod tools;
 

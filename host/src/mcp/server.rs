@@ -320,7 +320,7 @@ pub fn spawn_expiry_sweeper(sessions: Arc<Sessions>, tasks: Arc<Tasks>) -> tokio
 pub async fn serve_stdio(server: WardenServer) -> anyhow::Result<()> {
     let sweeper = spawn_expiry_sweeper(server.sessions.clone(), server.tasks.clone());
     let tasks = server.tasks.clone();
-    let running = server.serve(rmcp::transport::stdio()).await?;
+    let running = server.serve(super::stdio::transport()).await?;
     running.waiting().await?;
     tasks.wait_idle().await;
     sweeper.abort();

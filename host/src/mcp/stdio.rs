@@ -1,0 +1,69 @@
+//! Warden's stdin and stdout as the MCP stdio transport.
+//!
+//! An MCP client starts Warden with a pipe or a socket on each: those are
+//! read and written through the runtime's event loop, each message one
+//! non-blocking read or write on the thread that handles it. Anything else
+//! (a terminal, a file) goes through tokio's standard streams, which hand
+//! every read and write to a helper thread: on a pipe that costs thread
+//! wake-ups on every message, most of a `ping`'s time.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::pin::Pin;
+
+use rustix::fs::FileType;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub type Reader = Pin<Box<dyn AsyncRead + Send>>;
+pub type Writer = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// The transport over this process's stdin and stdout. Must run inside the runtime.
+pub fn transport() -> (Reader, Writer) {
+    let reader = match evented(io::stdin().as_fd()) {
+        Ok(Some(Evented::Pipe(fd))) => {
+            tokio::net::unix::pipe::Receiver::from_owned_fd(fd).map(|r| Box::pin(r) as Reader)
+        }
+        Ok(Some(Evented::Socket(stream))) => Ok(Box::pin(stream) as Reader),
+        Ok(None) => Ok(Box::pin(tokio::io::stdin()) as Reader),
+        Err(e) => Err(e),
+    };
+    let writer = match evented(io::stdout().as_fd()) {
+        Ok(Some(Evented::Pipe(fd))) => {
+            tokio::net::unix::pipe::Sender::from_owned_fd(fd).map(|w| Box::pin(w) as Writer)
+        }
+        Ok(Some(Evented::Socket(stream))) => Ok(Box::pin(stream) as Writer),
+        Ok(None) => Ok(Box::pin(tokio::io::stdout()) as Writer),
+        Err(e) => Err(e),
+    };
+    let reader = reader.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "reading stdin through a helper thread");
+        Box::pin(tokio::io::stdin())
+    });
+    let writer = writer.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "writing stdout through a helper thread");
+        Box::pin(tokio::io::stdout())
+    });
+    (reader, writer)
+}
+
+/// A stream the event loop can wait on.
+enum Evented {
+    Pipe(OwnedFd),
+    Socket(tokio::net::UnixStream),
+}
+
+/// A copy of `fd` ready for the event loop if it is a pipe or a socket
+/// (non-blocking from now on), `None` otherwise.
+fn evented(fd: BorrowedFd<'_>) -> io::Result<Option<Evented>> {
+    let kind = FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode);
+    if kind != FileType::Fifo && kind != FileType::Socket {
+        return Ok(None);
+    }
+    let copy = fd.try_clone_to_owned()?;
+    if kind == FileType::Fifo {
+        return Ok(Some(Evented::Pipe(copy)));
+    }
+    let stream = std::os::unix::net::UnixStream::from(copy);
+    stream.set_nonblocking(true)?;
+    Ok(Some(Evented::Socket(tokio::net::UnixStream::from_std(stream)?)))
+}
