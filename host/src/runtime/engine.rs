@@ -20,6 +20,11 @@ pub struct EngineLimits {
     pub max_memory_bytes: usize,
 }
 
+/// Bytes of a freed instance's memory (and of each table) kept resident and zeroed for the next one.
+const KEEP_RESIDENT: usize = 2 << 20;
+/// Freed instance slots kept warm (with their resident pages); older ones are handed back to the kernel.
+const MAX_WARM_SLOTS: u32 = 16;
+
 pub fn build_engine(limits: EngineLimits) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(limits.concurrent_instances)
@@ -33,7 +38,17 @@ pub fn build_engine(limits: EngineLimits) -> anyhow::Result<Engine> {
         // Calls are synchronous: no fiber stacks. The default pool of 1 000
         // guarded stacks added 2 000 mappings, which every process sharing
         // Warden's memory walks when it exits (a namespace's PID 1 does).
-        .total_stacks(0);
+        .total_stacks(0)
+        // Every call instantiates afresh. A freed instance's memory is reset
+        // by zeroing the pages it wrote (found with the PAGEMAP_SCAN ioctl
+        // where the kernel has it) instead of being handed back to the kernel
+        // and faulted in again by the next call: about 45 fewer page faults
+        // and 15 fewer `madvise` calls per turn. The pages stay resident in
+        // the warm slots, bounded by their number.
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT)
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .max_unused_warm_slots(MAX_WARM_SLOTS);
     let mut config = Config::new();
     config
         .epoch_interruption(true)
