@@ -32,9 +32,6 @@ const STALE_TEMP: Duration = Duration::from_secs(3600);
 /// How often a waiting `lock` retries (a cancellation ends the wait at once).
 const LOCK_RETRY: Duration = Duration::from_millis(5);
 
-/// Times a transient lock is retaken because its file was replaced meanwhile.
-const TRANSIENT_LOCK_ATTEMPTS: usize = 100;
-
 /// One directory an operator granted to a plugin.
 pub struct FsRoot {
     dir: Dir,
@@ -48,22 +45,11 @@ pub struct FsRoot {
     entries: Option<Vec<String>>,
 }
 
-/// An exclusive advisory lock (flock) held on a file inside a root.
+/// An exclusive advisory lock held on a file inside a root (an `flock` on
+/// the whole file, or an open-file-description lock on one byte of it),
+/// released when dropped.
 pub struct FsLock {
-    /// For a transient lock: the directory and name of its file, removed on release.
-    remove_on_release: Option<(Dir, String)>,
     _file: std::fs::File,
-}
-
-impl Drop for FsLock {
-    fn drop(&mut self) {
-        // Removed while still locked, so a waiter that then gets the old file sees it unlinked.
-        if let Some((dir, name)) = &self.remove_on_release
-            && let Err(e) = dir.remove_file(name)
-        {
-            tracing::warn!(lock = %name, error = %e, "could not remove a released lock file");
-        }
-    }
 }
 
 impl FsRoot {
@@ -476,30 +462,37 @@ impl FsRoot {
         self.require_writable("lock", path)?;
         let (dir, name) = self.parent_of(path)?;
         let file = self.locked_file(&dir, name, path, wait, Some(call))?;
-        Ok(FsLock { remove_on_release: None, _file: file })
+        Ok(FsLock { _file: file })
     }
 
-    /// Like [`lock`](Self::lock) without waiting, for a lock whose file is
-    /// removed on release (so one file per key does not pile up). A file
-    /// unlinked by its previous holder while this one waited is detected by
-    /// its identity and the lock is taken again on the current file.
-    pub fn lock_transient(&self, path: &str) -> Result<FsLock, PluginError> {
+    /// Take, without waiting, the lock of `key` in the lock file at `path`:
+    /// an exclusive open-file-description lock on one byte of the file,
+    /// chosen by `key` (its low 63 bits). Many keys share one file, created
+    /// (0600) once and kept, so taking and releasing a key creates and
+    /// removes nothing; the lock is released when dropped, or when its
+    /// holder dies. Two locks on one key conflict even within one process.
+    pub fn lock_key(&self, path: &str, key: u64) -> Result<FsLock, PluginError> {
         self.require_writable("lock", path)?;
         let (dir, name) = self.parent_of(path)?;
-        for _ in 0..TRANSIENT_LOCK_ATTEMPTS {
-            let file = self.locked_file(&dir, name, path, Duration::ZERO, None)?;
-            let held = std::os::unix::fs::MetadataExt::ino(
-                &file.metadata().map_err(|e| self.fs_error("locking", path, e))?,
-            );
-            let current = self.lstat(&dir, name, path)?;
-            if current.is_some_and(|m| m.ino() == held) {
-                let dir = dir.try_clone().map_err(|e| self.fs_error("locking", path, e))?;
-                return Ok(FsLock { remove_on_release: Some((dir, name.to_string())), _file: file });
-            }
+        let file = self.lock_file(&dir, name, path)?;
+        let byte = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: (key & i64::MAX as u64) as libc::off_t,
+            l_len: 1,
+            l_pid: 0,
+        };
+        // SAFETY: a valid descriptor and a valid `struct flock` for the call's duration.
+        if unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), libc::F_OFD_SETLK, &byte) } == 0 {
+            return Ok(FsLock { _file: file });
         }
-        Err(PluginError::Busy(format!(
-            "{path:?} kept changing hands; gave up after {TRANSIENT_LOCK_ATTEMPTS} attempts"
-        )))
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EAGAIN | libc::EACCES) => {
+                Err(PluginError::Busy(format!("{path:?}: this key is locked by another holder")))
+            }
+            _ => Err(self.fs_error("locking", path, error)),
+        }
     }
 
     /// Open (creating, 0600, no-follow) `name` in `dir` and flock it, retrying
@@ -512,6 +505,28 @@ impl FsRoot {
         wait: Duration,
         call: Option<&Waiter>,
     ) -> Result<std::fs::File, PluginError> {
+        let file = self.lock_file(dir, name, path)?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => match call {
+                    Some(call) => call.pause(LOCK_RETRY.min(wait.saturating_sub(started.elapsed())))?,
+                    None => std::thread::sleep(LOCK_RETRY),
+                },
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(PluginError::Busy(format!(
+                        "{path:?} is locked by another holder; gave up after {} ms",
+                        wait.as_millis()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(self.fs_error("locking", path, e)),
+            }
+        }
+    }
+
+    /// Open (creating, 0600, no-follow) the lock file `name` in `dir`.
+    fn lock_file(&self, dir: &Dir, name: &str, path: &str) -> Result<std::fs::File, PluginError> {
         // Non-blocking, then checked: a FIFO or device swapped in after the
         // caller's type check can neither block the open nor be locked.
         let file = dir
@@ -530,24 +545,7 @@ impl FsRoot {
         if !kind.is_file() {
             return Err(not_a_regular_file(path, kind));
         }
-        let file = file.into_std();
-        let started = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(file),
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => match call {
-                    Some(call) => call.pause(LOCK_RETRY.min(wait.saturating_sub(started.elapsed())))?,
-                    None => std::thread::sleep(LOCK_RETRY),
-                },
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(PluginError::Busy(format!(
-                        "{path:?} is locked by another holder; gave up after {} ms",
-                        wait.as_millis()
-                    )));
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(self.fs_error("locking", path, e)),
-            }
-        }
+        Ok(file.into_std())
     }
 
     fn require_writable(&self, what: &str, path: &str) -> Result<(), PluginError> {
@@ -968,7 +966,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_transient_lock_has_one_holder_at_a_time_and_leaves_no_file() {
+    fn a_keyed_lock_has_one_holder_at_a_time_and_creates_one_file_for_every_key() {
         let dir = tempfile::tempdir().unwrap();
         let root = FsRoot::open(dir.path(), true, 0).unwrap();
         let (holders, most, taken) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
@@ -976,7 +974,9 @@ mod tests {
             for _ in 0..8 {
                 scope.spawn(|| {
                     for _ in 0..3000 {
-                        let Ok(lock) = root.lock_transient("session.lock") else { continue };
+                        let Ok(lock) = root.lock_key("sessions.lock", 0xdead_beef_0000_0001) else {
+                            continue;
+                        };
                         let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
                         taken.fetch_add(1, Ordering::SeqCst);
@@ -989,6 +989,42 @@ mod tests {
         });
         assert_eq!(most.load(Ordering::SeqCst), 1, "two holders at once");
         assert!(taken.load(Ordering::SeqCst) > 0);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the lock file is removed on release");
+        let held = root.lock_key("sessions.lock", 1).unwrap();
+        assert!(matches!(root.lock_key("sessions.lock", 1), Err(PluginError::Busy(_))), "a held key is busy");
+        let other = root.lock_key("sessions.lock", 2).expect("another key is free");
+        let highest = root.lock_key("sessions.lock", u64::MAX).expect("every 64-bit key has its byte");
+        drop((held, other, highest));
+        root.lock_key("sessions.lock", 1).expect("a released key is free again");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["sessions.lock"], "one file for every key");
+    }
+
+    #[test]
+    fn a_keyed_lock_is_held_against_other_processes_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = FsRoot::open(dir.path(), true, 0).unwrap();
+        let held = root.lock_key("sessions.lock", 42).unwrap();
+        // flock(1) takes whole-file locks, which do not see byte locks: ask the kernel directly.
+        let probe = |key: i64| {
+            let file =
+                std::fs::OpenOptions::new().write(true).open(dir.path().join("sessions.lock")).unwrap();
+            let mut byte = libc::flock {
+                l_type: libc::F_WRLCK as libc::c_short,
+                l_whence: libc::SEEK_SET as libc::c_short,
+                l_start: key,
+                l_len: 1,
+                l_pid: 0,
+            };
+            // SAFETY: a valid descriptor and struct.
+            assert_eq!(
+                unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), libc::F_OFD_GETLK, &mut byte) },
+                0
+            );
+            byte.l_type != libc::F_UNLCK as libc::c_short
+        };
+        assert!(probe(42), "key 42 is locked for everyone else");
+        assert!(!probe(43));
+        drop(held);
+        assert!(!probe(42), "released on drop");
     }
 }

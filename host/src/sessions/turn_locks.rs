@@ -1,6 +1,8 @@
 //! "One turn per session" and "this task runs here" across processes. On
-//! one host a lock file in the turn-lock directory (an `flock`, released
-//! when its holder dies); when the store is a database shared by several
+//! one host a lock on one byte, chosen by a hash of the id, of a lock file
+//! in the turn-lock directory (`sessions.lock`, `tasks.lock`): an
+//! open-file-description lock, released when its holder dies, and nothing
+//! created or removed per turn; when the store is a database shared by several
 //! hosts, also a PostgreSQL advisory lock on a connection of its own, which
 //! the server releases when the holder's connection dies (a SIGKILLed
 //! Warden included).
@@ -15,6 +17,17 @@ use crate::capabilities::sql::{Database, describe};
 use crate::capabilities::store_fs::{FsLock, FsRoot};
 use crate::control::{CancelFlag, Waiter};
 use crate::types::PluginError;
+
+/// The lock files in the turn-lock directory.
+const SESSIONS_FILE: &str = "sessions.lock";
+const TASKS_FILE: &str = "tasks.lock";
+
+/// The key of `id` in a lock file: 63 bits of its SHA-256 (two ids share a
+/// byte with odds of about 2^-63, and a turn of one would then find the other busy).
+fn local_key(id: &str) -> u64 {
+    let digest = Sha256::digest(id.as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes"))
+}
 
 /// How long taking a lock on the database may take (a connection, one statement).
 const DATABASE_LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -60,13 +73,12 @@ impl TurnLocks {
 
     /// Take the lock of the session stored as `id` for one turn, or say it is busy.
     pub fn lock_turn(&self, id: &str, cancel: &CancelFlag) -> Result<HeldLock, NotLocked> {
-        let name = format!("{}.lock", hex::encode(Sha256::digest(id.as_bytes())));
-        self.lock(&name, HostLockKind::Turn, id, cancel)
+        self.lock(SESSIONS_FILE, HostLockKind::Turn, id, cancel)
     }
 
     /// Take the lock that says task `id` runs in this process.
     pub fn lock_task(&self, id: &str) -> Result<HeldLock, NotLocked> {
-        self.lock(&format!("task-{id}.lock"), HostLockKind::Task, id, &CancelFlag::new())
+        self.lock(TASKS_FILE, HostLockKind::Task, id, &CancelFlag::new())
     }
 
     /// Whether a process (here or on another host) holds task `id`'s lock;
@@ -87,7 +99,7 @@ impl TurnLocks {
         cancel: &CancelFlag,
     ) -> Result<HeldLock, NotLocked> {
         let local = match &self.local {
-            Some(dir) => Some(dir.lock_transient(file).map_err(|e| match e {
+            Some(dir) => Some(dir.lock_key(file, local_key(id)).map_err(|e| match e {
                 PluginError::Busy(_) => NotLocked::Busy,
                 other => NotLocked::Failed(crate::runtime::loaded::describe(&other)),
             })?),
