@@ -42,7 +42,6 @@ impl Guest for Store {
 
     fn save(session: Session, expected_revision: Option<u64>) -> Result<u64, PluginError> {
         let name = file_name(&session.id)?;
-        store_fs::create_dir(SESSIONS)?;
         let _lock = lock_for(&name)?;
         let stored = match read_session(&name) {
             Ok(found) => found,
@@ -65,6 +64,10 @@ impl Guest for Store {
         new.revision = current + 1;
         let old = stored.as_ref().map(|s| (s.session.agent_thread_id.as_deref(), s.session.last_accessed_ms));
         index::before_save(&name, old, new.agent_thread_id.as_deref(), new.last_accessed_ms)?;
+        if stored.is_none() {
+            // A session already on disk has its directory.
+            store_fs::create_dir(SESSIONS)?;
+        }
         file::write_session(&name, &new, stored.as_ref().and_then(|s| s.log_length))?;
         if stored.is_none() {
             after_change(index::counted(1));
