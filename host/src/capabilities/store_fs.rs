@@ -566,13 +566,21 @@ impl FsRoot {
         let mut components = self.guest_path(path)?;
         let name = components.pop().expect("split returns at least one component");
         let fence = self.fence();
-        let mut dir = self.dir.try_clone().map_err(|e| self.fs_error("opening", path, e))?;
+        let mut dir: Option<Dir> = None;
         for component in components {
-            dir = dir.open_dir_nofollow(component).map_err(|e| self.fs_error("opening", path, e))?;
+            // The first level opens from the root itself: no copy of the root's handle.
+            let parent = dir.as_ref().unwrap_or(&self.dir);
+            let opened =
+                parent.open_dir_nofollow(component).map_err(|e| self.fs_error("opening", path, e))?;
             if !fence.is_empty() {
-                fence.check(self.dir_id(&dir, path)?, path)?;
+                fence.check(self.dir_id(&opened, path)?, path)?;
             }
+            dir = Some(opened);
         }
+        let dir = match dir {
+            Some(dir) => dir,
+            None => self.dir.try_clone().map_err(|e| self.fs_error("opening", path, e))?,
+        };
         if !fence.is_empty()
             && let Some(m) = self.lstat(&dir, name, path)?
         {

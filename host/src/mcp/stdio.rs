@@ -5,7 +5,9 @@
 //! non-blocking read or write on the thread that handles it. Anything else
 //! (a terminal, a file) goes through tokio's standard streams, which hand
 //! every read and write to a helper thread: on a pipe that costs thread
-//! wake-ups on every message, most of a `ping`'s time.
+//! wake-ups on every message, most of a `ping`'s time. The pipe's or
+//! socket's open file description stays non-blocking: an MCP client's
+//! pipes are Warden's alone, and a terminal is never changed.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
