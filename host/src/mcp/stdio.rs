@@ -21,31 +21,45 @@ pub type Writer = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// The transport over this process's stdin and stdout. Must run inside the runtime.
 pub fn transport() -> (Reader, Writer) {
-    let reader = match evented(io::stdin().as_fd()) {
-        Ok(Some(Evented::Pipe(fd))) => {
-            tokio::net::unix::pipe::Receiver::from_owned_fd(fd).map(|r| Box::pin(r) as Reader)
-        }
-        Ok(Some(Evented::Socket(stream))) => Ok(Box::pin(stream) as Reader),
-        Ok(None) => Ok(Box::pin(tokio::io::stdin()) as Reader),
-        Err(e) => Err(e),
-    };
-    let writer = match evented(io::stdout().as_fd()) {
-        Ok(Some(Evented::Pipe(fd))) => {
-            tokio::net::unix::pipe::Sender::from_owned_fd(fd).map(|w| Box::pin(w) as Writer)
-        }
-        Ok(Some(Evented::Socket(stream))) => Ok(Box::pin(stream) as Writer),
-        Ok(None) => Ok(Box::pin(tokio::io::stdout()) as Writer),
-        Err(e) => Err(e),
-    };
-    let reader = reader.unwrap_or_else(|e| {
-        tracing::debug!(error = %e, "reading stdin through a helper thread");
-        Box::pin(tokio::io::stdin())
-    });
-    let writer = writer.unwrap_or_else(|e| {
-        tracing::debug!(error = %e, "writing stdout through a helper thread");
-        Box::pin(tokio::io::stdout())
-    });
+    let reader = evented_or(
+        io::stdin().as_fd(),
+        "reading stdin",
+        |fd| Ok(Box::pin(tokio::net::unix::pipe::Receiver::from_owned_fd(fd)?) as Reader),
+        |socket| Box::pin(socket) as Reader,
+        || Box::pin(tokio::io::stdin()) as Reader,
+    );
+    let writer = evented_or(
+        io::stdout().as_fd(),
+        "writing stdout",
+        |fd| Ok(Box::pin(tokio::net::unix::pipe::Sender::from_owned_fd(fd)?) as Writer),
+        |socket| Box::pin(socket) as Writer,
+        || Box::pin(tokio::io::stdout()) as Writer,
+    );
     (reader, writer)
+}
+
+/// `fd` as a pipe or socket end for the event loop, or else the `fallback` stream.
+fn evented_or<T>(
+    fd: BorrowedFd<'_>,
+    doing: &str,
+    pipe: impl FnOnce(OwnedFd) -> io::Result<T>,
+    socket: impl FnOnce(tokio::net::UnixStream) -> T,
+    fallback: impl FnOnce() -> T,
+) -> T {
+    let stream = match evented(fd) {
+        Ok(Some(Evented::Pipe(fd))) => pipe(fd).map(Some),
+        Ok(Some(Evented::Socket(stream))) => Ok(Some(socket(stream))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match stream {
+        Ok(Some(stream)) => stream,
+        Ok(None) => fallback(),
+        Err(e) => {
+            tracing::debug!(error = %e, "{doing} through a helper thread");
+            fallback()
+        }
+    }
 }
 
 /// A stream the event loop can wait on.
