@@ -1,10 +1,13 @@
 //! A guest that spins, hoards memory or panics is stopped with an error that
-//! names the plugin and the cause; the next call on the same plugin works.
+//! names the plugin and the cause; the next call on the same plugin works,
+//! and finds nothing an earlier call left in memory.
 
 use warden::contract::role::Role;
+use warden::control::CancelFlag;
 use warden::runtime::calls::StoragePlugin;
 use warden::runtime::loaded::AbortReason;
-use warden_tests::{TEST_CPU_BUDGET, TEST_MEMORY, guest_wasm, info, runtime};
+use warden::runtime::loaded::CallOptions;
+use warden_tests::{TEST_CPU_BUDGET, TEST_MEMORY, agent_turn, guest_wasm, info, runtime};
 
 fn hostile_storage() -> (warden::runtime::Runtime, StoragePlugin) {
     let runtime = runtime(&crate::cache_dir());
@@ -76,5 +79,32 @@ fn calls_run_concurrently_in_separate_instances() {
             assert_next_call_works(&plugin);
         }
         assert!(spinner.join().unwrap().is_err());
+    });
+}
+
+/// Freed instances' pages are kept resident and zeroed for the next call, not
+/// handed back to the kernel: a call must still find its memory as the module
+/// starts it, in its statics and in pages it grows, whatever an earlier call
+/// (on the same pool slot, or another) wrote there.
+#[test]
+fn a_call_finds_nothing_an_earlier_call_left_in_memory() {
+    let runtime = runtime(&crate::cache_dir());
+    let wasm = guest_wasm("hostile_agent.wasm");
+    let plugin = runtime.load_agent(info(Role::AgentDriver, &wasm, None, None), &wasm).unwrap();
+    let call = || CallOptions { timeout: None, cpu_budget: None, cancel: CancelFlag::new(), progress: None };
+    for round in 0..20 {
+        let answer = agent_turn(&plugin, &format!("remember:secret-{round}"), call()).unwrap();
+        assert_eq!(answer, "static= grown-nonzero=0", "round {round} found an earlier call's memory");
+    }
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..4)
+            .map(|n| {
+                let plugin = &plugin;
+                scope.spawn(move || agent_turn(plugin, &format!("remember:parallel-{n}"), call()).unwrap())
+            })
+            .collect();
+        for answer in calls {
+            assert_eq!(answer.join().unwrap(), "static= grown-nonzero=0");
+        }
     });
 }

@@ -11,8 +11,10 @@
 //!
 //! Resource attacks: `flood:<events>|<bytes>` reports that many progress
 //! events of that many bytes each, then logs `flood done` (info).
+//! Memory left by an earlier call: `remember:<secret>` (see [`leftovers`]).
 
 mod fs_verbs;
+mod leftovers;
 
 use warden_plugin::agent::log::{Level, log};
 use warden_plugin::agent::process::{self, ReadResult, SpawnRequest, StdinSource};
@@ -87,6 +89,7 @@ impl Guest for Hostile {
                 format!("reported {events} events of {bytes} bytes")
             }
             // --- end of resource attacks ---
+            "remember" => leftovers::remember(arg),
             _ => fs_verbs::run(verb, arg).unwrap_or_else(|| Ok("harmless".into()))?,
         };
         // A confused-deputy attack: a thread id that would be read as an option.
