@@ -90,7 +90,7 @@ impl HostChild {
             PluginError::Failed(format!("could not start {}: {e}", approved.executable.display()))
         })?;
         let pid = spawned.pid.as_raw_nonzero().get();
-        let process = pidfd::Process::new(spawned.pid, spawned.pidfd, spawned.init_stack);
+        let process = pidfd::Process::new(spawned.pid, spawned.pidfd, spawned.init_stack, spawned.status);
         if let (Some(bytes), Some(pipe)) = (stdin, spawned.stdin) {
             let mut pipe = std::fs::File::from(pipe);
             std::thread::spawn(move || {

@@ -150,6 +150,8 @@ pub struct Spawned {
     pub stderr: OwnedFd,
     /// The stack of the namespace's PID 1, to release once it is reaped.
     pub init_stack: Option<InitStack>,
+    /// Where the namespace's PID 1 writes the program's exit code.
+    pub status: Option<OwnedFd>,
 }
 
 /// What a child is started with, besides its program and arguments.
@@ -186,7 +188,10 @@ pub fn spawn(program: &Path, args: &[String], start: Start<'_>) -> io::Result<Sp
     let started = launch.start()?;
     let pid = started.pid;
     match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
-        Ok(pidfd) => Ok(Spawned { pid, pidfd, stdin, stdout, stderr, init_stack: started.stack }),
+        Ok(pidfd) => {
+            let (init_stack, status) = (started.stack, started.status);
+            Ok(Spawned { pid, pidfd, stdin, stdout, stderr, init_stack, status })
+        }
         Err(e) => {
             rustix::process::kill_process(pid, Signal::KILL).ok();
             rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();

@@ -11,8 +11,12 @@
 //!   suspended until the child has exec'd or exited.
 //! - **In a namespace** the same `clone` also creates the namespaces, and its
 //!   child is the namespace's PID 1, [`init`]. It sets the namespace up,
-//!   starts the program (PID 2) as above, reports to Warden over a pipe, and
-//!   then only reaps: it waits for the program and exits with its status.
+//!   starts the program (PID 2) as above, closes its own stdio (the
+//!   program's output then ends when the program's processes are gone, not
+//!   when the namespace is torn down), reports to Warden over a pipe, and
+//!   then only reaps: it waits for the program, writes its exit code on that
+//!   pipe, and exits with it. Warden so learns the code without waiting for
+//!   the namespace's teardown, which runs in PID 1's exit.
 //!   PID 1 never execs, so it keeps sharing Warden's memory: it runs on a
 //!   stack Warden keeps mapped until it has been reaped ([`InitStack`]),
 //!   closes every descriptor it inherited but its stdio, and after its report
@@ -79,10 +83,12 @@ pub struct Launch {
 }
 
 /// A started program: the process Warden holds (the program, or its PID 1)
-/// and, for a PID 1, the stack it runs on.
+/// and, for a PID 1, the stack it runs on and the pipe on which it writes
+/// the program's exit code (a native-endian `i32`).
 pub struct Started {
     pub pid: Pid,
     pub stack: Option<InitStack>,
+    pub status: Option<OwnedFd>,
 }
 
 /// The steps of a start, named in errors.
@@ -191,7 +197,7 @@ impl Launch {
                 stack.give_back();
                 let pid = pid?;
                 self.check(pid)?;
-                Ok(Started { pid, stack: None })
+                Ok(Started { pid, stack: None, status: None })
             }
             Setup::Namespace { user_namespace } => {
                 let (report, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -221,7 +227,7 @@ impl Launch {
                     rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
                     return Err(io::Error::other("the namespace's PID 1 exited before starting the program"));
                 }
-                Ok(Started { pid, stack: Some(stack) })
+                Ok(Started { pid, stack: Some(stack), status: Some(report) })
             }
         }
     }
@@ -341,6 +347,9 @@ extern "C" fn init(launch: *mut c_void) -> c_int {
             // The program's process recorded why its exec failed, and exited.
             libc::_exit(127);
         }
+        for fd in 0..3 {
+            libc::close(fd);
+        }
         report(REPORT_FD);
         pid
     };
@@ -352,6 +361,10 @@ extern "C" fn init(launch: *mut c_void) -> c_int {
                     .exit_status()
                     .or_else(|| status.terminating_signal().map(|signal| 128 + signal))
                     .unwrap_or(127);
+                // SAFETY: REPORT_FD stays open in this process until it exits.
+                let report = unsafe { BorrowedFd::borrow_raw(REPORT_FD) };
+                // A write of 4 bytes to a pipe is whole or fails; Warden then waits for the exit.
+                let _ = rustix::io::write(report, &code.to_ne_bytes());
                 // SAFETY: `_exit` is the exit_group system call; it does not return.
                 unsafe { libc::_exit(code) }
             }

@@ -6,11 +6,14 @@
 //! The exit status is read without reaping (`WNOWAIT`): until the handle is
 //! dropped the process stays a zombie, so its pid, which is also its
 //! process group's id, cannot be reused, and signalling the group stays safe
-//! after the leader exited.
+//! after the leader exited. A namespace's PID 1 also writes the program's
+//! exit code on a pipe before it exits: that code is read from the pipe, so
+//! a caller need not wait for the namespace's teardown to learn it (reaping
+//! still waits for it).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, WaitIdStatus};
@@ -24,13 +27,26 @@ pub struct Process {
     reaped: bool,
     /// The stack of a namespace's PID 1, unmapped once it is reaped.
     init_stack: Option<InitStack>,
+    /// Non-blocking: where a namespace's PID 1 writes the program's exit
+    /// code; dropped once read, or once it closed without one.
+    status: Option<OwnedFd>,
+}
+
+/// What a status pipe held.
+enum Reported {
+    Code(i32),
+    NotYet,
+    /// Closed without a code: PID 1 was killed; its own status tells.
+    Closed,
 }
 
 impl Process {
     /// `pid` must be an unreaped child of this process, and `pidfd` a pidfd
-    /// on it; `init_stack` the stack it runs on, if it is a namespace's PID 1.
-    pub fn new(pid: Pid, pidfd: OwnedFd, init_stack: Option<InitStack>) -> Self {
-        Self { pid, pidfd, exit: None, reaped: false, init_stack }
+    /// on it; `init_stack` the stack it runs on and `status` its status
+    /// pipe, if it is a namespace's PID 1.
+    pub fn new(pid: Pid, pidfd: OwnedFd, init_stack: Option<InitStack>, status: Option<OwnedFd>) -> Self {
+        let status = status.filter(|pipe| rustix::io::ioctl_fionbio(pipe, true).is_ok());
+        Self { pid, pidfd, exit: None, reaped: false, init_stack, status }
     }
 
     pub fn pid(&self) -> Pid {
@@ -39,26 +55,50 @@ impl Process {
 
     /// The exit code (128 + the signal for a killed process), if it exited.
     pub fn exit_code(&mut self) -> io::Result<Option<i32>> {
-        if self.exit.is_none() {
-            let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
-            let status = rustix::process::waitid(WaitId::PidFd(self.pidfd.as_fd()), options)?;
-            self.exit = status.as_ref().and_then(code);
+        if self.exit.is_some() {
+            return Ok(self.exit);
         }
+        if let Some(pipe) = &self.status {
+            match reported(pipe)? {
+                Reported::Code(code) => {
+                    self.status = None;
+                    self.exit = Some(code);
+                    return Ok(self.exit);
+                }
+                Reported::NotYet => return Ok(None),
+                Reported::Closed => self.status = None,
+            }
+        }
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        let status = rustix::process::waitid(WaitId::PidFd(self.pidfd.as_fd()), options)?;
+        self.exit = status.as_ref().and_then(code);
         Ok(self.exit)
     }
 
     /// Wait until it exits, `wake` becomes readable, or `timeout` passes;
     /// returns the exit code if it exited.
     pub fn wait(&mut self, timeout: Duration, wake: Option<BorrowedFd<'_>>) -> io::Result<Option<i32>> {
-        if let Some(code) = self.exit_code()? {
-            return Ok(Some(code));
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(code) = self.exit_code()? {
+                return Ok(Some(code));
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            // A status pipe that closed without a code (its PID 1 was killed)
+            // is gone after `exit_code`: the pidfd is watched then.
+            let watched = self.status.as_ref().unwrap_or(&self.pidfd);
+            let mut fds = vec![PollFd::new(watched, PollFlags::IN)];
+            if let Some(wake) = wake {
+                fds.push(PollFd::from_borrowed_fd(wake, PollFlags::IN));
+            }
+            poll(&mut fds, left)?;
+            if fds.get(1).is_some_and(|fd| !fd.revents().is_empty()) {
+                return self.exit_code();
+            }
         }
-        let mut fds = vec![PollFd::new(&self.pidfd, PollFlags::IN)];
-        if let Some(wake) = wake {
-            fds.push(PollFd::from_borrowed_fd(wake, PollFlags::IN));
-        }
-        poll(&mut fds, timeout)?;
-        self.exit_code()
     }
 
     /// Signal the process itself.
@@ -105,6 +145,20 @@ impl Process {
     }
 }
 
+/// Read a status pipe without blocking.
+fn reported(pipe: &OwnedFd) -> io::Result<Reported> {
+    let mut bytes = [0u8; 4];
+    loop {
+        return match rustix::io::read(pipe, &mut bytes) {
+            Ok(4) => Ok(Reported::Code(i32::from_ne_bytes(bytes))),
+            Ok(_) => Ok(Reported::Closed),
+            Err(rustix::io::Errno::AGAIN) => Ok(Reported::NotYet),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => Err(e.into()),
+        };
+    }
+}
+
 fn code(status: &WaitIdStatus) -> Option<i32> {
     status.exit_status().or_else(|| status.terminating_signal().map(|signal| 128 + signal))
 }
@@ -121,5 +175,50 @@ pub fn poll(fds: &mut [PollFd<'_>], timeout: Duration) -> io::Result<()> {
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::contain::{self, Start};
+    use super::*;
+
+    fn start(script: &str) -> (Process, OwnedFd) {
+        let start = Start { env: &[], cwd: Path::new("/"), stdin: false };
+        let spawned = contain::spawn(Path::new("/bin/sh"), &["-c".into(), script.into()], start).unwrap();
+        let process = Process::new(spawned.pid, spawned.pidfd, spawned.init_stack, spawned.status);
+        (process, spawned.stdout)
+    }
+
+    fn read_to_end(pipe: &OwnedFd) -> Vec<u8> {
+        let (mut all, mut buffer) = (Vec::new(), [0u8; 256]);
+        loop {
+            match rustix::io::read(pipe, &mut buffer) {
+                Ok(0) => return all,
+                Ok(n) => all.extend_from_slice(&buffer[..n]),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => panic!("reading the output: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_programs_exit_code_and_the_end_of_its_output_come_with_its_exit() {
+        let (mut process, stdout) = start("echo out; exit 7");
+        assert_eq!(read_to_end(&stdout), b"out\n");
+        assert_eq!(process.wait(Duration::from_secs(30), None).unwrap(), Some(7));
+        process.reap().unwrap();
+        assert_eq!(process.exit_code().unwrap(), Some(7), "reaping keeps the program's code");
+    }
+
+    #[test]
+    fn a_child_killed_before_its_program_exits_reports_the_kill() {
+        let (mut process, _stdout) = start("exec sleep 30");
+        assert_eq!(process.exit_code().unwrap(), None);
+        process.signal(Signal::KILL).unwrap();
+        assert_eq!(process.wait(Duration::from_secs(30), None).unwrap(), Some(128 + 9));
+        process.reap().unwrap();
     }
 }
