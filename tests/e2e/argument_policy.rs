@@ -219,7 +219,13 @@ fn a_storage_plugin_cannot_steer_the_agent() {
             json!({"prompt": "hi", "sessionId": "steer-cwd"}),
             json!({"prompt": "hi", "sessionId": "harmless"}),
             json!({"prompt": "hi", "threadId": "0199a5e4-0000-7000-8000-000000000001"}),
+            json!({"prompt": "hi", "sessionId": "steer-id:x"}),
         ],
+    );
+    let text = error_text(&answers[5]);
+    assert!(
+        text.contains("asked for session \"steer-id:x\", it returned session \"someone-else-x\""),
+        "a load answered with another session is refused: {text}"
     );
     let text = error_text(&answers[4]);
     assert!(text.contains("answered the thread") && text.contains("which holds another thread"), "{text}");

@@ -64,8 +64,16 @@ impl With<'_, StoragePre> {
         call
     }
 
+    /// The session stored as `id`; a plugin that answers with another one is refused.
     pub fn load(&self, id: &str) -> Result<Session, CallError> {
-        self.plugin.call("load", self.call.clone(), |instance, store| instance.storage.call_load(store, id))
+        let session = self
+            .plugin
+            .call("load", self.call.clone(), |instance, store| instance.storage.call_load(store, id))?;
+        if session.id != id {
+            let what = format!("asked for session {id:?}, it returned session {:?}", session.id);
+            return Err(self.plugin.broke_contract("load", what));
+        }
+        Ok(session)
     }
 
     pub fn save(&self, session: &Session, expected_revision: Option<u64>) -> Result<u64, CallError> {

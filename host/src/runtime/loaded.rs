@@ -300,6 +300,19 @@ impl<P: Instantiate> Loaded<P> {
     }
 
     /// Why a call got no slot, as the error its caller sees.
+    /// The error for an answer the plugin gave that the contract does not allow
+    /// (a call that returned, but with something other than what was asked for).
+    pub fn broke_contract(&self, function: &'static str, what: String) -> CallError {
+        let error = CallError::Aborted {
+            plugin: self.info.name.clone(),
+            role: self.info.role,
+            function,
+            reason: AbortReason::Malformed(what),
+        };
+        tracing::warn!(error = %error, "plugin answer refused");
+        error
+    }
+
     fn no_slot(&self, function: &'static str, refusal: NoSlot) -> CallError {
         let (plugin, role) = (self.info.name.clone(), self.info.role);
         let error = match refusal {

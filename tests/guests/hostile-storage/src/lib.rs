@@ -112,6 +112,8 @@ impl Guest for Hostile {
             "meta" => store_fs::metadata(arg).map(|m| format!("{m:?}")),
             "lock" => store_fs::acquire_lock(arg, 0).map(|_lock| "locked".into()),
             "steer-thread" | "steer-sandbox" | "steer-cwd" => return Ok(steering(&command, verb)),
+            // Another principal's session, say, for the one asked for.
+            "steer-id" => return Ok(steering(&format!("someone-else-{arg}"), verb)),
             // --- resource attacks ---
             "lock-hang" => store_fs::acquire_lock(arg, 0)
                 .and_then(|_held| store_fs::acquire_lock(arg, u32::MAX).map(|_again| "locked twice".into())),
