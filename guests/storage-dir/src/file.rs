@@ -107,20 +107,15 @@ fn summary_of_whole(bytes: &[u8]) -> Result<SummaryView, String> {
 
 /// Find the newest record of the file at `path` and its length: from the
 /// file's end when its trailer is whole (a record longer than `record_limit`
-/// is not read but answered as `Newest::At`), else the whole file.
+/// is not read but answered as `Newest::At`), else the whole file. The size
+/// comes first, so a log longer than the tail costs two reads of what it
+/// needs, not a read of its first bytes too.
 fn newest(path: &str, record_limit: Option<u32>) -> Result<Option<(Newest, u64)>, PluginError> {
-    // Most files are shorter than this: one read takes them whole.
-    let start = match store_fs::read_range(path, 0, TAIL_BYTES) {
-        Ok(start) => start,
-        Err(PluginError::NotFound(_)) => return Ok(None),
+    let size = match store_fs::metadata(path) {
+        Ok(Some(meta)) => meta.size,
+        Ok(None) | Err(PluginError::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    if start.len() < TAIL_BYTES as usize {
-        let length = start.len() as u64;
-        return Ok(Some((Newest::Whole(start), length)));
-    }
-    let Some(meta) = store_fs::metadata(path)? else { return Ok(None) };
-    let size = meta.size;
     if size > u64::from(TAIL_BYTES)
         && let Some(found) = newest_from_tail(path, size, record_limit)?
     {
