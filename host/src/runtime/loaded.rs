@@ -299,7 +299,6 @@ impl<P: Instantiate> Loaded<P> {
         &self.pre
     }
 
-    /// Why a call got no slot, as the error its caller sees.
     /// The error for an answer the plugin gave that the contract does not allow
     /// (a call that returned, but with something other than what was asked for).
     pub fn broke_contract(&self, function: &'static str, what: String) -> CallError {
@@ -313,6 +312,7 @@ impl<P: Instantiate> Loaded<P> {
         error
     }
 
+    /// Why a call got no slot, as the error its caller sees.
     fn no_slot(&self, function: &'static str, refusal: NoSlot) -> CallError {
         let (plugin, role) = (self.info.name.clone(), self.info.role);
         let error = match refusal {
