@@ -140,5 +140,32 @@ fn list_long_sessions(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, update_by_size, concurrent_writers, list_long_sessions);
+/// A save of a session of 40 turns (80 KiB of JSON): what the save reads
+/// of the stored one. With `WARDEN_BASELINE_PLUGINS=<dir>` holding a
+/// `storage_dir.wasm` built from an earlier commit, it runs beside it.
+fn save_long_session(c: &mut Criterion) {
+    let runtime = runtime();
+    let mut group = c.benchmark_group("storage-dir-save-a-session-of-80-KiB");
+    group.sample_size(20);
+    let mut plugins = vec![("current", default_plugin(Role::StorageBackend))];
+    if let Some(dir) = std::env::var_os("WARDEN_BASELINE_PLUGINS") {
+        let wasm: &'static [u8] = Vec::leak(std::fs::read(Path::new(&dir).join("storage_dir.wasm")).unwrap());
+        plugins.push(("baseline", ("storage_dir", wasm)));
+    }
+    for (name, plugin) in plugins {
+        let dir = tempfile::tempdir().unwrap();
+        populate_long(dir.path(), 1, 40, true);
+        let store = load(&runtime, plugin, dir.path());
+        let mut session = store.load("session-0").unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                session.last_accessed_ms += 1;
+                session.revision = store.save(&session, Some(session.revision)).unwrap();
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, update_by_size, concurrent_writers, list_long_sessions, save_long_session);
 criterion_main!(benches);

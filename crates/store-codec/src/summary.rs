@@ -1,4 +1,4 @@
-//! The fields a session listing needs, read from a session file without
+//! The fields a session listing (or a save) needs, read from a session file without
 //! building its transcript: from a short prefix of a file written summary
 //! first (the transcript is the last field, its count just before it), or
 //! else from the whole file, counting the turns without keeping them.
@@ -11,6 +11,7 @@ use crate::record::StoredSession;
 #[serde(rename_all = "camelCase")]
 pub struct SummaryView {
     pub key: String,
+    pub revision: u64,
     pub created_ms: u64,
     pub last_accessed_ms: u64,
     #[serde(default, deserialize_with = "count_items")]
@@ -60,6 +61,7 @@ impl SummaryView {
     pub fn of(s: &StoredSession) -> Self {
         Self {
             key: s.key.clone(),
+            revision: s.revision,
             created_ms: s.created_ms,
             last_accessed_ms: s.last_accessed_ms,
             turns: s.turns.len() as u32,

@@ -21,13 +21,6 @@ const TAIL_BYTES: u32 = PREFIX_BYTES;
 /// A log may grow to this size, or four times its newest record, before it is compacted.
 const COMPACT_FLOOR: u64 = 256 << 10;
 
-/// A session as read from its file.
-pub(crate) struct Stored {
-    pub session: StoredSession,
-    /// The file's length if it is a log a save may append to.
-    pub log_length: Option<u64>,
-}
-
 /// Where the newest record of a file was found.
 enum Newest {
     /// Its JSON, checked against its trailer.
@@ -40,7 +33,30 @@ enum Newest {
 
 /// Read and decode one session file. A file that does not decode is moved
 /// aside (`<name>.corrupt.<n>`) and reported as `corrupt`.
-pub(crate) fn read_session(name: &str) -> Result<Option<Stored>, PluginError> {
+pub(crate) fn read_session(name: &str) -> Result<Option<StoredSession>, PluginError> {
+    let decoded = read_newest(name, StoredSession::from_bytes, |session| &session.key)?;
+    Ok(decoded.map(|(session, _)| session))
+}
+
+/// What a save or a migration needs of a stored session (its revision,
+/// thread, last use) and the file's length if it is a log a save may append to. The newest record is found and checked
+/// against its trailer as [`read_session`] does, but only its summary fields
+/// are decoded, not its transcript: a long session costs a save no more to
+/// decode than a short one.
+pub(crate) fn read_stored_summary(name: &str) -> Result<Option<(SummaryView, Option<u64>)>, PluginError> {
+    let summary =
+        |json: &[u8]| SummaryView::from_prefix(json).unwrap_or_else(|| SummaryView::from_bytes(json));
+    read_newest(name, summary, |view| &view.key)
+}
+
+/// The newest whole record of file `name`, decoded by `decode`, and the
+/// file's length if it is a log; a record that does not decode, or holds
+/// another key than the file's name, is quarantined and reported as `corrupt`.
+fn read_newest<T>(
+    name: &str,
+    decode: impl Fn(&[u8]) -> Result<T, String>,
+    key_of: impl Fn(&T) -> &str,
+) -> Result<Option<(T, Option<u64>)>, PluginError> {
     let path = path(name);
     let (json, log_length) = match newest(&path, None)? {
         None => return Ok(None),
@@ -55,10 +71,10 @@ pub(crate) fn read_session(name: &str) -> Result<Option<Stored>, PluginError> {
             }
         },
     };
-    let problem = match json.and_then(|json| StoredSession::from_bytes(&json)) {
-        Ok(session) => match key::decode(name) {
-            Some(Decoded::Key(k)) if k != session.key => format!("it holds key {:?}", session.key),
-            _ => return Ok(Some(Stored { session, log_length })),
+    let problem = match json.and_then(|json| decode(&json)) {
+        Ok(decoded) => match key::decode(name) {
+            Some(Decoded::Key(k)) if k != key_of(&decoded) => format!("it holds key {:?}", key_of(&decoded)),
+            _ => return Ok(Some((decoded, log_length))),
         },
         Err(problem) => problem,
     };

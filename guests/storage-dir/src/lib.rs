@@ -34,7 +34,7 @@ impl Guest for Store {
     fn load(id: String) -> Result<Session, PluginError> {
         let name = file_name(&id)?;
         match read_session(&name)? {
-            Some(stored) if stored.session.key == id => wit_convert::to_wit(stored.session),
+            Some(session) if session.key == id => wit_convert::to_wit(session),
             Some(_) => Err(PluginError::NotFound(format!("no session {id:?}"))),
             None => Err(PluginError::NotFound(format!("no session {id:?}"))),
         }
@@ -43,7 +43,7 @@ impl Guest for Store {
     fn save(session: Session, expected_revision: Option<u64>) -> Result<u64, PluginError> {
         let name = file_name(&session.id)?;
         let _lock = lock_for(&name)?;
-        let stored = match read_session(&name) {
+        let stored = match file::read_stored_summary(&name) {
             Ok(found) => found,
             Err(PluginError::Corrupt(message)) => {
                 log(Level::Warn, &format!("overwriting a quarantined session: {message}"));
@@ -51,7 +51,7 @@ impl Guest for Store {
             }
             Err(e) => return Err(e),
         };
-        let current = stored.as_ref().map_or(0, |s| s.session.revision);
+        let current = stored.as_ref().map_or(0, |(summary, _)| summary.revision);
         if let Some(expected) = expected_revision
             && expected != current
         {
@@ -62,13 +62,15 @@ impl Guest for Store {
         }
         let mut new = wit_convert::from_wit(session)?;
         new.revision = current + 1;
-        let old = stored.as_ref().map(|s| (s.session.agent_thread_id.as_deref(), s.session.last_accessed_ms));
+        let old = stored
+            .as_ref()
+            .map(|(summary, _)| (summary.agent_thread_id.as_deref(), summary.last_accessed_ms));
         index::before_save(&name, old, new.agent_thread_id.as_deref(), new.last_accessed_ms)?;
         if stored.is_none() {
             // A session already on disk has its directory.
             store_fs::create_dir(SESSIONS)?;
         }
-        file::write_session(&name, &new, stored.as_ref().and_then(|s| s.log_length))?;
+        file::write_session(&name, &new, stored.as_ref().and_then(|(_, log_length)| *log_length))?;
         if stored.is_none() {
             after_change(index::counted(1));
         }

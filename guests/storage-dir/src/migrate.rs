@@ -11,7 +11,7 @@
 use store_codec::legacy;
 use store_codec::record::StoredSession;
 
-use crate::{SESSIONS, file, file_name, lock_for, read_session};
+use crate::{SESSIONS, file, file_name, lock_for};
 use warden_plugin::storage::{EntryKind, MigrateOptions, MigrateReport, PluginError, store_fs};
 
 const STAGING: &str = "sessions.d.migrating";
@@ -103,16 +103,16 @@ fn merge(sessions: &[StoredSession]) -> Result<(u32, u32), PluginError> {
     for session in sessions {
         let name = file_name(&session.key)?;
         let _lock = lock_for(&name)?;
-        let existing = match read_session(&name) {
+        let existing = match file::read_stored_summary(&name) {
             Ok(existing) => existing,
             Err(PluginError::Corrupt(_)) => None,
             Err(e) => return Err(e),
         };
         match existing {
-            Some(current) if current.session.last_accessed_ms >= session.last_accessed_ms => kept += 1,
+            Some((current, _)) if current.last_accessed_ms >= session.last_accessed_ms => kept += 1,
             current => {
                 let mut session = session.clone();
-                session.revision = current.map_or(0, |c| c.session.revision) + 1;
+                session.revision = current.map_or(0, |(c, _)| c.revision) + 1;
                 file::write_session(&name, &session, None)?;
                 imported += 1;
             }
