@@ -311,6 +311,30 @@ if (exec 3<>/proc/1/mem) 2>/dev/null; then echo "opened mem for writing"; fi
     assert!(!content.contains("opened"), "{content}");
 }
 
+/// The program starts with its stdin, stdout and stderr and nothing else:
+/// nothing of Warden's (no other child's pipe, no locked file, no report
+/// pipe) and nothing Warden inherited without close-on-exec from whatever
+/// started it (this test's harness passes a few), in each containment mode.
+/// The shell lists its own descriptors (no pipeline: the shell would hold its pipe).
+#[test]
+fn the_program_holds_only_its_stdio() {
+    // A descriptor without close-on-exec, as a careless MCP client might pass to Warden.
+    let inherited = std::fs::File::open("/dev/null").unwrap();
+    // SAFETY: clearing FD_CLOEXEC on a descriptor this test owns.
+    assert_eq!(unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&inherited), libc::F_SETFD, 0) }, 0);
+    for containment in [None, Some("user-pid-namespace"), Some("process-group")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = serve_contained(dir.path(), "", containment);
+        call_codex(&mut server, "spawn:|sh\t-c\tls /proc/$$/fd");
+        let answer = response(&mut server, 2);
+        server.kill().unwrap();
+        server.wait().unwrap();
+        let content = answer["result"]["structuredContent"]["content"].as_str().unwrap_or_default();
+        assert_eq!(content.trim(), "exit=Some(0)\n0\n1\n2", "{containment:?}: {answer}");
+    }
+    drop(inherited);
+}
+
 /// A namespace's PID 1 never execs, so close-on-exec does nothing for it: it
 /// starts with a copy of every descriptor Warden holds (other children's
 /// pipes, locked files, the client's connection) and must close them, or a

@@ -423,9 +423,12 @@ unsafe fn map_user(launch: &Launch) {
     }
 }
 
-/// Make the prepared descriptors the child's 0, 1 and 2. In PID 1 its
-/// report pipe becomes [`REPORT_FD`] and every other descriptor it shares
-/// with Warden is closed (it never execs, so close-on-exec does nothing).
+/// Make the prepared descriptors the child's 0, 1 and 2, and close every
+/// other one it shares with Warden. In PID 1 its report pipe becomes
+/// [`REPORT_FD`] (it never execs, so close-on-exec would do nothing); a
+/// program started without a namespace keeps only its stdio too, since
+/// close-on-exec covers Warden's own descriptors but not those Warden
+/// inherited without it from whatever started it.
 ///
 /// # Safety
 /// Only in a child.
@@ -451,13 +454,16 @@ unsafe fn redirect_stdio(launch: &Launch) {
                 launch.fail(STDIO);
             }
         }
-        if launch.report >= 0 {
+        let first_closed = if launch.report >= 0 {
             if libc::dup3(report, REPORT_FD, libc::O_CLOEXEC) < 0 {
                 launch.fail(STDIO);
             }
-            if libc::syscall(libc::SYS_close_range, REPORT_FD + 1, c_int::MAX, 0) != 0 {
-                launch.fail(CLOSE);
-            }
+            REPORT_FD + 1
+        } else {
+            3
+        };
+        if libc::syscall(libc::SYS_close_range, first_closed, c_int::MAX, 0) != 0 {
+            launch.fail(CLOSE);
         }
     }
 }
