@@ -39,10 +39,10 @@ pub(crate) fn read_session(name: &str) -> Result<Option<StoredSession>, PluginEr
 }
 
 /// What a save or a migration needs of a stored session (its revision,
-/// thread, last use) and the file's length if it is a log a save may append to. The newest record is found and checked
-/// against its trailer as [`read_session`] does, but only its summary fields
-/// are decoded, not its transcript: a long session costs a save no more to
-/// decode than a short one.
+/// thread, last use) and the file's length if it is a log a save may append
+/// to. The newest record is found and checked against its trailer as
+/// [`read_session`] does, but only its summary fields are decoded, not its
+/// transcript: a long session costs a save no more to decode than a short one.
 pub(crate) fn read_stored_summary(name: &str) -> Result<Option<(SummaryView, Option<u64>)>, PluginError> {
     let summary =
         |json: &[u8]| SummaryView::from_prefix(json).unwrap_or_else(|| SummaryView::from_bytes(json));

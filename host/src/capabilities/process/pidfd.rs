@@ -149,13 +149,13 @@ impl Process {
 fn reported(pipe: &OwnedFd) -> io::Result<Reported> {
     let mut bytes = [0u8; 4];
     loop {
-        return match rustix::io::read(pipe, &mut bytes) {
-            Ok(4) => Ok(Reported::Code(i32::from_ne_bytes(bytes))),
-            Ok(_) => Ok(Reported::Closed),
-            Err(rustix::io::Errno::AGAIN) => Ok(Reported::NotYet),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => Err(e.into()),
-        };
+        match rustix::io::read(pipe, &mut bytes) {
+            Ok(4) => return Ok(Reported::Code(i32::from_ne_bytes(bytes))),
+            Ok(_) => return Ok(Reported::Closed),
+            Err(rustix::io::Errno::AGAIN) => return Ok(Reported::NotYet),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
