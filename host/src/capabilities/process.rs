@@ -20,6 +20,7 @@ mod launch;
 mod output;
 mod pidfd;
 mod slots;
+mod standby;
 mod wit;
 
 use std::io::Write;

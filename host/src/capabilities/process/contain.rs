@@ -9,13 +9,17 @@
 //!    the program runs in a new PID namespace. When the namespace's PID 1
 //!    dies the kernel kills every process of the namespace, whatever its
 //!    session or process group, so no descendant can escape. PID 1 gets
-//!    `PR_SET_PDEATHSIG(SIGKILL)`, so Warden's death (its spawning thread's,
-//!    in fact: a child never outlives the call that started it) kills it and
-//!    with it the namespace. The child also gets a mount namespace (private:
-//!    nothing propagates back) whose only change is a `/proc` of its own PID
+//!    `PR_SET_PDEATHSIG(SIGKILL)`, so Warden's death (that of the thread that
+//!    cloned it, in fact: the standby thread, which lives as long as Warden,
+//!    or a spawning thread, which outlives its call's children) kills it and
+//!    with it the namespace. The child also gets a mount namespace (a slave
+//!    of Warden's: nothing propagates back, the host's mounts and unmounts
+//!    still reach it) whose only change is a `/proc` of its own PID
 //!    namespace, so pids it reads there match those fork gives it (Codex's
 //!    bubblewrap writes `/proc/<child>/uid_map`) and it no longer sees
-//!    Warden's processes. Same user, same files.
+//!    Warden's processes. Same user, same files. The namespaces are usually
+//!    set up ahead of the spawn, one at a time, by a thread of their own
+//!    (see [`standby`]); each runs one program.
 //! 2. **`user-pid-namespace`** (unprivileged, where user namespaces are
 //!    allowed): the same, inside a new user namespace that maps only
 //!    Warden's effective uid and gid to themselves, so files keep their
@@ -53,6 +57,7 @@
 //! uses a namespace: see [`launch`].
 //!
 //! [`launch`]: super::launch
+//! [`standby`]: super::standby
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -185,7 +190,7 @@ pub fn spawn(program: &Path, args: &[String], start: Start<'_>) -> io::Result<Sp
     let env = start.env.iter().map(|(name, value)| (name.as_bytes(), value.as_bytes()));
     let argv = std::iter::once(program.as_os_str().as_bytes()).chain(args.iter().map(|a| a.as_bytes()));
     let launch = Launch::new(mode.setup(), program, argv, env, Some(start.cwd), stdio)?;
-    let started = launch.start()?;
+    let started = super::standby::start(launch)?;
     let pid = started.pid;
     match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
         Ok(pidfd) => {

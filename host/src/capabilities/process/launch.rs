@@ -31,10 +31,21 @@
 //! prepared beforehand (no allocation, no lock, only system calls); their
 //! signal handlers are reset before any signal is unblocked, and a failure is
 //! reported through the `Launch` itself.
+//!
+//! **A namespace can be set up ahead of its program** ([`Launch::standby`]):
+//! its PID 1 does everything up to starting the program, keeps only its
+//! report pipe and a socket, and waits on that socket. [`Launch::start_in`]
+//! sends it the address of the program's `Launch` (in the memory they share)
+//! and the program's stdin, stdout and stderr (`SCM_RIGHTS`); PID 1 then
+//! goes on exactly as above. Such a PID 1 was cloned by the thread that set
+//! the namespace up (see [`super::standby`]), whose thread-local `errno` it
+//! shares: after its report it makes only calls that leave `errno` alone
+//! when they succeed, and a failed one (which ends PID 1) may overwrite
+//! that thread's `errno` once.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
@@ -56,11 +67,21 @@ pub enum Setup {
     Namespace { user_namespace: bool },
 }
 
+/// What a namespace's PID 1 does once the namespaces are set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Start the program of this `Launch`.
+    Program,
+    /// Exit 0.
+    Probe,
+    /// Report, then wait on this socket for the program to start (see [`Standby`]).
+    Standby(RawFd),
+}
+
 /// Everything the children need, prepared before clone.
 pub struct Launch {
     setup: Setup,
-    /// Set up the namespaces, then exit 0 instead of starting the program.
-    probe: bool,
+    role: Role,
     path: CString,
     _argv: Vec<CString>,
     argv: Vec<*const c_char>,
@@ -99,7 +120,7 @@ const STEPS: &[&str] = &[
     "denying setgroups in the user namespace",
     "writing the user namespace's uid map",
     "writing the user namespace's gid map",
-    "making the mount namespace private",
+    "making the mount namespace receive-only (a slave of Warden's)",
     "mounting /proc",
     "starting a process group",
     "redirecting stdin, stdout and stderr",
@@ -113,7 +134,7 @@ const WARDEN_GONE: usize = 2;
 const SETGROUPS: usize = 3;
 const UID_MAP: usize = 4;
 const GID_MAP: usize = 5;
-const PRIVATE: usize = 6;
+const SLAVE: usize = 6;
 const PROC: usize = 7;
 const GROUP: usize = 8;
 const STDIO: usize = 9;
@@ -124,6 +145,16 @@ const EXEC: usize = 13;
 
 /// The fixed descriptor of PID 1's report pipe, after its stdio.
 const REPORT_FD: RawFd = 3;
+/// The fixed descriptor of a standby PID 1's socket, after its report pipe.
+const COMMAND_FD: RawFd = 4;
+
+/// A namespace set up ahead of its program (see the module documentation):
+/// its PID 1, Warden's unreaped child, waits on `command`. Dropped unused,
+/// it closes the socket, and PID 1 exits and is reaped.
+pub struct Standby {
+    init: Option<(Pid, InitStack, OwnedFd)>,
+    command: Option<OwnedFd>,
+}
 
 impl Launch {
     /// `argv` includes the program's name (argv[0]); `env` is the whole environment.
@@ -153,7 +184,7 @@ impl Launch {
         let gid = rustix::process::getegid().as_raw();
         Ok(Self {
             setup,
-            probe: false,
+            role: Role::Program,
             path: c_string(path.as_os_str().as_bytes())?,
             argv: null_terminated(&argv),
             _argv: argv,
@@ -174,8 +205,76 @@ impl Launch {
     /// A launch that sets up `setup` and exits 0 without starting anything.
     pub fn probe(setup: Setup, stdio: [BorrowedFd<'_>; 3]) -> io::Result<Self> {
         let mut launch = Self::new(setup, Path::new("/"), [b"probe"], None::<(&[u8], &[u8])>, None, stdio)?;
-        launch.probe = true;
+        launch.role = Role::Probe;
         Ok(launch)
+    }
+
+    /// Set up `setup`'s namespaces now, for a program [`Launch::start_in`]
+    /// starts later. The calling thread must outlive the standby and any
+    /// program started in it: PID 1's parent-death signal is tied to it.
+    pub fn standby(setup: Setup) -> io::Result<Standby> {
+        let Setup::Namespace { user_namespace } = setup else {
+            return Err(io::Error::other("only a namespace can be set up ahead of its program"));
+        };
+        let null = rustix::fs::open(
+            c"/dev/null",
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let (command, theirs) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let stdio = [null.as_fd(), null.as_fd(), null.as_fd()];
+        let mut launch = Self::new(setup, Path::new("/"), [b"standby"], None::<(&[u8], &[u8])>, None, stdio)?;
+        launch.role = Role::Standby(theirs.as_raw_fd());
+        let _blocked = BlockedSignals::all()?;
+        let init = launch.start_init(user_namespace)?;
+        Ok(Standby { init: Some(init), command: Some(command) })
+    }
+
+    /// Start the program in `standby`'s namespace; returns once it has
+    /// exec'd. `Err(None)` when that PID 1 died before starting it (it has
+    /// been reaped): start the program another way.
+    pub fn start_in(&mut self, mut standby: Standby) -> Result<Started, Option<io::Error>> {
+        let (pid, stack, report) = standby.init.take().expect("a standby holds its PID 1 until used");
+        let command = standby.command.take().expect("a standby holds its socket until used");
+        self.program_stack = stack.top(0);
+        let address = (std::ptr::from_ref::<Self>(self) as usize).to_ne_bytes();
+        // SAFETY: the caller's descriptors, open until this returns.
+        let stdio = self.stdio.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+        let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+        control.push(rustix::net::SendAncillaryMessage::ScmRights(&stdio));
+        let sent = rustix::net::sendmsg(
+            &command,
+            &[io::IoSlice::new(&address)],
+            &mut control,
+            rustix::net::SendFlags::NOSIGNAL,
+        );
+        drop(command);
+        if !matches!(sent, Ok(n) if n == address.len()) {
+            rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
+            stack.release();
+            return Err(None);
+        }
+        match self.await_report(pid, &report) {
+            Ok(()) => Ok(Started { pid, stack: Some(stack), status: Some(report) }),
+            Err(e) => {
+                stack.release();
+                // A failure the start recorded (no such directory, exec
+                // refused) is the caller's; a PID 1 that died without one was
+                // killed while it waited, and is given up.
+                Err((self.step.load(Ordering::Acquire) != 0).then_some(e))
+            }
+        }
+    }
+
+    /// The namespaces (or process group) this launch sets up.
+    pub fn setup(&self) -> Setup {
+        self.setup
     }
 
     /// Start the program; returns once it has exec'd (or, for a probe, once
@@ -200,36 +299,61 @@ impl Launch {
                 Ok(Started { pid, stack: None, status: None })
             }
             Setup::Namespace { user_namespace } => {
-                let (report, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-                self.report = report_write.as_raw_fd();
-                let stack = InitStack(Some(Stack::take(2)?));
-                self.program_stack = stack.top(0);
-                let mut flags = libc::CLONE_VM | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::SIGCHLD;
-                if user_namespace {
-                    flags |= libc::CLONE_NEWUSER;
-                }
-                // SAFETY: `init` reads `self` only until it has reported, and
-                // this thread waits for that report (or for the pipe to close,
-                // which happens when init exits) before `self` goes. Its stack
-                // stays mapped until it is reaped (`InitStack`).
-                let pid = unsafe { clone(init, stack.top(1), flags, &self) }?;
-                drop(report_write);
-                let mut byte = [0u8; 1];
-                let reported = loop {
-                    match rustix::io::read(&report, &mut byte) {
-                        Err(rustix::io::Errno::INTR) => continue,
-                        other => break other,
-                    }
-                };
-                if !matches!(reported, Ok(1)) {
-                    // PID 1 exited without reporting: a failed step, or it was killed.
-                    self.check(pid)?;
-                    rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
-                    return Err(io::Error::other("the namespace's PID 1 exited before starting the program"));
-                }
+                let (pid, stack, report) = self.start_init(user_namespace)?;
                 Ok(Started { pid, stack: Some(stack), status: Some(report) })
             }
         }
+    }
+
+    /// Clone the namespace's PID 1 and wait for its report: the program has
+    /// started (or, for a probe or a standby, the namespace is set up).
+    /// Returns PID 1, its stack and Warden's end of its report pipe.
+    fn start_init(&mut self, user_namespace: bool) -> io::Result<(Pid, InitStack, OwnedFd)> {
+        let (report, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        self.report = report_write.as_raw_fd();
+        let stack = InitStack(Some(Stack::take(2)?));
+        self.program_stack = stack.top(0);
+        let mut flags = libc::CLONE_VM | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::SIGCHLD;
+        if user_namespace {
+            flags |= libc::CLONE_NEWUSER;
+        }
+        // SAFETY: `init` reads `self` only until it has reported, and
+        // this thread waits for that report (or for the pipe to close,
+        // which happens when init exits) before `self` goes. Its stack
+        // stays mapped until it is reaped (`InitStack`).
+        let pid = match unsafe { clone(init, stack.top(1), flags, self) } {
+            Ok(pid) => pid,
+            Err(e) => {
+                stack.release();
+                return Err(e);
+            }
+        };
+        drop(report_write);
+        match self.await_report(pid, &report) {
+            Ok(()) => Ok((pid, stack, report)),
+            Err(e) => {
+                stack.release();
+                Err(e)
+            }
+        }
+    }
+
+    /// Wait for PID 1's one-byte report; if it exits instead (a failed step,
+    /// or it was killed), reap it and return why.
+    fn await_report(&self, pid: Pid, report: &OwnedFd) -> io::Result<()> {
+        let mut byte = [0u8; 1];
+        let reported = loop {
+            match rustix::io::read(report, &mut byte) {
+                Err(rustix::io::Errno::INTR) => continue,
+                other => break other,
+            }
+        };
+        if matches!(reported, Ok(1)) {
+            return Ok(());
+        }
+        self.check(pid)?;
+        rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
+        Err(io::Error::other("the namespace's PID 1 exited before starting the program"))
     }
 
     /// The error a child recorded, if any (the child, then, has exited: reap it).
@@ -275,6 +399,25 @@ unsafe fn clone(
     Ok(Pid::from_raw(pid).expect("clone returned a pid"))
 }
 
+impl Standby {
+    /// Its PID 1, in Warden's namespace.
+    #[cfg(test)]
+    pub fn pid(&self) -> Pid {
+        self.init.as_ref().expect("a standby holds its PID 1 until used").0
+    }
+}
+
+impl Drop for Standby {
+    fn drop(&mut self) {
+        // Closing the socket ends a PID 1 that still waits on it.
+        drop(self.command.take());
+        if let Some((pid, stack, _report)) = self.init.take() {
+            rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
+            stack.release();
+        }
+    }
+}
+
 /// Without a namespace: the program's process, between clone and exec.
 extern "C" fn program_child(launch: *mut c_void) -> c_int {
     // SAFETY: `start` passes a `Launch` that outlives the child's use of it.
@@ -306,7 +449,7 @@ extern "C" fn init(launch: *mut c_void) -> c_int {
     // SAFETY: `start` passes a `Launch` alive until this function reports.
     let launch = unsafe { &*launch.cast_const().cast::<Launch>() };
     // SAFETY: system calls on prepared, valid data; nothing allocates.
-    let program = unsafe {
+    let launch = unsafe {
         reset_signals();
         // Its command line is Warden's (it shares Warden's memory); its name tells it apart.
         libc::prctl(libc::PR_SET_NAME, c"warden-init".as_ptr());
@@ -314,10 +457,13 @@ extern "C" fn init(launch: *mut c_void) -> c_int {
         if let Setup::Namespace { user_namespace: true } = launch.setup {
             map_user(launch);
         }
-        // Mount events must not propagate back to Warden's namespace.
-        let private = (libc::MS_REC | libc::MS_PRIVATE) as libc::c_ulong;
-        if libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), private, std::ptr::null()) != 0 {
-            launch.fail(PRIVATE);
+        // Mount events must not propagate back to Warden's namespace, while
+        // the host's still reach this one: a namespace set up ahead of its
+        // program must neither miss a file system mounted meanwhile nor keep
+        // one the host has unmounted.
+        let slave = (libc::MS_REC | libc::MS_SLAVE) as libc::c_ulong;
+        if libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), slave, std::ptr::null()) != 0 {
+            launch.fail(SLAVE);
         }
         // Its own /proc: pids read there are the namespace's, as fork gives them.
         let flags = (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong;
@@ -327,11 +473,27 @@ extern "C" fn init(launch: *mut c_void) -> c_int {
         if libc::setpgid(0, 0) != 0 {
             launch.fail(GROUP);
         }
-        if launch.probe {
-            report(launch.report);
-            libc::_exit(0);
+        match launch.role {
+            Role::Probe => {
+                report(launch.report);
+                libc::_exit(0);
+            }
+            Role::Standby(command) => {
+                keep_report_and_command(launch, command);
+                report(REPORT_FD);
+                // The standby's `Launch` is gone from here on: the program's comes next.
+                let program = receive_program();
+                libc::close(COMMAND_FD);
+                program
+            }
+            Role::Program => {
+                redirect_stdio(launch);
+                launch
+            }
         }
-        redirect_stdio(launch);
+    };
+    // SAFETY: as above, on the program's `Launch`, alive until this function reports.
+    let program = unsafe {
         enter_cwd(launch);
         let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
         let pid = libc::clone(
@@ -465,6 +627,76 @@ unsafe fn redirect_stdio(launch: &Launch) {
         if libc::syscall(libc::SYS_close_range, first_closed, c_int::MAX, 0) != 0 {
             launch.fail(CLOSE);
         }
+    }
+}
+
+/// In a standby PID 1: its report pipe becomes [`REPORT_FD`], its socket
+/// [`COMMAND_FD`], and every other descriptor (stdio included) is closed,
+/// so the program's stdio, when it comes, lands on 0, 1 and 2.
+///
+/// # Safety
+/// Only in a child.
+unsafe fn keep_report_and_command(launch: &Launch, command: RawFd) {
+    // SAFETY: plain system calls on descriptors open in the child.
+    unsafe {
+        let above = launch.report.max(command).max(COMMAND_FD) + 1;
+        let report = libc::fcntl(launch.report, libc::F_DUPFD_CLOEXEC, above);
+        let socket = libc::fcntl(command, libc::F_DUPFD_CLOEXEC, above);
+        if report < 0
+            || socket < 0
+            || libc::dup3(report, REPORT_FD, libc::O_CLOEXEC) < 0
+            || libc::dup3(socket, COMMAND_FD, libc::O_CLOEXEC) < 0
+        {
+            launch.fail(STDIO);
+        }
+        for fd in 0..3 {
+            libc::close(fd);
+        }
+        if libc::syscall(libc::SYS_close_range, COMMAND_FD + 1, c_int::MAX, 0) != 0 {
+            launch.fail(CLOSE);
+        }
+    }
+}
+
+/// In a standby PID 1: wait for the address of the program's [`Launch`] and
+/// the program's stdin, stdout and stderr, which land on 0, 1 and 2 (every
+/// lower descriptor is free). Exits when the socket closes first (the
+/// standby was dropped unused).
+///
+/// # Safety
+/// Only in a standby PID 1, after [`keep_report_and_command`].
+unsafe fn receive_program() -> &'static Launch {
+    // SAFETY: recvmsg into buffers on this stack; the address is one Warden
+    // sent, of a `Launch` it keeps alive until this process reports.
+    unsafe {
+        let mut address = [0u8; size_of::<usize>()];
+        let mut part = libc::iovec { iov_base: address.as_mut_ptr().cast(), iov_len: address.len() };
+        let mut control = [0u64; 8];
+        let mut message: libc::msghdr = std::mem::zeroed();
+        message.msg_iov = &mut part;
+        message.msg_iovlen = 1;
+        message.msg_control = control.as_mut_ptr().cast();
+        message.msg_controllen = size_of_val(&control) as _;
+        let received = libc::recvmsg(COMMAND_FD, &mut message, 0);
+        if received == 0 {
+            libc::_exit(0);
+        }
+        let header = libc::CMSG_FIRSTHDR(&message);
+        let whole = received == address.len() as isize
+            && message.msg_flags & libc::MSG_CTRUNC == 0
+            && !header.is_null()
+            && (*header).cmsg_level == libc::SOL_SOCKET
+            && (*header).cmsg_type == libc::SCM_RIGHTS
+            && (*header).cmsg_len == libc::CMSG_LEN(3 * size_of::<c_int>() as u32) as usize;
+        if !whole {
+            libc::_exit(127);
+        }
+        let program = &*(usize::from_ne_bytes(address) as *const Launch);
+        let fds = libc::CMSG_DATA(header).cast::<c_int>();
+        if (0..3).any(|i| fds.add(i).read_unaligned() != i as c_int) {
+            program.fail(STDIO);
+        }
+        program
     }
 }
 

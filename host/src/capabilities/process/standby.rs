@@ -1,0 +1,280 @@
+//! Namespaces set up ahead of their programs. Creating a PID and mount
+//! namespace and mounting its `/proc` is most of what a contained spawn
+//! costs beyond a plain one; a thread of its own (`warden-standby`) keeps
+//! one namespace set up and waiting ([`Standby`]), so a spawn only hands
+//! its program to that namespace's PID 1, and the thread sets up the next
+//! one while the program runs. Each namespace runs one program, as one set
+//! up by the spawn itself would: nothing of one turn's namespace reaches
+//! another's.
+//!
+//! The thread never exits: the parent-death signal of every PID 1 it
+//! created is tied to it (so they all die with Warden, as before). Where a
+//! standby cannot be set up, the failure is logged once and spawns set their
+//! namespaces up themselves, which reports the same failure to the caller.
+
+use std::io;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use super::launch::{Launch, Setup, Standby, Started};
+
+/// The one standby namespace, and what the thread should keep ready.
+#[derive(Default)]
+struct Slot {
+    /// The namespaces spawns ask for (set by the first contained spawn).
+    setup: Option<Setup>,
+    ready: Option<Standby>,
+    thread_started: bool,
+    /// A standby could not be set up: spawns do it themselves from now on.
+    failed: bool,
+}
+
+static SLOT: Mutex<Slot> =
+    Mutex::new(Slot { setup: None, ready: None, thread_started: false, failed: false });
+static CHANGED: Condvar = Condvar::new();
+
+/// Start `launch`'s program, in the standby namespace when one is ready
+/// for its setup; else as [`Launch::start`] does.
+pub fn start(mut launch: Launch) -> io::Result<Started> {
+    if let Some(standby) = take(launch.setup()) {
+        let started = launch.start_in(standby);
+        // Only now is the thread told to set the next one up: while this
+        // program runs, that takes no CPU from the spawn itself.
+        CHANGED.notify_one();
+        match started {
+            Ok(started) => return Ok(started),
+            Err(Some(e)) => return Err(e),
+            // That PID 1 is gone (it was killed while it waited): set the namespaces up here.
+            Err(None) => {}
+        }
+    }
+    launch.start()
+}
+
+/// The ready standby for `setup`, if there is one. The thread is told to
+/// set the next one up by whoever takes it, once its program has started.
+fn take(setup: Setup) -> Option<Standby> {
+    if setup == Setup::ProcessGroup {
+        return None;
+    }
+    let mut slot = lock();
+    if slot.failed {
+        return None;
+    }
+    if slot.setup != Some(setup) {
+        slot.setup = Some(setup);
+        slot.ready = None;
+    }
+    if !slot.thread_started {
+        let spawned = std::thread::Builder::new().name("warden-standby".into()).spawn(keep_ready);
+        match spawned {
+            Ok(_) => slot.thread_started = true,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the thread that sets namespaces up ahead of spawns");
+                slot.failed = true;
+            }
+        }
+    }
+    let taken = slot.ready.take();
+    if taken.is_none() {
+        CHANGED.notify_one();
+    }
+    taken
+}
+
+/// The standby thread: keep one namespace ready for the setup spawns ask for.
+fn keep_ready() {
+    // No signal handler runs on this thread: the PID 1s it clones share its
+    // memory and its thread-local errno.
+    block_signals();
+    loop {
+        let setup = {
+            let mut slot = lock();
+            loop {
+                match slot.setup {
+                    Some(setup) if slot.ready.is_none() && !slot.failed => break setup,
+                    _ => slot = CHANGED.wait(slot).unwrap_or_else(|poisoned| poisoned.into_inner()),
+                }
+            }
+        };
+        match Launch::standby(setup) {
+            Ok(standby) => {
+                let mut slot = lock();
+                if slot.setup == Some(setup) {
+                    slot.ready = Some(standby);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot set a namespace up ahead of its spawn; each spawn sets its own up");
+                lock().failed = true;
+                // PID 1s this thread created may still run programs: it must live on.
+                loop {
+                    std::thread::park();
+                }
+            }
+        }
+    }
+}
+
+fn lock() -> MutexGuard<'static, Slot> {
+    SLOT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn block_signals() {
+    // SAFETY: sigset_t is plain data, filled by sigfillset.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::path::Path;
+
+    use rustix::process::{Pid, Signal, WaitOptions};
+
+    use super::super::contain::{Containment, containment};
+    use super::*;
+
+    /// The namespaces this host allows, or `None` (with a message) where it allows none.
+    fn namespace() -> Option<Setup> {
+        match containment() {
+            Containment::PidNamespace => Some(Setup::Namespace { user_namespace: false }),
+            Containment::UserPidNamespace => Some(Setup::Namespace { user_namespace: true }),
+            Containment::ProcessGroup => {
+                eprintln!("skipping: this host allows no PID namespace");
+                None
+            }
+        }
+    }
+
+    /// A launch of `sh -c script`, its stdout pipe, and the descriptors the launch
+    /// borrows (its stdout's write end first), which must outlive its start.
+    fn shell(setup: Setup, script: &str) -> (Launch, OwnedFd, [OwnedFd; 2]) {
+        let (stdout, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+        let null =
+            rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()).unwrap();
+        let argv = ["sh", "-c", script];
+        let stdio = [null.as_fd(), write.as_fd(), null.as_fd()];
+        let launch = Launch::new(
+            setup,
+            Path::new("/bin/sh"),
+            argv,
+            [("PATH", "/usr/bin:/bin")],
+            Some(Path::new("/")),
+            stdio,
+        )
+        .unwrap();
+        (launch, stdout, [write, null])
+    }
+
+    fn read_to_end(pipe: &OwnedFd) -> Vec<u8> {
+        let (mut all, mut buffer) = (Vec::new(), [0u8; 256]);
+        loop {
+            match rustix::io::read(pipe, &mut buffer) {
+                Ok(0) => return all,
+                Ok(n) => all.extend_from_slice(&buffer[..n]),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => panic!("reading: {e}"),
+            }
+        }
+    }
+
+    /// The program's exit code from PID 1's report pipe, then PID 1 reaped.
+    fn finish(started: Started) -> i32 {
+        let code = read_to_end(started.status.as_ref().expect("a PID 1 reports on a pipe"));
+        rustix::process::waitpid(Some(started.pid), WaitOptions::empty()).unwrap();
+        started.stack.expect("a PID 1 runs on a stack of its own").release();
+        i32::from_ne_bytes(code.try_into().expect("four bytes of exit code"))
+    }
+
+    fn is_reaped(pid: Pid) -> bool {
+        !Path::new(&format!("/proc/{}", pid.as_raw_nonzero())).exists()
+    }
+
+    #[test]
+    fn a_program_runs_in_a_namespace_set_up_ahead_of_it() {
+        let Some(setup) = namespace() else { return };
+        let standby = Launch::standby(setup).unwrap();
+        let (mut launch, stdout, [write, _null]) = shell(setup, "echo $$; ls /proc/self/fd; exit 3");
+        let started = launch.start_in(standby).unwrap_or_else(|e| panic!("not started: {e:?}"));
+        drop(write);
+        // PID 2 of its own namespace (PID 1 is Warden's init), with only its stdio.
+        assert_eq!(String::from_utf8(read_to_end(&stdout)).unwrap(), "2\n0\n1\n2\n3\n");
+        assert_eq!(finish(started), 3);
+    }
+
+    #[test]
+    fn a_standby_dropped_unused_ends_its_pid_1() {
+        let Some(setup) = namespace() else { return };
+        let standby = Launch::standby(setup).unwrap();
+        let pid = standby.pid();
+        assert!(!is_reaped(pid), "PID 1 waits for its program");
+        drop(standby);
+        assert!(is_reaped(pid), "dropping the standby ends and reaps its PID 1");
+    }
+
+    #[test]
+    fn a_standby_killed_while_it_waits_is_given_up_and_the_program_started_anyway() {
+        let Some(setup) = namespace() else { return };
+        let standby = Launch::standby(setup).unwrap();
+        let pid = standby.pid();
+        rustix::process::kill_process(pid, Signal::KILL).unwrap();
+        let (mut launch, stdout, [write, _null]) = shell(setup, "echo started");
+        assert!(matches!(launch.start_in(standby), Err(None)), "a dead PID 1 cannot run the program");
+        assert!(is_reaped(pid), "the dead PID 1 was reaped");
+        let started = start(launch).unwrap();
+        drop(write);
+        assert_eq!(read_to_end(&stdout), b"started\n");
+        assert_eq!(finish(started), 0);
+    }
+
+    /// Unmounts (lazily) on drop.
+    struct Mounted(std::path::PathBuf);
+
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH).ok();
+        }
+    }
+
+    fn tmpfs_with(at: &Path, file: &str) -> Mounted {
+        let flags = rustix::mount::MountFlags::empty();
+        rustix::mount::mount("tmpfs", at, "tmpfs", flags, None).unwrap();
+        std::fs::write(at.join(file), "").unwrap();
+        Mounted(at.to_path_buf())
+    }
+
+    #[test]
+    fn the_hosts_mounts_and_unmounts_after_the_setup_reach_the_program() {
+        let Some(setup) = namespace() else { return };
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipping: mounting a file system needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (early, late) = (dir.path().join("early"), dir.path().join("late"));
+        std::fs::create_dir(&early).unwrap();
+        std::fs::create_dir(&late).unwrap();
+        // A shared mount holding both, as / is on a systemd host.
+        rustix::mount::mount_bind(dir.path(), dir.path()).unwrap();
+        let _shared = Mounted(dir.path().to_path_buf());
+        rustix::mount::mount_change(dir.path(), rustix::mount::MountPropagationFlags::SHARED).unwrap();
+        let early_mount = tmpfs_with(&early, "early-file");
+        let standby = Launch::standby(setup).unwrap();
+        drop(early_mount);
+        let _late_mount = tmpfs_with(&late, "late-file");
+        let script = format!("ls {}; echo --; ls {}", early.display(), late.display());
+        let (mut launch, stdout, [write, _null]) = shell(setup, &script);
+        let started = launch.start_in(standby).unwrap_or_else(|e| panic!("not started: {e:?}"));
+        drop(write);
+        assert_eq!(
+            String::from_utf8(read_to_end(&stdout)).unwrap(),
+            "--\nlate-file\n",
+            "the program sees the host's mounts as they are when it starts, not as they were when its namespace was set up"
+        );
+        assert_eq!(finish(started), 0);
+    }
+}
