@@ -162,11 +162,37 @@ fn a_deleted_or_corrupted_index_is_rebuilt() {
     assert_eq!(all_pages(&store, &no_filter(), 8).0, expected);
     assert_eq!(count(&store), 30, "a garbled count is recounted by a rebuild, not guessed");
 
-    // An emptied thread entry hides the thread until `reindex` rebuilds it.
-    std::fs::write(index.join("threads").join(key::file_name("thread-s008").unwrap()), b"").unwrap();
+    // A thread's lines removed hide the thread until `reindex` rebuilds them.
+    rewrite_thread_lines(&index.join("threads"), |line| !line.starts_with(&thread_name("thread-s008")));
     assert!(store.find_by_thread("thread-s008").unwrap().is_none());
     assert_eq!(store.with(&CallOptions::default()).reindex().unwrap(), 30);
     assert_eq!(store.find_by_thread("thread-s008").unwrap().unwrap().id, "s008");
+}
+
+/// How the thread index writes `thread`: as a file name.
+fn thread_name(thread: &str) -> String {
+    key::file_name(thread).unwrap() + " "
+}
+
+/// Keep the lines `keep` accepts in every thread index file.
+fn rewrite_thread_lines(threads: &Path, keep: impl Fn(&str) -> bool) {
+    for entry in std::fs::read_dir(threads).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        let kept: String = text.lines().filter(|l| keep(l)).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, kept).unwrap();
+    }
+}
+
+/// Append `lines` to every thread index file (whichever holds a thread, they reach it).
+fn append_to_thread_index(threads: &Path, lines: &str) {
+    let files: Vec<_> = std::fs::read_dir(threads).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 256, "the thread index is 256 files");
+    for path in files {
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(lines.as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+    }
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -192,12 +218,18 @@ fn hostile_index_lines_escape_nowhere_and_mislead_nobody() {
     let threads = dir.path().join("index/threads");
     // The thread of `victim` claimed by lines naming a path, a missing session,
     // a session holding another thread, and the file outside the store.
-    let entry = threads.join(key::file_name("thread-victim").unwrap());
-    std::fs::write(&entry, "../outside.json\n/etc/passwd\nmissing.json\nother.json\n%2E%2E%2Foutside.json\n")
-        .unwrap();
+    rewrite_thread_lines(&threads, |_| false);
+    let victim = thread_name("thread-victim");
+    let claims: String =
+        ["../outside.json", "/etc/passwd", "missing.json", "other.json", "%2E%2E%2Foutside.json"]
+            .iter()
+            .map(|name| format!("{victim}{name}\n"))
+            .chain(["../outside.json victim.json\n".to_string(), "thread-victim.json\n".to_string()])
+            .collect();
+    append_to_thread_index(&threads, &claims);
     assert!(store.find_by_thread("thread-victim").unwrap().is_none(), "no line names the right session");
     // A thread nobody holds, pointed at a real session.
-    std::fs::write(threads.join(key::file_name("thread-ghost").unwrap()), "victim.json\n").unwrap();
+    append_to_thread_index(&threads, &format!("{}victim.json\n", thread_name("thread-ghost")));
     assert!(store.find_by_thread("thread-ghost").unwrap().is_none());
     // Recency lines naming sessions in the wrong window or outside the store add nothing.
     let window = dir.path().join("index/recent/000000/00000000");
@@ -347,4 +379,33 @@ fn sessions_migrated_into_an_indexed_store_are_indexed() {
     assert!(store.find_by_thread("thread-older").unwrap().is_none(), "the newer s001 was kept");
     assert_eq!(count(&store), 4);
     assert_eq!(least_recent(&store, 1), ["imported"]);
+}
+
+#[test]
+fn a_store_indexed_one_file_per_thread_is_reindexed_when_first_looked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    spread_store(&store, 4);
+    assert_eq!(count(&store), 4, "the index is built");
+    // The index as the first layout left it: one file per thread, naming its sessions.
+    let index = dir.path().join("index");
+    let threads = index.join("threads");
+    std::fs::remove_dir_all(&threads).unwrap();
+    std::fs::create_dir(&threads).unwrap();
+    for i in 0..4 {
+        let file = threads.join(key::file_name(&format!("thread-s{i:03}")).unwrap());
+        std::fs::write(file, format!("s{i:03}.json\n")).unwrap();
+    }
+    std::fs::write(index.join("ready"), "1\n").unwrap();
+
+    assert_eq!(store.find_by_thread("thread-s002").unwrap().unwrap().id, "s002");
+    assert_eq!(std::fs::read(index.join("ready")).unwrap(), b"2\n", "rebuilt in the current layout");
+    let names: HashSet<String> =
+        std::fs::read_dir(&threads).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names.len(), 256, "only the 256 thread files remain: {names:?}");
+    assert!(names.iter().all(|n| n.len() == 2), "{names:?}");
+    for i in 0..4 {
+        let thread = format!("thread-s{i:03}");
+        assert_eq!(store.find_by_thread(&thread).unwrap().unwrap().id, format!("s{i:03}"));
+    }
 }

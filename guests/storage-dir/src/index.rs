@@ -4,8 +4,9 @@
 //! hint that is checked against the session it names before it is believed.
 //!
 //! ```text
-//! index/ready                 written after a full build; absent: build first
-//! index/threads/<thread>      appended lines: session file names holding the thread
+//! index/ready                 "2": written after a full build; absent or older: build first
+//! index/threads/<bb>          appended lines "<thread> <name>": the session in file <name> holds
+//!                             <thread> (as a file name); <bb>: two hex digits of its hash
 //! index/recent/<hi>/<lo>      appended lines "<name> <ms>": a session used at ms, in that 65 s
 //!                             window; "<name> -<ms>": that session was deleted
 //! index/count                 "=N" then one "+" or "-" per session created or deleted
@@ -15,6 +16,14 @@
 //! killed in between leaves an extra line (checked and skipped), never a
 //! missing one. A deleted `index/` (no `ready`) is rebuilt from the session
 //! files before it is used; lines that do not decode are skipped.
+//!
+//! The thread index is 256 append-only files, all created with the first
+//! one: a turn that starts a thread appends a line to a file that exists,
+//! instead of creating a file per thread (on ext4 without a journal a
+//! creation costs three to five appends, and more after many deletions). A
+//! lookup reads one of them: 1/256 of the lines of every thread the store
+//! has held (lines of threads since moved on are skipped). Layout 1 kept one
+//! file per thread; a store indexed that way is rebuilt when first looked up.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +35,8 @@ use warden_plugin::storage::{EntryKind, PluginError, store_fs};
 use crate::{SESSIONS, path, read_summary};
 
 const READY: &str = "index/ready";
+/// What `ready` holds: the layout the index was built in.
+const LAYOUT: &[u8] = b"2\n";
 const THREADS: &str = "index/threads";
 const RECENT: &str = "index/recent";
 const COUNT: &str = "index/count";
@@ -42,8 +53,42 @@ pub fn window_path(ms: u64) -> String {
     format!("{RECENT}/{:06x}/{:08x}", ms >> GROUP_BITS, ms >> WINDOW_BITS)
 }
 
-fn thread_path(thread: &str) -> Result<String, PluginError> {
-    key::file_name(thread).map(|name| format!("{THREADS}/{name}")).map_err(PluginError::Invalid)
+/// Threads' index files: two lower-case hex digits.
+const BUCKETS: u32 = 256;
+
+/// `thread` as it is written in the index: a file name (no space, no newline).
+fn thread_name(thread: &str) -> Result<String, PluginError> {
+    key::file_name(thread).map_err(PluginError::Invalid)
+}
+
+/// The index file holding `thread_name`'s lines: a stable hash (FNV-1a) picks one of [`BUCKETS`].
+fn bucket_path(thread_name: &str) -> String {
+    let hash = thread_name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    format!("{THREADS}/{:02x}", hash % BUCKETS)
+}
+
+/// Say that the session in file `name` holds `thread`, creating every
+/// thread index file first if there are none.
+fn append_thread(thread: &str, name: &str) -> Result<(), PluginError> {
+    let thread_name = thread_name(thread)?;
+    let bucket = bucket_path(&thread_name);
+    let line = format!("{thread_name} {name}\n").into_bytes();
+    match store_fs::append(&bucket, &line) {
+        Err(PluginError::NotFound(_)) => {
+            create_thread_files()?;
+            store_fs::append(&bucket, &line).map(|_| ())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+/// Create the thread index's directory and those of its files that are missing.
+fn create_thread_files() -> Result<(), PluginError> {
+    store_fs::create_dir(THREADS)?;
+    for b in 0..BUCKETS {
+        store_fs::append(&format!("{THREADS}/{b:02x}"), b"")?;
+    }
+    Ok(())
 }
 
 /// Append one line, creating the file's directory when it is missing.
@@ -70,7 +115,7 @@ pub fn before_save(
     if let Some(thread) = new_thread
         && old.and_then(|(t, _)| t) != Some(thread)
     {
-        append_line(&thread_path(thread)?, name)?;
+        append_thread(thread, name)?;
     }
     let _ = old;
     append_line(&window_path(new_last_used), &format!("{name} {new_last_used}"))?;
@@ -140,15 +185,24 @@ pub fn count() -> Result<u64, PluginError> {
 /// Build the indexes if they are not (a store written before them, or an
 /// `index/` deleted by hand).
 pub fn ensure_built() -> Result<(), PluginError> {
-    if store_fs::metadata(READY)?.is_some() {
+    if is_built()? {
         return Ok(());
     }
     let lock = crate::lock(REBUILD_LOCK, 60_000)?;
     // Calls that found no index at once wait here; the first one builds it.
-    if store_fs::metadata(READY)?.is_some() {
+    if is_built()? {
         return Ok(());
     }
     rebuild_locked(lock).map(|_| ())
+}
+
+/// Whether the index was built, in this layout.
+fn is_built() -> Result<bool, PluginError> {
+    match store_fs::read(READY) {
+        Ok(layout) => Ok(layout == LAYOUT),
+        Err(PluginError::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Mark the index unbuilt: the next call that needs it rebuilds it first.
@@ -167,6 +221,8 @@ pub fn rebuild() -> Result<u64, PluginError> {
 
 /// [`rebuild`], holding the rebuild lock `_lock`.
 fn rebuild_locked(_lock: store_fs::Lock) -> Result<u64, PluginError> {
+    remove_layout_1_threads()?;
+    create_thread_files()?;
     let entries = match store_fs::list_dir(SESSIONS) {
         Ok(entries) => entries,
         Err(PluginError::NotFound(_)) => Vec::new(),
@@ -179,7 +235,7 @@ fn rebuild_locked(_lock: store_fs::Lock) -> Result<u64, PluginError> {
         }
         let Some(summary) = summary_of(&entry.name)? else { continue };
         if let Some(thread) = &summary.agent_thread_id {
-            append_line(&thread_path(thread)?, &entry.name)?;
+            append_thread(thread, &entry.name)?;
         }
         append_line(
             &window_path(summary.last_accessed_ms),
@@ -190,7 +246,7 @@ fn rebuild_locked(_lock: store_fs::Lock) -> Result<u64, PluginError> {
     store_fs::create_dir("index")?;
     let _count = crate::lock(COUNT_LOCK, crate::LOCK_WAIT_MS)?;
     store_fs::write_atomic(COUNT, format!("={indexed}").as_bytes())?;
-    store_fs::write_atomic(READY, b"1\n")?;
+    store_fs::write_atomic(READY, LAYOUT)?;
     log(Level::Info, &format!("indexed {indexed} sessions"));
     Ok(indexed)
 }
@@ -207,32 +263,58 @@ pub fn summary_of(name: &str) -> Result<Option<SummaryView>, PluginError> {
     }
 }
 
-/// The session file names on the lines of an index file, last line first,
-/// each once; lines that are not session file names are skipped.
-fn names_in(file: &str) -> Result<Option<Vec<String>>, PluginError> {
-    let bytes = match store_fs::read(file) {
+/// Remove the thread index files of layout 1 (one per thread): every file
+/// in the threads directory but the buckets.
+fn remove_layout_1_threads() -> Result<(), PluginError> {
+    let entries = match store_fs::list_dir(THREADS) {
+        Ok(entries) => entries,
+        Err(PluginError::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let is_bucket =
+        |name: &str| name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    for entry in entries.iter().filter(|e| e.kind == EntryKind::File && !is_bucket(&e.name)) {
+        match store_fs::remove_file(&format!("{THREADS}/{}", entry.name)) {
+            Ok(()) | Err(PluginError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The session file names that lines of `thread`'s index file give it, last
+/// line first, each once; lines that are not "<thread> <session file name>" are skipped.
+fn sessions_said_to_hold(thread: &str) -> Result<Vec<String>, PluginError> {
+    let thread_name = thread_name(thread)?;
+    let bucket = bucket_path(&thread_name);
+    let bytes = match store_fs::read(&bucket) {
         Ok(bytes) => bytes,
-        Err(PluginError::NotFound(_)) => return Ok(None),
+        Err(PluginError::NotFound(_)) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let text = String::from_utf8_lossy(&bytes);
     let mut names: Vec<String> = Vec::new();
-    for line in text.split('\n').rev() {
-        let valid = key::decode(line).is_some();
-        if valid && !names.iter().any(|n| n == line) {
-            names.push(line.to_string());
-        } else if !valid && !line.is_empty() {
-            log(Level::Warn, &format!("{file}: skipping a line that names no session"));
+    let mut skipped = false;
+    for line in text.split('\n').rev().filter(|l| !l.is_empty()) {
+        match line.split_once(' ') {
+            Some((t, name)) if key::decode(t).is_some() && key::decode(name).is_some() => {
+                if t == thread_name && !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+            _ => skipped = true,
         }
     }
-    Ok(Some(names))
+    if skipped {
+        log(Level::Warn, &format!("{bucket}: skipping lines that name no thread and session"));
+    }
+    Ok(names)
 }
 
 /// The key of the session holding `thread`, checked against the session file.
 pub fn session_for_thread(thread: &str) -> Result<Option<String>, PluginError> {
     ensure_built()?;
-    let Some(names) = names_in(&thread_path(thread)?)? else { return Ok(None) };
-    for name in names {
+    for name in sessions_said_to_hold(thread)? {
         if let Some(summary) = summary_of(&name)?
             && summary.agent_thread_id.as_deref() == Some(thread)
             && key_matches(&name, &summary.key)
