@@ -71,6 +71,8 @@ pub enum ReadResult {
 /// A running child. Dropping it kills it (and so everything it started) and reaps it.
 pub struct HostChild {
     process: pidfd::Process,
+    /// The program, as errors name it.
+    program: String,
     output: output::Output,
     /// Its places in the call's and the plugin's child caps.
     _slots: Vec<Slot>,
@@ -91,7 +93,13 @@ impl HostChild {
             PluginError::Failed(format!("could not start {}: {e}", approved.executable.display()))
         })?;
         let pid = spawned.pid.as_raw_nonzero().get();
-        let process = pidfd::Process::new(spawned.pid, spawned.pidfd, spawned.init_stack, spawned.status);
+        let process = pidfd::Process::new(
+            spawned.pid,
+            spawned.pidfd,
+            spawned.init_stack,
+            spawned.status,
+            spawned.unconfirmed,
+        );
         if let (Some(bytes), Some(pipe)) = (stdin, spawned.stdin) {
             let mut pipe = std::fs::File::from(pipe);
             std::thread::spawn(move || {
@@ -103,7 +111,8 @@ impl HostChild {
         tracing::info!(pid, program = %approved.executable.display(), args = ?approved.args,
             cwd = %approved.cwd.display(), containment = containment().name(), "spawned child");
         let output = output::Output::new(spawned.stdout, spawned.stderr, output_cap);
-        Ok(Self { process, output, _slots: slots })
+        let program = approved.executable.display().to_string();
+        Ok(Self { process, program, output, _slots: slots })
     }
 
     pub fn pid(&self) -> u32 {
@@ -140,6 +149,11 @@ impl HostChild {
         let until = Instant::now() + timeout;
         loop {
             if let Some(code) = self.exit_code()? {
+                // A program handed to a namespace set up ahead of it is known
+                // not to have started only once its PID 1 has exited.
+                if let Some(why) = self.process.start_failure() {
+                    return Err(PluginError::Failed(format!("could not start {}: {why}", self.program)));
+                }
                 return Ok(Some(code));
             }
             self.check_control(control)?;

@@ -68,7 +68,7 @@ use std::sync::OnceLock;
 use rustix::pipe::PipeFlags;
 use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 
-use super::launch::{InitStack, Launch, Setup, protect_memory};
+use super::launch::{InitStack, Launch, Setup, Unconfirmed, protect_memory};
 
 /// How children are contained on this host (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +157,8 @@ pub struct Spawned {
     pub init_stack: Option<InitStack>,
     /// Where the namespace's PID 1 writes the program's exit code.
     pub status: Option<OwnedFd>,
+    /// The launch of a program whose exec its PID 1 has not reported yet.
+    pub unconfirmed: Option<Unconfirmed>,
 }
 
 /// What a child is started with, besides its program and arguments.
@@ -194,14 +196,17 @@ pub fn spawn(program: &Path, args: &[String], start: Start<'_>) -> io::Result<Sp
     let pid = started.pid;
     match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
         Ok(pidfd) => {
-            let (init_stack, status) = (started.stack, started.status);
-            Ok(Spawned { pid, pidfd, stdin, stdout, stderr, init_stack, status })
+            let (init_stack, status, unconfirmed) = (started.stack, started.status, started.unconfirmed);
+            Ok(Spawned { pid, pidfd, stdin, stdout, stderr, init_stack, status, unconfirmed })
         }
         Err(e) => {
             rustix::process::kill_process(pid, Signal::KILL).ok();
             rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
             if let Some(stack) = started.stack {
                 stack.release();
+            }
+            if let Some(launch) = started.unconfirmed {
+                launch.release();
             }
             Err(e.into())
         }

@@ -35,9 +35,13 @@
 //! **A namespace can be set up ahead of its program** ([`Launch::standby`]):
 //! its PID 1 does everything up to starting the program, keeps only its
 //! report pipe and a socket, and waits on that socket. [`Launch::start_in`]
-//! sends it the address of the program's `Launch` (in the memory they share)
-//! and the program's stdin, stdout and stderr (`SCM_RIGHTS`); PID 1 then
-//! goes on exactly as above. Such a PID 1 was cloned by the thread that set
+//! sends it the address of the program's `Launch` (in the memory they share,
+//! on the heap, freed only once the start is reported or PID 1 reaped) and
+//! the program's stdin, stdout and stderr (`SCM_RIGHTS`), and returns at
+//! once: the spawning thread is not woken to hear that the program started
+//! (it would only take the CPU the program starts on). PID 1 goes on exactly
+//! as above; its report comes first on the status pipe, and a start that
+//! failed is known when PID 1 exits without it (see [`Unconfirmed`]). Such a PID 1 was cloned by the thread that set
 //! the namespace up (see [`super::standby`]), whose thread-local `errno` it
 //! shares: after its report it makes only calls that leave `errno` alone
 //! when they succeed, and a failed one (which ends PID 1) may overwrite
@@ -105,11 +109,50 @@ pub struct Launch {
 
 /// A started program: the process Warden holds (the program, or its PID 1)
 /// and, for a PID 1, the stack it runs on and the pipe on which it writes
-/// the program's exit code (a native-endian `i32`).
+/// the program's exit code (a native-endian `i32`). A program handed to a
+/// standby PID 1 may not have exec'd yet: its launch comes along
+/// (`unconfirmed`), and PID 1 writes one byte on that pipe first once it has.
 pub struct Started {
     pub pid: Pid,
     pub stack: Option<InitStack>,
     pub status: Option<OwnedFd>,
+    pub unconfirmed: Option<Unconfirmed>,
+}
+
+/// The `Launch` of a program handed to a standby PID 1 ([`Launch::start_in`]),
+/// whose start PID 1 has not reported yet. PID 1 and the program read it
+/// until the program has exec'd, and PID 1 records in it why the start
+/// failed if it did. It may be freed only once the start is reported or
+/// PID 1 has been reaped ([`Unconfirmed::release`]); dropped otherwise, it
+/// is leaked rather than freed under a process that may still read it.
+pub struct Unconfirmed(Option<Box<Launch>>);
+
+// SAFETY: the raw pointers of a `Launch` point into its own strings, which
+// move with it; nothing else in it is tied to a thread.
+unsafe impl Send for Unconfirmed {}
+
+impl Unconfirmed {
+    /// Why the program did not start: call once PID 1 has exited without reporting it.
+    pub fn failure(&self) -> io::Error {
+        let launch = self.0.as_ref().expect("held until released");
+        launch
+            .recorded()
+            .unwrap_or_else(|| io::Error::other("the namespace's PID 1 exited before starting the program"))
+    }
+
+    /// Free the launch: PID 1 has reported the start, or has been reaped.
+    pub fn release(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Unconfirmed {
+    fn drop(&mut self) {
+        if let Some(launch) = self.0.take() {
+            tracing::error!("a program's launch was dropped before its start was known; leaking it");
+            std::mem::forget(launch);
+        }
+    }
 }
 
 /// The steps of a start, named in errors.
@@ -235,14 +278,17 @@ impl Launch {
         Ok(Standby { init: Some(init), command: Some(command) })
     }
 
-    /// Start the program in `standby`'s namespace; returns once it has
-    /// exec'd. `Err(None)` when that PID 1 died before starting it (it has
-    /// been reaped): start the program another way.
-    pub fn start_in(&mut self, mut standby: Standby) -> Result<Started, Option<io::Error>> {
+    /// Hand the program to `standby`'s PID 1, and return without waiting
+    /// for its exec: PID 1 writes one byte on the status pipe once the
+    /// program has exec'd, and [`Unconfirmed::failure`] says why it did not
+    /// if PID 1 exits first. Hands the launch back when that PID 1 is gone
+    /// (killed while it waited; it has been reaped): start it another way.
+    pub fn start_in(mut self: Box<Self>, mut standby: Standby) -> Result<Started, Box<Self>> {
         let (pid, stack, report) = standby.init.take().expect("a standby holds its PID 1 until used");
         let command = standby.command.take().expect("a standby holds its socket until used");
         self.program_stack = stack.top(0);
-        let address = (std::ptr::from_ref::<Self>(self) as usize).to_ne_bytes();
+        // The launch is on the heap: its address holds until it is released.
+        let address = (std::ptr::from_ref::<Self>(&*self) as usize).to_ne_bytes();
         // SAFETY: the caller's descriptors, open until this returns.
         let stdio = self.stdio.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
         let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
@@ -258,18 +304,14 @@ impl Launch {
         if !matches!(sent, Ok(n) if n == address.len()) {
             rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
             stack.release();
-            return Err(None);
+            return Err(self);
         }
-        match self.await_report(pid, &report) {
-            Ok(()) => Ok(Started { pid, stack: Some(stack), status: Some(report) }),
-            Err(e) => {
-                stack.release();
-                // A failure the start recorded (no such directory, exec
-                // refused) is the caller's; a PID 1 that died without one was
-                // killed while it waited, and is given up.
-                Err((self.step.load(Ordering::Acquire) != 0).then_some(e))
-            }
-        }
+        Ok(Started {
+            pid,
+            stack: Some(stack),
+            status: Some(report),
+            unconfirmed: Some(Unconfirmed(Some(self))),
+        })
     }
 
     /// The namespaces (or process group) this launch sets up.
@@ -296,11 +338,11 @@ impl Launch {
                 stack.give_back();
                 let pid = pid?;
                 self.check(pid)?;
-                Ok(Started { pid, stack: None, status: None })
+                Ok(Started { pid, stack: None, status: None, unconfirmed: None })
             }
             Setup::Namespace { user_namespace } => {
                 let (pid, stack, report) = self.start_init(user_namespace)?;
-                Ok(Started { pid, stack: Some(stack), status: Some(report) })
+                Ok(Started { pid, stack: Some(stack), status: Some(report), unconfirmed: None })
             }
         }
     }
@@ -358,13 +400,23 @@ impl Launch {
 
     /// The error a child recorded, if any (the child, then, has exited: reap it).
     fn check(&self, pid: Pid) -> io::Result<()> {
+        match self.recorded() {
+            None => Ok(()),
+            Some(e) => {
+                rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
+                Err(e)
+            }
+        }
+    }
+
+    /// The error a child recorded, if any.
+    fn recorded(&self) -> Option<io::Error> {
         let step = self.step.load(Ordering::Acquire);
         if step == 0 {
-            return Ok(());
+            return None;
         }
-        rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
         let errno = io::Error::from_raw_os_error(self.errno.load(Ordering::Acquire));
-        Err(if step == WARDEN_GONE {
+        Some(if step == WARDEN_GONE {
             io::Error::other(STEPS[step])
         } else {
             io::Error::new(errno.kind(), format!("{}: {errno}", STEPS[step]))

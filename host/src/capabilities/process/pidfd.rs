@@ -9,7 +9,9 @@
 //! after the leader exited. A namespace's PID 1 also writes the program's
 //! exit code on a pipe before it exits: that code is read from the pipe, so
 //! a caller need not wait for the namespace's teardown to learn it (reaping
-//! still waits for it).
+//! still waits for it). A PID 1 handed its program ahead of time writes one
+//! byte on that pipe first, once the program has exec'd; if it exits
+//! without, the program never started, and [`Process::start_failure`] says why.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, WaitIdStatus};
 
-use super::launch::InitStack;
+use super::launch::{InitStack, Unconfirmed};
 
 pub struct Process {
     pid: Pid,
@@ -30,6 +32,10 @@ pub struct Process {
     /// Non-blocking: where a namespace's PID 1 writes the program's exit
     /// code; dropped once read, or once it closed without one.
     status: Option<OwnedFd>,
+    /// The launch of a program whose exec PID 1 has not reported yet.
+    unconfirmed: Option<Unconfirmed>,
+    /// Why the program did not start, if PID 1 exited without starting it.
+    start_failure: Option<String>,
 }
 
 /// What a status pipe held.
@@ -43,10 +49,22 @@ enum Reported {
 impl Process {
     /// `pid` must be an unreaped child of this process, and `pidfd` a pidfd
     /// on it; `init_stack` the stack it runs on and `status` its status
-    /// pipe, if it is a namespace's PID 1.
-    pub fn new(pid: Pid, pidfd: OwnedFd, init_stack: Option<InitStack>, status: Option<OwnedFd>) -> Self {
+    /// pipe, if it is a namespace's PID 1; `unconfirmed` the launch of a
+    /// program PID 1 has not reported started yet.
+    pub fn new(
+        pid: Pid,
+        pidfd: OwnedFd,
+        init_stack: Option<InitStack>,
+        status: Option<OwnedFd>,
+        unconfirmed: Option<Unconfirmed>,
+    ) -> Self {
         let status = status.filter(|pipe| rustix::io::ioctl_fionbio(pipe, true).is_ok());
-        Self { pid, pidfd, exit: None, reaped: false, init_stack, status }
+        Self { pid, pidfd, exit: None, reaped: false, init_stack, status, unconfirmed, start_failure: None }
+    }
+
+    /// Why the program did not start, once PID 1 is known to have exited without starting it.
+    pub fn start_failure(&self) -> Option<&str> {
+        self.start_failure.as_deref()
     }
 
     pub fn pid(&self) -> Pid {
@@ -57,6 +75,17 @@ impl Process {
     pub fn exit_code(&mut self) -> io::Result<Option<i32>> {
         if self.exit.is_some() {
             return Ok(self.exit);
+        }
+        if let (Some(unconfirmed), Some(pipe)) = (&self.unconfirmed, &self.status) {
+            match exec_reported(pipe)? {
+                Exec::NotYet => return Ok(None),
+                Exec::Done => self.unconfirmed.take().expect("checked above").release(),
+                Exec::Never => {
+                    // Kept until PID 1 is reaped: the program's process may still read it.
+                    self.start_failure = Some(unconfirmed.failure().to_string());
+                    self.status = None;
+                }
+            }
         }
         if let Some(pipe) = &self.status {
             match reported(pipe)? {
@@ -140,8 +169,33 @@ impl Process {
             if let Some(stack) = self.init_stack.take() {
                 stack.release();
             }
+            if let Some(launch) = self.unconfirmed.take() {
+                launch.release();
+            }
         }
         Ok(())
+    }
+}
+
+/// Whether PID 1 reported the program's exec.
+enum Exec {
+    Done,
+    NotYet,
+    /// PID 1 exited without reporting it: the program never started.
+    Never,
+}
+
+/// Read the byte that says the program has exec'd, without blocking.
+fn exec_reported(pipe: &OwnedFd) -> io::Result<Exec> {
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(pipe, &mut byte) {
+            Ok(1) => return Ok(Exec::Done),
+            Ok(_) => return Ok(Exec::Never),
+            Err(rustix::io::Errno::AGAIN) => return Ok(Exec::NotYet),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -188,7 +242,8 @@ mod tests {
     fn start(script: &str) -> (Process, OwnedFd) {
         let start = Start { env: &[], cwd: Path::new("/"), stdin: false };
         let spawned = contain::spawn(Path::new("/bin/sh"), &["-c".into(), script.into()], start).unwrap();
-        let process = Process::new(spawned.pid, spawned.pidfd, spawned.init_stack, spawned.status);
+        let process =
+            Process::new(spawned.pid, spawned.pidfd, spawned.init_stack, spawned.status, spawned.unconfirmed);
         (process, spawned.stdout)
     }
 

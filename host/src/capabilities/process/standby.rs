@@ -34,20 +34,17 @@ static CHANGED: Condvar = Condvar::new();
 
 /// Start `launch`'s program, in the standby namespace when one is ready
 /// for its setup; else as [`Launch::start`] does.
-pub fn start(mut launch: Launch) -> io::Result<Started> {
-    if let Some(standby) = take(launch.setup()) {
-        let started = launch.start_in(standby);
-        // Only now is the thread told to set the next one up: while this
-        // program runs, that takes no CPU from the spawn itself.
-        CHANGED.notify_one();
-        match started {
-            Ok(started) => return Ok(started),
-            Err(Some(e)) => return Err(e),
-            // That PID 1 is gone (it was killed while it waited): set the namespaces up here.
-            Err(None) => {}
-        }
+pub fn start(launch: Launch) -> io::Result<Started> {
+    let Some(standby) = take(launch.setup()) else { return launch.start() };
+    let started = Box::new(launch).start_in(standby);
+    // Only now is the thread told to set the next one up: while this
+    // program runs, that takes no CPU from the spawn itself.
+    CHANGED.notify_one();
+    match started {
+        Ok(started) => Ok(started),
+        // That PID 1 is gone (it was killed while it waited): set the namespaces up here.
+        Err(launch) => launch.start(),
     }
-    launch.start()
 }
 
 /// The ready standby for `setup`, if there is one. The thread is told to
@@ -132,10 +129,12 @@ fn block_signals() {
 mod tests {
     use std::os::fd::{AsFd, OwnedFd};
     use std::path::Path;
+    use std::time::Duration;
 
-    use rustix::process::{Pid, Signal, WaitOptions};
+    use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 
     use super::super::contain::{Containment, containment};
+    use super::super::pidfd::Process;
     use super::*;
 
     /// The namespaces this host allows, or `None` (with a message) where it allows none.
@@ -150,23 +149,18 @@ mod tests {
         }
     }
 
-    /// A launch of `sh -c script`, its stdout pipe, and the descriptors the launch
-    /// borrows (its stdout's write end first), which must outlive its start.
-    fn shell(setup: Setup, script: &str) -> (Launch, OwnedFd, [OwnedFd; 2]) {
+    /// A launch of `sh -c script` in `cwd`, its stdout pipe, and the
+    /// descriptors the launch borrows (its stdout's write end first), which
+    /// must outlive its start.
+    fn shell(setup: Setup, script: &str, cwd: &str) -> (Launch, OwnedFd, [OwnedFd; 2]) {
         let (stdout, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
         let null =
             rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()).unwrap();
         let argv = ["sh", "-c", script];
         let stdio = [null.as_fd(), write.as_fd(), null.as_fd()];
-        let launch = Launch::new(
-            setup,
-            Path::new("/bin/sh"),
-            argv,
-            [("PATH", "/usr/bin:/bin")],
-            Some(Path::new("/")),
-            stdio,
-        )
-        .unwrap();
+        let env = [("PATH", "/usr/bin:/bin")];
+        let launch =
+            Launch::new(setup, Path::new("/bin/sh"), argv, env, Some(Path::new(cwd)), stdio).unwrap();
         (launch, stdout, [write, null])
     }
 
@@ -182,12 +176,15 @@ mod tests {
         }
     }
 
-    /// The program's exit code from PID 1's report pipe, then PID 1 reaped.
-    fn finish(started: Started) -> i32 {
-        let code = read_to_end(started.status.as_ref().expect("a PID 1 reports on a pipe"));
-        rustix::process::waitpid(Some(started.pid), WaitOptions::empty()).unwrap();
-        started.stack.expect("a PID 1 runs on a stack of its own").release();
-        i32::from_ne_bytes(code.try_into().expect("four bytes of exit code"))
+    /// The started program as a child is held: its exit code (or why it did not start), then reaped.
+    fn finish(started: Started) -> Result<i32, String> {
+        let pidfd = rustix::process::pidfd_open(started.pid, PidfdFlags::empty()).unwrap();
+        let mut process =
+            Process::new(started.pid, pidfd, started.stack, started.status, started.unconfirmed);
+        let code = process.wait(Duration::from_secs(30), None).unwrap().expect("the program ends");
+        let failure = process.start_failure().map(str::to_string);
+        process.reap().unwrap();
+        failure.map_or(Ok(code), Err)
     }
 
     fn is_reaped(pid: Pid) -> bool {
@@ -198,12 +195,24 @@ mod tests {
     fn a_program_runs_in_a_namespace_set_up_ahead_of_it() {
         let Some(setup) = namespace() else { return };
         let standby = Launch::standby(setup).unwrap();
-        let (mut launch, stdout, [write, _null]) = shell(setup, "echo $$; ls /proc/self/fd; exit 3");
-        let started = launch.start_in(standby).unwrap_or_else(|e| panic!("not started: {e:?}"));
+        let (launch, stdout, [write, _null]) = shell(setup, "echo $$; ls /proc/self/fd; exit 3", "/");
+        let started = Box::new(launch).start_in(standby).unwrap_or_else(|_| panic!("its PID 1 is alive"));
         drop(write);
         // PID 2 of its own namespace (PID 1 is Warden's init), with only its stdio.
         assert_eq!(String::from_utf8(read_to_end(&stdout)).unwrap(), "2\n0\n1\n2\n3\n");
-        assert_eq!(finish(started), 3);
+        assert_eq!(finish(started), Ok(3));
+    }
+
+    #[test]
+    fn a_program_that_cannot_start_in_a_namespace_set_up_ahead_says_why() {
+        let Some(setup) = namespace() else { return };
+        let standby = Launch::standby(setup).unwrap();
+        let (launch, stdout, [write, _null]) = shell(setup, "echo ran", "/nonexistent-warden-test-dir");
+        let started = Box::new(launch).start_in(standby).unwrap_or_else(|_| panic!("its PID 1 is alive"));
+        drop(write);
+        assert_eq!(read_to_end(&stdout), b"", "nothing ran");
+        let failure = finish(started).expect_err("the start failed");
+        assert!(failure.contains("entering the working directory"), "{failure}");
     }
 
     #[test]
@@ -222,13 +231,17 @@ mod tests {
         let standby = Launch::standby(setup).unwrap();
         let pid = standby.pid();
         rustix::process::kill_process(pid, Signal::KILL).unwrap();
-        let (mut launch, stdout, [write, _null]) = shell(setup, "echo started");
-        assert!(matches!(launch.start_in(standby), Err(None)), "a dead PID 1 cannot run the program");
+        let exited = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+        rustix::process::waitid(WaitId::Pid(pid), exited).unwrap();
+        let (launch, stdout, [write, _null]) = shell(setup, "echo started", "/");
+        let Err(launch) = Box::new(launch).start_in(standby) else {
+            panic!("a dead PID 1 cannot run the program")
+        };
         assert!(is_reaped(pid), "the dead PID 1 was reaped");
-        let started = start(launch).unwrap();
+        let started = launch.start().unwrap();
         drop(write);
         assert_eq!(read_to_end(&stdout), b"started\n");
-        assert_eq!(finish(started), 0);
+        assert_eq!(finish(started), Ok(0));
     }
 
     /// Unmounts (lazily) on drop.
@@ -267,14 +280,14 @@ mod tests {
         drop(early_mount);
         let _late_mount = tmpfs_with(&late, "late-file");
         let script = format!("ls {}; echo --; ls {}", early.display(), late.display());
-        let (mut launch, stdout, [write, _null]) = shell(setup, &script);
-        let started = launch.start_in(standby).unwrap_or_else(|e| panic!("not started: {e:?}"));
+        let (launch, stdout, [write, _null]) = shell(setup, &script, "/");
+        let started = Box::new(launch).start_in(standby).unwrap_or_else(|_| panic!("its PID 1 is alive"));
         drop(write);
         assert_eq!(
             String::from_utf8(read_to_end(&stdout)).unwrap(),
             "--\nlate-file\n",
             "the program sees the host's mounts as they are when it starts, not as they were when its namespace was set up"
         );
-        assert_eq!(finish(started), 0);
+        assert_eq!(finish(started), Ok(0));
     }
 }
