@@ -12,12 +12,16 @@
 //! operation takes a [`Fence`] (the identities of the reserved entries, the
 //! directories above them and their parents, pinned open for the
 //! operation's length), and the store checks every component it opens
-//! against it. Names are also compared case-folded, which covers reserved
+//! against it. The pins outlive the operation: the next one looks each path
+//! up again (one `statx`) and reuses the pin when the path still leads to
+//! the pinned entry (a pinned inode cannot be reused, so equal numbers mean
+//! the same entry), and pins it afresh when it does not. Names are also compared case-folded, which covers reserved
 //! entries that do not exist yet and FUSE file systems whose inode numbers
 //! differ per spelling.
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use rustix::fs::{Mode, OFlags};
 
@@ -30,6 +34,8 @@ pub type Id = (u64, u64);
 #[derive(Debug, Default)]
 pub struct Reserved {
     paths: Vec<ReservedPath>,
+    /// The entries last pinned, by path relative to the root: (identity, `O_PATH` handle).
+    pins: Mutex<Vec<(String, Id, Arc<OwnedFd>)>>,
 }
 
 #[derive(Debug)]
@@ -136,6 +142,37 @@ impl Reserved {
         }
         fence
     }
+
+    /// A pin on the entry now at `relative`, and its identity: the last pin
+    /// if it still holds that entry, else a new one. `None` if there is none.
+    fn pinned(&self, root: BorrowedFd<'_>, relative: &str) -> Option<(Id, Arc<OwnedFd>)> {
+        let mut pins = self.pins.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let slot = pins.iter().position(|(path, _, _)| path == relative);
+        let seen = match rustix::fs::statat(root, relative, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => (stat.st_dev, stat.st_ino),
+            Err(_) => {
+                // Gone: the pin would only keep a removed entry alive.
+                if let Some(index) = slot {
+                    pins.swap_remove(index);
+                }
+                return None;
+            }
+        };
+        if let Some(index) = slot
+            && pins[index].1 == seen
+        {
+            return Some((seen, pins[index].2.clone()));
+        }
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(root, relative, flags, Mode::empty()).ok()?;
+        let stat = rustix::fs::fstat(&fd).ok()?;
+        let pinned = ((stat.st_dev, stat.st_ino), Arc::new(fd));
+        match slot {
+            Some(index) => pins[index] = (relative.to_string(), pinned.0, pinned.1.clone()),
+            None => pins.push((relative.to_string(), pinned.0, pinned.1.clone())),
+        }
+        Some(pinned)
+    }
 }
 
 /// The identities of the reserved entries during one operation.
@@ -146,7 +183,7 @@ pub struct Fence<'r> {
     parents: Vec<Id>,
     /// Open `O_PATH` handles keep every identity above valid (no inode reuse,
     /// stable numbers on file systems that make them up) while the fence lives.
-    _pins: Vec<OwnedFd>,
+    _pins: Vec<Arc<OwnedFd>>,
 }
 
 impl Fence<'_> {
@@ -183,11 +220,9 @@ impl Fence<'_> {
     }
 
     fn pin(&mut self, root: BorrowedFd<'_>, relative: &str) -> Option<Id> {
-        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(root, relative, flags, Mode::empty()).ok()?;
-        let stat = rustix::fs::fstat(&fd).ok()?;
-        self._pins.push(fd);
-        Some((stat.st_dev, stat.st_ino))
+        let (id, pin) = self.reserved.pinned(root, relative)?;
+        self._pins.push(pin);
+        Some(id)
     }
 }
 
@@ -321,5 +356,30 @@ mod tests {
         assert!(fence.holds_reserved(id(&root.join("plugins"))) && fence.holds_reserved(id(root)));
         std::fs::hard_link(root.join("plugins/agent.wasm"), root.join("alias")).unwrap();
         assert!(fence.hides(id(&root.join("alias"))), "a hard link is the same file");
+    }
+
+    #[test]
+    fn a_fence_follows_a_reserved_entry_replaced_or_created_between_operations() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("warden.toml"), "first").unwrap();
+        let mut reserved = Reserved::default();
+        reserved.add(root, &root.join("warden.toml"), "configuration").unwrap();
+        reserved.add(root, &root.join("turn-locks"), "turn-lock directory").unwrap();
+        let id = |p: &Path| id_of(&std::fs::symlink_metadata(p).unwrap());
+        let opened = std::fs::File::open(root).unwrap();
+        let fence = || reserved.fence(std::os::fd::AsFd::as_fd(&opened), id(root));
+        let first = id(&root.join("warden.toml"));
+        assert!(fence().hides(first));
+        // An editor's save: a new file renamed over the old one.
+        std::fs::write(root.join("new"), "second").unwrap();
+        std::fs::rename(root.join("new"), root.join("warden.toml")).unwrap();
+        std::fs::create_dir(root.join("turn-locks")).unwrap();
+        let fence = fence();
+        assert!(fence.hides(id(&root.join("warden.toml"))), "the new file is fenced");
+        assert!(!fence.hides(first), "the old one, gone, is not");
+        assert!(fence.hides(id(&root.join("turn-locks"))), "an entry created since is fenced");
+        std::fs::hard_link(root.join("warden.toml"), root.join("alias")).unwrap();
+        assert!(fence.hides(id(&root.join("alias"))));
     }
 }

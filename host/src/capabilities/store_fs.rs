@@ -189,8 +189,8 @@ impl FsRoot {
     }
 
     fn open_checked(&self, path: &str) -> Result<(File, u64), OpenRace> {
-        let (dir, name) = self.parent_of(path)?;
-        let checked = match self.lstat(&dir, name, path)? {
+        let (dir, name, entry) = self.parent_and_entry(path, true)?;
+        let checked = match entry {
             Some(m) if m.is_file() => m,
             Some(m) => return Err(not_a_regular_file(path, m.file_type()).into()),
             None => return Err(PluginError::NotFound(format!("reading {path:?}: it does not exist")).into()),
@@ -219,8 +219,8 @@ impl FsRoot {
     /// the temp file and is returned.
     pub fn write_atomic(&self, path: &str, data: &[u8]) -> Result<(), PluginError> {
         self.require_writable("write", path)?;
-        let (dir, name) = self.parent_of(path)?;
-        self.refuse_symlink_or_dir(&dir, name, path)?;
+        let (dir, name, entry) = self.parent_and_entry(path, true)?;
+        self.refuse_symlink_or_dir(entry.as_ref(), path)?;
         let temp = format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple());
         let result = write_and_sync(&dir, &temp, data)
             .and_then(|()| dir.rename(&temp, &dir, name))
@@ -252,8 +252,8 @@ impl FsRoot {
 
     fn append_with(&self, path: &str, data: &[u8], durable: bool) -> Result<u64, PluginError> {
         self.require_writable("append to", path)?;
-        let (dir, name) = self.parent_of(path)?;
-        self.refuse_symlink_or_dir(&dir, name, path)?;
+        let (dir, name, entry) = self.parent_and_entry(path, true)?;
+        self.refuse_symlink_or_dir(entry.as_ref(), path)?;
         let open = |create: bool| {
             let mut options = OpenOptions::new();
             options
@@ -293,8 +293,8 @@ impl FsRoot {
 
     pub fn remove_file(&self, path: &str) -> Result<(), PluginError> {
         self.require_writable("remove", path)?;
-        let (dir, name) = self.parent_of(path)?;
-        self.refuse_symlink_or_dir(&dir, name, path)?;
+        let (dir, name, entry) = self.parent_and_entry(path, true)?;
+        self.refuse_symlink_or_dir(entry.as_ref(), path)?;
         dir.remove_file(name).map_err(|e| self.fs_error("removing", path, e))?;
         sync_dir(&dir).map_err(|e| self.fs_error("removing", path, e))
     }
@@ -410,12 +410,12 @@ impl FsRoot {
 
     /// Metadata of an entry, not following a final symlink; `None` if absent.
     pub fn metadata(&self, path: &str) -> Result<Option<EntryMetadata>, PluginError> {
-        let (dir, name) = match self.parent_of(path) {
-            Ok(found) => found,
+        let entry = match self.parent_and_entry(path, true) {
+            Ok((_, _, entry)) => entry,
             Err(PluginError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        Ok(self.lstat(&dir, name, path)?.map(|m| EntryMetadata {
+        Ok(entry.map(|m| EntryMetadata {
             kind: entry_kind(m.file_type()),
             size: m.len(),
             modified_ns: m
@@ -449,8 +449,7 @@ impl FsRoot {
 
     /// Refuse a lock file that exists and is a FIFO, socket or device (opening one could block).
     pub fn refuse_special(&self, path: &str) -> Result<(), PluginError> {
-        let (dir, name) = self.parent_of(path)?;
-        match self.lstat(&dir, name, path)? {
+        match self.parent_and_entry(path, true)?.2 {
             Some(m) if special_kind(m.file_type()).is_some() => Err(not_a_regular_file(path, m.file_type())),
             _ => Ok(()),
         }
@@ -563,6 +562,17 @@ impl FsRoot {
     /// directory, and the last component if it exists, must not be one of
     /// Warden's reserved entries by identity, whatever name reached it.
     fn parent_of<'p>(&self, path: &'p str) -> Result<(Dir, &'p str), PluginError> {
+        self.parent_and_entry(path, false).map(|(dir, name, _)| (dir, name))
+    }
+
+    /// [`Self::parent_of`], and the entry's own metadata (not following a
+    /// symlink), looked up once for the fence and the caller; with
+    /// `entry` false it is looked up only when the fence needs it.
+    fn parent_and_entry<'p>(
+        &self,
+        path: &'p str,
+        entry: bool,
+    ) -> Result<(Dir, &'p str, Option<Metadata>), PluginError> {
         let mut components = self.guest_path(path)?;
         let name = components.pop().expect("split returns at least one component");
         let fence = self.fence();
@@ -581,12 +591,11 @@ impl FsRoot {
             Some(dir) => dir,
             None => self.dir.try_clone().map_err(|e| self.fs_error("opening", path, e))?,
         };
-        if !fence.is_empty()
-            && let Some(m) = self.lstat(&dir, name, path)?
-        {
-            fence.check(id(&m), path)?;
+        let meta = if entry || !fence.is_empty() { self.lstat(&dir, name, path)? } else { None };
+        if let Some(m) = meta.as_ref().filter(|_| !fence.is_empty()) {
+            fence.check(id(m), path)?;
         }
-        Ok((dir, name))
+        Ok((dir, name, meta))
     }
 
     /// The identity of an open directory.
@@ -644,8 +653,8 @@ impl FsRoot {
 
     /// Refuse an existing entry that is not a regular file: a symlink, a
     /// directory, or a FIFO, socket or device.
-    fn refuse_symlink_or_dir(&self, dir: &Dir, name: &str, path: &str) -> Result<(), PluginError> {
-        match self.lstat(dir, name, path)? {
+    fn refuse_symlink_or_dir(&self, entry: Option<&Metadata>, path: &str) -> Result<(), PluginError> {
+        match entry {
             Some(m) if m.file_type().is_symlink() => Err(symlink_denied(path)),
             Some(m) if m.is_dir() => {
                 Err(PluginError::Invalid(format!("{path:?} is a directory where a file was expected")))

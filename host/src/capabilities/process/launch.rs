@@ -96,6 +96,7 @@ pub struct Launch {
     stdio: [RawFd; 3],
     /// A pidfd on Warden: readable once Warden has exited.
     warden: RawFd,
+    /// What PID 1 writes in a new user namespace's maps (set when one is cloned).
     uid_map: Vec<u8>,
     gid_map: Vec<u8>,
     /// PID 1's end of the pipe it reports on (Warden keeps the other).
@@ -223,8 +224,6 @@ impl Launch {
                 c_string(&[name, b"=", value.as_ref()].concat())
             })
             .collect::<io::Result<Vec<_>>>()?;
-        let uid = rustix::process::geteuid().as_raw();
-        let gid = rustix::process::getegid().as_raw();
         Ok(Self {
             setup,
             role: Role::Program,
@@ -236,8 +235,8 @@ impl Launch {
             cwd: cwd.map(|cwd| c_string(cwd.as_os_str().as_bytes())).transpose()?,
             stdio: stdio.map(|fd| fd.as_raw_fd()),
             warden: warden_pidfd()?,
-            uid_map: format!("{uid} {uid} 1\n").into_bytes(),
-            gid_map: format!("{gid} {gid} 1\n").into_bytes(),
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
             report: -1,
             program_stack: std::ptr::null_mut(),
             errno: AtomicI32::new(0),
@@ -358,6 +357,10 @@ impl Launch {
         let mut flags = libc::CLONE_VM | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::SIGCHLD;
         if user_namespace {
             flags |= libc::CLONE_NEWUSER;
+            let uid = rustix::process::geteuid().as_raw();
+            let gid = rustix::process::getegid().as_raw();
+            self.uid_map = format!("{uid} {uid} 1\n").into_bytes();
+            self.gid_map = format!("{gid} {gid} 1\n").into_bytes();
         }
         // SAFETY: `init` reads `self` only until it has reported, and
         // this thread waits for that report (or for the pipe to close,
