@@ -21,6 +21,8 @@ mod output;
 mod pidfd;
 mod slots;
 mod standby;
+#[cfg(test)]
+mod testing;
 mod wit;
 
 use std::io::Write;

@@ -237,6 +237,7 @@ mod tests {
     use std::path::Path;
 
     use super::super::contain::{self, Start};
+    use super::super::testing::read_to_end;
     use super::*;
 
     fn start(script: &str) -> (Process, OwnedFd) {
@@ -245,18 +246,6 @@ mod tests {
         let process =
             Process::new(spawned.pid, spawned.pidfd, spawned.init_stack, spawned.status, spawned.unconfirmed);
         (process, spawned.stdout)
-    }
-
-    fn read_to_end(pipe: &OwnedFd) -> Vec<u8> {
-        let (mut all, mut buffer) = (Vec::new(), [0u8; 256]);
-        loop {
-            match rustix::io::read(pipe, &mut buffer) {
-                Ok(0) => return all,
-                Ok(n) => all.extend_from_slice(&buffer[..n]),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => panic!("reading the output: {e}"),
-            }
-        }
     }
 
     #[test]

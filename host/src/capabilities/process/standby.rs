@@ -5,7 +5,9 @@
 //! its program to that namespace's PID 1, and the thread sets up the next
 //! one while the program runs. Each namespace runs one program, as one set
 //! up by the spawn itself would: nothing of one turn's namespace reaches
-//! another's.
+//! another's. A namespace waits at most [`MAX_AGE`]: where the host's
+//! mounts do not propagate into it, it would otherwise show the next program
+//! the file systems of the time it was set up, and keep them busy.
 //!
 //! The thread never exits: the parent-death signal of every PID 1 it
 //! created is tied to it (so they all die with Warden, as before). Where a
@@ -14,32 +16,44 @@
 
 use std::io;
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::launch::{Launch, Setup, Standby, Started};
 
+/// The oldest a waiting namespace may get: where the host's mounts do not
+/// propagate (a private root, as in many containers), a namespace sees the
+/// file systems mounted when it was set up, and keeps them busy, until it is
+/// replaced. The thread replaces one this old.
+const MAX_AGE: Duration = Duration::from_secs(10);
+
+/// Keeps one namespace set up for the next spawn: the slot, and the thread that fills it.
+struct Keeper {
+    slot: Mutex<Slot>,
+    changed: Condvar,
+    max_age: Duration,
+}
+
 /// The one standby namespace, and what the thread should keep ready.
-#[derive(Default)]
 struct Slot {
     /// The namespaces spawns ask for (set by the first contained spawn).
     setup: Option<Setup>,
-    ready: Option<Standby>,
+    /// The namespace ready, and when it was set up.
+    ready: Option<(Standby, Instant)>,
     thread_started: bool,
     /// A standby could not be set up: spawns do it themselves from now on.
     failed: bool,
 }
 
-static SLOT: Mutex<Slot> =
-    Mutex::new(Slot { setup: None, ready: None, thread_started: false, failed: false });
-static CHANGED: Condvar = Condvar::new();
+static KEEPER: Keeper = Keeper::new(MAX_AGE);
 
 /// Start `launch`'s program, in the standby namespace when one is ready
 /// for its setup; else as [`Launch::start`] does.
 pub fn start(launch: Launch) -> io::Result<Started> {
-    let Some(standby) = take(launch.setup()) else { return launch.start() };
+    let Some(standby) = KEEPER.take(launch.setup()) else { return launch.start() };
     let started = Box::new(launch).start_in(standby);
     // Only now is the thread told to set the next one up: while this
     // program runs, that takes no CPU from the spawn itself.
-    CHANGED.notify_one();
+    KEEPER.changed.notify_one();
     match started {
         Ok(started) => Ok(started),
         // That PID 1 is gone (it was killed while it waited): set the namespaces up here.
@@ -47,73 +61,90 @@ pub fn start(launch: Launch) -> io::Result<Started> {
     }
 }
 
-/// The ready standby for `setup`, if there is one. The thread is told to
-/// set the next one up by whoever takes it, once its program has started.
-fn take(setup: Setup) -> Option<Standby> {
-    if setup == Setup::ProcessGroup {
-        return None;
+impl Keeper {
+    const fn new(max_age: Duration) -> Self {
+        let slot = Slot { setup: None, ready: None, thread_started: false, failed: false };
+        Self { slot: Mutex::new(slot), changed: Condvar::new(), max_age }
     }
-    let mut slot = lock();
-    if slot.failed {
-        return None;
-    }
-    if slot.setup != Some(setup) {
-        slot.setup = Some(setup);
-        slot.ready = None;
-    }
-    if !slot.thread_started {
-        let spawned = std::thread::Builder::new().name("warden-standby".into()).spawn(keep_ready);
-        match spawned {
-            Ok(_) => slot.thread_started = true,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot start the thread that sets namespaces up ahead of spawns");
-                slot.failed = true;
+
+    /// The ready standby for `setup`, if there is one and it is not too
+    /// old. The thread is told to set the next one up by whoever takes it,
+    /// once its program has started.
+    fn take(&'static self, setup: Setup) -> Option<Standby> {
+        if setup == Setup::ProcessGroup {
+            return None;
+        }
+        let mut slot = self.lock();
+        if slot.failed {
+            return None;
+        }
+        if slot.setup != Some(setup) {
+            slot.setup = Some(setup);
+            slot.ready = None;
+        }
+        if !slot.thread_started {
+            let spawned =
+                std::thread::Builder::new().name("warden-standby".into()).spawn(move || self.keep_ready());
+            match spawned {
+                Ok(_) => slot.thread_started = true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the thread that sets namespaces up ahead of spawns");
+                    slot.failed = true;
+                }
             }
         }
+        let taken = slot.ready.take().filter(|(_, made)| made.elapsed() < self.max_age);
+        if taken.is_none() {
+            self.changed.notify_one();
+        }
+        taken.map(|(standby, _)| standby)
     }
-    let taken = slot.ready.take();
-    if taken.is_none() {
-        CHANGED.notify_one();
-    }
-    taken
-}
 
-/// The standby thread: keep one namespace ready for the setup spawns ask for.
-fn keep_ready() {
-    // No signal handler runs on this thread: the PID 1s it clones share its
-    // memory and its thread-local errno.
-    block_signals();
-    loop {
-        let setup = {
-            let mut slot = lock();
-            loop {
-                match slot.setup {
-                    Some(setup) if slot.ready.is_none() && !slot.failed => break setup,
-                    _ => slot = CHANGED.wait(slot).unwrap_or_else(|poisoned| poisoned.into_inner()),
-                }
-            }
-        };
-        match Launch::standby(setup) {
-            Ok(standby) => {
-                let mut slot = lock();
-                if slot.setup == Some(setup) {
-                    slot.ready = Some(standby);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot set a namespace up ahead of its spawn; each spawn sets its own up");
-                lock().failed = true;
-                // PID 1s this thread created may still run programs: it must live on.
+    /// The standby thread: keep one namespace, younger than `max_age`, ready
+    /// for the setup spawns ask for.
+    fn keep_ready(&self) {
+        // No signal handler runs on this thread: the PID 1s it clones share its
+        // memory and its thread-local errno.
+        block_signals();
+        loop {
+            let setup = {
+                let mut slot = self.lock();
                 loop {
-                    std::thread::park();
+                    if slot.ready.as_ref().is_some_and(|(_, made)| made.elapsed() >= self.max_age) {
+                        slot.ready = None;
+                    }
+                    match (slot.setup, &slot.ready) {
+                        (Some(setup), None) if !slot.failed => break setup,
+                        (_, Some((_, made))) => {
+                            let left = self.max_age.saturating_sub(made.elapsed());
+                            slot = self.changed.wait_timeout(slot, left).unwrap_or_else(|p| p.into_inner()).0;
+                        }
+                        _ => slot = self.changed.wait(slot).unwrap_or_else(|p| p.into_inner()),
+                    }
+                }
+            };
+            match Launch::standby(setup) {
+                Ok(standby) => {
+                    let mut slot = self.lock();
+                    if slot.setup == Some(setup) {
+                        slot.ready = Some((standby, Instant::now()));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot set a namespace up ahead of its spawn; each spawn sets its own up");
+                    self.lock().failed = true;
+                    // PID 1s this thread created may still run programs: it must live on.
+                    loop {
+                        std::thread::park();
+                    }
                 }
             }
         }
     }
-}
 
-fn lock() -> MutexGuard<'static, Slot> {
-    SLOT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 fn block_signals() {
@@ -135,6 +166,7 @@ mod tests {
 
     use super::super::contain::{Containment, containment};
     use super::super::pidfd::Process;
+    use super::super::testing::read_to_end;
     use super::*;
 
     /// The namespaces this host allows, or `None` (with a message) where it allows none.
@@ -162,18 +194,6 @@ mod tests {
         let launch =
             Launch::new(setup, Path::new("/bin/sh"), argv, env, Some(Path::new(cwd)), stdio).unwrap();
         (launch, stdout, [write, null])
-    }
-
-    fn read_to_end(pipe: &OwnedFd) -> Vec<u8> {
-        let (mut all, mut buffer) = (Vec::new(), [0u8; 256]);
-        loop {
-            match rustix::io::read(pipe, &mut buffer) {
-                Ok(0) => return all,
-                Ok(n) => all.extend_from_slice(&buffer[..n]),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => panic!("reading: {e}"),
-            }
-        }
     }
 
     /// The started program as a child is held: its exit code (or why it did not start), then reaped.
@@ -242,6 +262,28 @@ mod tests {
         drop(write);
         assert_eq!(read_to_end(&stdout), b"started\n");
         assert_eq!(finish(started), Ok(0));
+    }
+
+    #[test]
+    fn a_namespace_waiting_longer_than_its_maximum_age_is_replaced() {
+        let Some(setup) = namespace() else { return };
+        let keeper: &'static Keeper = Box::leak(Box::new(Keeper::new(Duration::from_millis(200))));
+        assert!(keeper.take(setup).is_none(), "nothing is ready before the thread has run");
+        let ready = || keeper.lock().ready.as_ref().map(|(standby, _)| standby.pid());
+        wait_until("a namespace set up", || ready().is_some());
+        let first = ready().unwrap();
+        wait_until("the namespace replaced", || ready().is_some_and(|pid| pid != first));
+        assert!(is_reaped(first), "the namespace replaced was ended and reaped");
+        assert!(keeper.take(setup).is_some(), "a young one is handed out");
+    }
+
+    /// Wait (up to 30 s) until `done`.
+    fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(std::time::Instant::now() < until, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Unmounts (lazily) on drop.
