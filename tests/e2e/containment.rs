@@ -341,7 +341,10 @@ fn the_program_holds_only_its_stdio() {
 /// long turn would keep another child's output from reaching end of file
 /// and a released lock held. It closes its stdio too, once the program has
 /// it, so the program's output ends when the program's processes exit, not
-/// when the namespace is torn down. Read from outside: only its report pipe.
+/// when the namespace is torn down. Read from outside: only its report pipe,
+/// once the program has started (a namespace set up ahead of the spawn is
+/// handed the program after the spawn returned: until it has started it, its
+/// PID 1 also holds the program's stdio and the socket they came on).
 #[test]
 fn the_namespace_init_holds_none_of_wardens_descriptors() {
     let dir = tempfile::tempdir().unwrap();
@@ -354,11 +357,17 @@ fn the_namespace_init_holds_none_of_wardens_descriptors() {
         warden_tests::wait_for("the spawn's progress event", || !events.lock().unwrap().is_empty());
         let pid = events.lock().unwrap()[0].message.trim_start_matches("pid ").to_string();
         let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
-        let mut descriptors: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .expect("the test runs as Warden's user with CAP_SYS_PTRACE (root), as the suite does")
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        descriptors.sort();
+        let mut descriptors = Vec::new();
+        warden_tests::wait_for("PID 1 to have started the program", || {
+            descriptors = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .expect("the test runs as Warden's user with CAP_SYS_PTRACE (root), as the suite does")
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            descriptors.sort();
+            let handing_over = ["0", "1", "2", "3", "4"];
+            assert!(descriptors.iter().all(|fd| handing_over.contains(&fd.as_str())), "{descriptors:?}");
+            descriptors == ["3"]
+        });
         cancel.cancel();
         running.join().unwrap().unwrap_err();
         (name, descriptors)
