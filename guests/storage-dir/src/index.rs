@@ -283,7 +283,8 @@ fn remove_layout_1_threads() -> Result<(), PluginError> {
 }
 
 /// The session file names that lines of `thread`'s index file give it, last
-/// line first, each once; lines that are not "<thread> <session file name>" are skipped.
+/// line first, each once; its lines not naming a session file are skipped
+/// (other threads' lines are only compared, never decoded).
 fn sessions_said_to_hold(thread: &str) -> Result<Vec<String>, PluginError> {
     let thread_name = thread_name(thread)?;
     let bucket = bucket_path(&thread_name);
@@ -297,8 +298,9 @@ fn sessions_said_to_hold(thread: &str) -> Result<Vec<String>, PluginError> {
     let mut skipped = false;
     for line in text.split('\n').rev().filter(|l| !l.is_empty()) {
         match line.split_once(' ') {
-            Some((t, name)) if key::decode(t).is_some() && key::decode(name).is_some() => {
-                if t == thread_name && !names.iter().any(|n| n == name) {
+            Some((t, _)) if t != thread_name => {}
+            Some((_, name)) if key::decode(name).is_some() => {
+                if !names.iter().any(|n| n == name) {
                     names.push(name.to_string());
                 }
             }

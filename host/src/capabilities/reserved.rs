@@ -15,9 +15,9 @@
 //! against it. The pins outlive the operation: the next one looks each path
 //! up again (one `statx`) and reuses the pin when the path still leads to
 //! the pinned entry (a pinned inode cannot be reused, so equal numbers mean
-//! the same entry), and pins it afresh when it does not. Names are also compared case-folded, which covers reserved
-//! entries that do not exist yet and FUSE file systems whose inode numbers
-//! differ per spelling.
+//! the same entry), and pins it afresh when it does not. Names are also
+//! compared case-folded, which covers reserved entries that do not exist
+//! yet and FUSE file systems whose inode numbers differ per spelling.
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};

@@ -220,7 +220,7 @@ impl FsRoot {
     pub fn write_atomic(&self, path: &str, data: &[u8]) -> Result<(), PluginError> {
         self.require_writable("write", path)?;
         let (dir, name, entry) = self.parent_and_entry(path, true)?;
-        self.refuse_symlink_or_dir(entry.as_ref(), path)?;
+        refuse_symlink_or_dir(entry.as_ref(), path)?;
         let temp = format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple());
         let result = write_and_sync(&dir, &temp, data)
             .and_then(|()| dir.rename(&temp, &dir, name))
@@ -253,7 +253,7 @@ impl FsRoot {
     fn append_with(&self, path: &str, data: &[u8], durable: bool) -> Result<u64, PluginError> {
         self.require_writable("append to", path)?;
         let (dir, name, entry) = self.parent_and_entry(path, true)?;
-        self.refuse_symlink_or_dir(entry.as_ref(), path)?;
+        refuse_symlink_or_dir(entry.as_ref(), path)?;
         let open = |create: bool| {
             let mut options = OpenOptions::new();
             options
@@ -294,7 +294,7 @@ impl FsRoot {
     pub fn remove_file(&self, path: &str) -> Result<(), PluginError> {
         self.require_writable("remove", path)?;
         let (dir, name, entry) = self.parent_and_entry(path, true)?;
-        self.refuse_symlink_or_dir(entry.as_ref(), path)?;
+        refuse_symlink_or_dir(entry.as_ref(), path)?;
         dir.remove_file(name).map_err(|e| self.fs_error("removing", path, e))?;
         sync_dir(&dir).map_err(|e| self.fs_error("removing", path, e))
     }
@@ -651,19 +651,6 @@ impl FsRoot {
         }
     }
 
-    /// Refuse an existing entry that is not a regular file: a symlink, a
-    /// directory, or a FIFO, socket or device.
-    fn refuse_symlink_or_dir(&self, entry: Option<&Metadata>, path: &str) -> Result<(), PluginError> {
-        match entry {
-            Some(m) if m.file_type().is_symlink() => Err(symlink_denied(path)),
-            Some(m) if m.is_dir() => {
-                Err(PluginError::Invalid(format!("{path:?} is a directory where a file was expected")))
-            }
-            Some(m) if !m.is_file() => Err(not_a_regular_file(path, m.file_type())),
-            _ => Ok(()),
-        }
-    }
-
     /// Map an I/O error to the WIT error variants. ELOOP / ENOTDIR from a
     /// no-follow open mean a symlink was in the way.
     fn fs_error(&self, action: &str, path: &str, e: std::io::Error) -> PluginError {
@@ -796,6 +783,19 @@ fn entry_kind(t: cap_std::fs::FileType) -> EntryKind {
         EntryKind::File
     } else {
         EntryKind::Other
+    }
+}
+
+/// Refuse an existing entry that is not a regular file: a symlink, a
+/// directory, or a FIFO, socket or device.
+fn refuse_symlink_or_dir(entry: Option<&Metadata>, path: &str) -> Result<(), PluginError> {
+    match entry {
+        Some(m) if m.file_type().is_symlink() => Err(symlink_denied(path)),
+        Some(m) if m.is_dir() => {
+            Err(PluginError::Invalid(format!("{path:?} is a directory where a file was expected")))
+        }
+        Some(m) if !m.is_file() => Err(not_a_regular_file(path, m.file_type())),
+        _ => Ok(()),
     }
 }
 

@@ -41,11 +41,12 @@
 //! once: the spawning thread is not woken to hear that the program started
 //! (it would only take the CPU the program starts on). PID 1 goes on exactly
 //! as above; its report comes first on the status pipe, and a start that
-//! failed is known when PID 1 exits without it (see [`Unconfirmed`]). Such a PID 1 was cloned by the thread that set
-//! the namespace up (see [`super::standby`]), whose thread-local `errno` it
-//! shares: after its report it makes only calls that leave `errno` alone
-//! when they succeed, and a failed one (which ends PID 1) may overwrite
-//! that thread's `errno` once.
+//! failed is known when PID 1 exits without it (see [`Unconfirmed`]). Such
+//! a PID 1 was cloned by the thread that set the namespace up (see
+//! [`super::standby`]), whose thread-local `errno` it shares: after its
+//! report it makes only calls that leave `errno` alone when they succeed,
+//! and a failed one (which ends PID 1) may overwrite that thread's `errno`
+//! once.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io;
@@ -195,9 +196,15 @@ const COMMAND_FD: RawFd = 4;
 /// A namespace set up ahead of its program (see the module documentation):
 /// its PID 1, Warden's unreaped child, waits on `command`. Dropped unused,
 /// it closes the socket, and PID 1 exits and is reaped.
-pub struct Standby {
-    init: Option<(Pid, InitStack, OwnedFd)>,
-    command: Option<OwnedFd>,
+pub struct Standby(Option<Waiting>);
+
+/// A standby's PID 1: its pid, its stack, Warden's end of its report pipe
+/// and of its socket.
+struct Waiting {
+    pid: Pid,
+    stack: InitStack,
+    report: OwnedFd,
+    command: OwnedFd,
 }
 
 impl Launch {
@@ -273,8 +280,8 @@ impl Launch {
         let mut launch = Self::new(setup, Path::new("/"), [b"standby"], None::<(&[u8], &[u8])>, None, stdio)?;
         launch.role = Role::Standby(theirs.as_raw_fd());
         let _blocked = BlockedSignals::all()?;
-        let init = launch.start_init(user_namespace)?;
-        Ok(Standby { init: Some(init), command: Some(command) })
+        let (pid, stack, report) = launch.start_init(user_namespace)?;
+        Ok(Standby(Some(Waiting { pid, stack, report, command })))
     }
 
     /// Hand the program to `standby`'s PID 1, and return without waiting
@@ -283,8 +290,8 @@ impl Launch {
     /// if PID 1 exits first. Hands the launch back when that PID 1 is gone
     /// (killed while it waited; it has been reaped): start it another way.
     pub fn start_in(mut self: Box<Self>, mut standby: Standby) -> Result<Started, Box<Self>> {
-        let (pid, stack, report) = standby.init.take().expect("a standby holds its PID 1 until used");
-        let command = standby.command.take().expect("a standby holds its socket until used");
+        let Waiting { pid, stack, report, command } =
+            standby.0.take().expect("a standby holds its PID 1 until used");
         self.program_stack = stack.top(0);
         // The launch is on the heap: its address holds until it is released.
         let address = (std::ptr::from_ref::<Self>(&*self) as usize).to_ne_bytes();
@@ -458,15 +465,15 @@ impl Standby {
     /// Its PID 1, in Warden's namespace.
     #[cfg(test)]
     pub fn pid(&self) -> Pid {
-        self.init.as_ref().expect("a standby holds its PID 1 until used").0
+        self.0.as_ref().expect("a standby holds its PID 1 until used").pid
     }
 }
 
 impl Drop for Standby {
     fn drop(&mut self) {
-        // Closing the socket ends a PID 1 that still waits on it.
-        drop(self.command.take());
-        if let Some((pid, stack, _report)) = self.init.take() {
+        if let Some(Waiting { pid, stack, command, .. }) = self.0.take() {
+            // Closing the socket ends a PID 1 that still waits on it.
+            drop(command);
             rustix::process::waitpid(Some(pid), WaitOptions::empty()).ok();
             stack.release();
         }
@@ -977,12 +984,12 @@ impl Drop for InitStack {
 }
 
 /// Every signal blocked in the calling thread until dropped.
-struct BlockedSignals {
+pub struct BlockedSignals {
     previous: libc::sigset_t,
 }
 
 impl BlockedSignals {
-    fn all() -> io::Result<Self> {
+    pub fn all() -> io::Result<Self> {
         // SAFETY: sigset_t is plain data, filled by sigfillset / pthread_sigmask.
         unsafe {
             let mut all: libc::sigset_t = std::mem::zeroed();

@@ -38,11 +38,11 @@ pub struct Process {
     start_failure: Option<String>,
 }
 
-/// What a status pipe held.
-enum Reported {
-    Code(i32),
+/// What a non-blocking read of one whole `N`-byte message from a status pipe gave.
+enum Message<const N: usize> {
+    Whole([u8; N]),
     NotYet,
-    /// Closed without a code: PID 1 was killed; its own status tells.
+    /// Closed without one: PID 1 exited (or was killed) before writing it.
     Closed,
 }
 
@@ -77,10 +77,11 @@ impl Process {
             return Ok(self.exit);
         }
         if let (Some(unconfirmed), Some(pipe)) = (&self.unconfirmed, &self.status) {
-            match exec_reported(pipe)? {
-                Exec::NotYet => return Ok(None),
-                Exec::Done => self.unconfirmed.take().expect("checked above").release(),
-                Exec::Never => {
+            // One byte: the program has exec'd.
+            match read_message::<1>(pipe)? {
+                Message::NotYet => return Ok(None),
+                Message::Whole(_) => self.unconfirmed.take().expect("checked above").release(),
+                Message::Closed => {
                     // Kept until PID 1 is reaped: the program's process may still read it.
                     self.start_failure = Some(unconfirmed.failure().to_string());
                     self.status = None;
@@ -88,14 +89,14 @@ impl Process {
             }
         }
         if let Some(pipe) = &self.status {
-            match reported(pipe)? {
-                Reported::Code(code) => {
+            match read_message::<4>(pipe)? {
+                Message::Whole(code) => {
                     self.status = None;
-                    self.exit = Some(code);
+                    self.exit = Some(i32::from_ne_bytes(code));
                     return Ok(self.exit);
                 }
-                Reported::NotYet => return Ok(None),
-                Reported::Closed => self.status = None,
+                Message::NotYet => return Ok(None),
+                Message::Closed => self.status = None,
             }
         }
         let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
@@ -177,36 +178,15 @@ impl Process {
     }
 }
 
-/// Whether PID 1 reported the program's exec.
-enum Exec {
-    Done,
-    NotYet,
-    /// PID 1 exited without reporting it: the program never started.
-    Never,
-}
-
-/// Read the byte that says the program has exec'd, without blocking.
-fn exec_reported(pipe: &OwnedFd) -> io::Result<Exec> {
-    let mut byte = [0u8; 1];
-    loop {
-        match rustix::io::read(pipe, &mut byte) {
-            Ok(1) => return Ok(Exec::Done),
-            Ok(_) => return Ok(Exec::Never),
-            Err(rustix::io::Errno::AGAIN) => return Ok(Exec::NotYet),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Read a status pipe without blocking.
-fn reported(pipe: &OwnedFd) -> io::Result<Reported> {
-    let mut bytes = [0u8; 4];
+/// Read one `N`-byte message from a status pipe without blocking. PID 1
+/// writes each message in one write of at most 4 bytes, which a pipe keeps whole.
+fn read_message<const N: usize>(pipe: &OwnedFd) -> io::Result<Message<N>> {
+    let mut bytes = [0u8; N];
     loop {
         match rustix::io::read(pipe, &mut bytes) {
-            Ok(4) => return Ok(Reported::Code(i32::from_ne_bytes(bytes))),
-            Ok(_) => return Ok(Reported::Closed),
-            Err(rustix::io::Errno::AGAIN) => return Ok(Reported::NotYet),
+            Ok(n) if n == N => return Ok(Message::Whole(bytes)),
+            Ok(_) => return Ok(Message::Closed),
+            Err(rustix::io::Errno::AGAIN) => return Ok(Message::NotYet),
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }

@@ -18,7 +18,7 @@ use std::io;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::launch::{Launch, Setup, Standby, Started};
+use super::launch::{BlockedSignals, Launch, Setup, Standby, Started};
 
 /// The oldest a waiting namespace may get: where the host's mounts do not
 /// propagate (a private root, as in many containers), a namespace sees the
@@ -103,9 +103,12 @@ impl Keeper {
     /// The standby thread: keep one namespace, younger than `max_age`, ready
     /// for the setup spawns ask for.
     fn keep_ready(&self) {
-        // No signal handler runs on this thread: the PID 1s it clones share its
-        // memory and its thread-local errno.
-        block_signals();
+        // No signal handler runs on this thread, which never returns: the
+        // PID 1s it clones share its memory and its thread-local errno.
+        let _blocked = match BlockedSignals::all() {
+            Ok(blocked) => blocked,
+            Err(e) => self.give_up(&e),
+        };
         loop {
             let setup = {
                 let mut slot = self.lock();
@@ -130,29 +133,23 @@ impl Keeper {
                         slot.ready = Some((standby, Instant::now()));
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot set a namespace up ahead of its spawn; each spawn sets its own up");
-                    self.lock().failed = true;
-                    // PID 1s this thread created may still run programs: it must live on.
-                    loop {
-                        std::thread::park();
-                    }
-                }
+                Err(e) => self.give_up(&e),
             }
+        }
+    }
+
+    /// Spawns set their namespaces up themselves from now on. The thread
+    /// lives on: PID 1s it created may still run programs.
+    fn give_up(&self, error: &io::Error) -> ! {
+        tracing::warn!(error = %error, "cannot set a namespace up ahead of its spawn; each spawn sets its own up");
+        self.lock().failed = true;
+        loop {
+            std::thread::park();
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Slot> {
         self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-fn block_signals() {
-    // SAFETY: sigset_t is plain data, filled by sigfillset.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
     }
 }
 
@@ -221,6 +218,24 @@ mod tests {
         // PID 2 of its own namespace (PID 1 is Warden's init), with only its stdio.
         assert_eq!(String::from_utf8(read_to_end(&stdout)).unwrap(), "2\n0\n1\n2\n3\n");
         assert_eq!(finish(started), Ok(3));
+    }
+
+    #[test]
+    fn a_program_cannot_reach_the_namespace_waiting_for_the_next_one() {
+        let Some(setup) = namespace() else { return };
+        let (ours, next) = (Launch::standby(setup).unwrap(), Launch::standby(setup).unwrap());
+        let waiting = next.pid().as_raw_nonzero();
+        let script = format!(
+            "kill -0 {waiting} 2>/dev/null && echo signalled || echo unreachable; \
+             test -e /proc/{waiting} && echo visible || echo hidden; kill -9 -1 2>/dev/null; echo done"
+        );
+        let (launch, stdout, [write, _null]) = shell(setup, &script, "/");
+        let started = Box::new(launch).start_in(ours).unwrap_or_else(|_| panic!("its PID 1 is alive"));
+        drop(write);
+        assert_eq!(String::from_utf8(read_to_end(&stdout)).unwrap(), "unreachable\nhidden\ndone\n");
+        assert_eq!(finish(started), Ok(0));
+        assert!(!is_reaped(next.pid()), "the waiting namespace survived `kill -9 -1` from the other one");
+        drop(next);
     }
 
     #[test]
