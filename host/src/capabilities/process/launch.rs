@@ -488,10 +488,10 @@ extern "C" fn program_child(launch: *mut c_void) -> c_int {
     unsafe {
         reset_signals();
         arm_death_signal(launch);
+        redirect_stdio(launch);
         if libc::setpgid(0, 0) != 0 {
             launch.fail(GROUP);
         }
-        redirect_stdio(launch);
         enter_cwd(launch);
         exec(launch)
     }
@@ -516,6 +516,14 @@ extern "C" fn init(launch: *mut c_void) -> c_int {
         // Its command line is Warden's (it shares Warden's memory); its name tells it apart.
         libc::prctl(libc::PR_SET_NAME, c"warden-init".as_ptr());
         arm_death_signal(launch);
+        // The descriptors it copied from Warden are closed first, before the
+        // slow steps: until then each copy keeps what it refers to open (and
+        // a lock on that held) even after Warden has closed its own.
+        match launch.role {
+            Role::Program => redirect_stdio(launch),
+            Role::Standby(command) => keep_report_and_command(launch, command),
+            Role::Probe => {}
+        }
         if let Setup::Namespace { user_namespace: true } = launch.setup {
             map_user(launch);
         }
@@ -540,18 +548,14 @@ extern "C" fn init(launch: *mut c_void) -> c_int {
                 report(launch.report);
                 libc::_exit(0);
             }
-            Role::Standby(command) => {
-                keep_report_and_command(launch, command);
+            Role::Standby(_) => {
                 report(REPORT_FD);
                 // The standby's `Launch` is gone from here on: the program's comes next.
                 let program = receive_program();
                 libc::close(COMMAND_FD);
                 program
             }
-            Role::Program => {
-                redirect_stdio(launch);
-                launch
-            }
+            Role::Program => launch,
         }
     };
     // SAFETY: as above, on the program's `Launch`, alive until this function reports.
