@@ -53,7 +53,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 use rustix::process::{Pid, WaitOptions};
 
@@ -107,6 +107,9 @@ pub struct Launch {
     /// Set by a child when a step fails: the errno and the step.
     errno: AtomicI32,
     step: AtomicUsize,
+    /// Raised to 1, and its futex woken, by a standby's PID 1 once it has
+    /// started this program (see [`Launch::start_in`]); null otherwise.
+    started: *const AtomicU32,
 }
 
 /// A started program: the process Warden holds (the program, or its PID 1)
@@ -247,6 +250,7 @@ impl Launch {
             report: -1,
             program_stack: std::ptr::null_mut(),
             errno: AtomicI32::new(0),
+            started: std::ptr::null(),
             step: AtomicUsize::new(0),
         })
     }
@@ -287,12 +291,20 @@ impl Launch {
     /// Hand the program to `standby`'s PID 1, and return without waiting
     /// for its exec: PID 1 writes one byte on the status pipe once the
     /// program has exec'd, and [`Unconfirmed::failure`] says why it did not
-    /// if PID 1 exits first. Hands the launch back when that PID 1 is gone
-    /// (killed while it waited; it has been reaped): start it another way.
-    pub fn start_in(mut self: Box<Self>, mut standby: Standby) -> Result<Started, Box<Self>> {
+    /// if PID 1 exits first. Once the program has exec'd PID 1 also raises
+    /// `started` to 1 and wakes its futex waiters (it stays as it was if the
+    /// start fails), for work that should wait until the program is under
+    /// way. Hands the launch back when that PID 1 is gone (killed while it
+    /// waited; it has been reaped): start it another way.
+    pub fn start_in(
+        mut self: Box<Self>,
+        mut standby: Standby,
+        started: &'static AtomicU32,
+    ) -> Result<Started, Box<Self>> {
         let Waiting { pid, stack, report, command } =
             standby.0.take().expect("a standby holds its PID 1 until used");
         self.program_stack = stack.top(0);
+        self.started = started;
         // The launch is on the heap: its address holds until it is released.
         let address = (std::ptr::from_ref::<Self>(&*self) as usize).to_ne_bytes();
         // SAFETY: the caller's descriptors, open until this returns.
@@ -578,7 +590,14 @@ extern "C" fn init(launch: *mut c_void) -> c_int {
         for fd in 0..3 {
             libc::close(fd);
         }
+        let started = launch.started;
         report(REPORT_FD);
+        // SAFETY: null, or a static's address (`start_in`), valid as long as this process.
+        if let Some(started) = started.as_ref() {
+            started.store(1, Ordering::Release);
+            // A raw system call: errno stays untouched.
+            let _ = rustix::thread::futex::wake(started, rustix::thread::futex::Flags::PRIVATE, 1);
+        }
         pid
     };
     // From here on `launch` is gone: only this stack, and no errno.

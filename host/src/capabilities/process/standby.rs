@@ -15,6 +15,7 @@
 //! namespaces up themselves, which reports the same failure to the caller.
 
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,15 @@ use super::launch::{BlockedSignals, Launch, Setup, Standby, Started};
 /// file systems mounted when it was set up, and keeps them busy, until it is
 /// replaced. The thread replaces one this old.
 const MAX_AGE: Duration = Duration::from_secs(10);
+
+/// Raised by the PID 1 of the standby handed out last once its program has
+/// exec'd (see [`Launch::start_in`]). The thread waits for it before setting
+/// the next namespace up, so that work takes no CPU from the program's
+/// start; a spawn returns before that start, so telling the thread is not
+/// enough. Only a hint about timing.
+static PROGRAM_STARTED: AtomicU32 = AtomicU32::new(0);
+/// The longest the thread waits for [`PROGRAM_STARTED`] (a start that fails never raises it).
+const PROGRAM_START: Duration = Duration::from_millis(2);
 
 /// Keeps one namespace set up for the next spawn: the slot, and the thread that fills it.
 struct Keeper {
@@ -40,6 +50,8 @@ struct Slot {
     /// The namespace ready, and when it was set up.
     ready: Option<(Standby, Instant)>,
     thread_started: bool,
+    /// A standby was handed out, and its program may not have started yet.
+    handed_out: bool,
     /// A standby could not be set up: spawns do it themselves from now on.
     failed: bool,
 }
@@ -50,9 +62,7 @@ static KEEPER: Keeper = Keeper::new(MAX_AGE);
 /// for its setup; else as [`Launch::start`] does.
 pub fn start(launch: Launch) -> io::Result<Started> {
     let Some(standby) = KEEPER.take(launch.setup()) else { return launch.start() };
-    let started = Box::new(launch).start_in(standby);
-    // Only now is the thread told to set the next one up: while this
-    // program runs, that takes no CPU from the spawn itself.
+    let started = Box::new(launch).start_in(standby, &PROGRAM_STARTED);
     KEEPER.changed.notify_one();
     match started {
         Ok(started) => Ok(started),
@@ -63,13 +73,13 @@ pub fn start(launch: Launch) -> io::Result<Started> {
 
 impl Keeper {
     const fn new(max_age: Duration) -> Self {
-        let slot = Slot { setup: None, ready: None, thread_started: false, failed: false };
+        let slot = Slot { setup: None, ready: None, thread_started: false, handed_out: false, failed: false };
         Self { slot: Mutex::new(slot), changed: Condvar::new(), max_age }
     }
 
     /// The ready standby for `setup`, if there is one and it is not too
-    /// old. The thread is told to set the next one up by whoever takes it,
-    /// once its program has started.
+    /// old. Whoever takes it tells the thread to set the next one up once
+    /// it has handed its program over; the thread starts once that program has.
     fn take(&'static self, setup: Setup) -> Option<Standby> {
         if setup == Setup::ProcessGroup {
             return None;
@@ -96,6 +106,9 @@ impl Keeper {
         let taken = slot.ready.take().filter(|(_, made)| made.elapsed() < self.max_age);
         if taken.is_none() {
             self.changed.notify_one();
+        } else {
+            slot.handed_out = true;
+            PROGRAM_STARTED.store(0, Ordering::Release);
         }
         taken.map(|(standby, _)| standby)
     }
@@ -110,14 +123,16 @@ impl Keeper {
             Err(e) => self.give_up(&e),
         };
         loop {
-            let setup = {
+            let (setup, handed_out) = {
                 let mut slot = self.lock();
                 loop {
                     if slot.ready.as_ref().is_some_and(|(_, made)| made.elapsed() >= self.max_age) {
                         slot.ready = None;
                     }
                     match (slot.setup, &slot.ready) {
-                        (Some(setup), None) if !slot.failed => break setup,
+                        (Some(setup), None) if !slot.failed => {
+                            break (setup, std::mem::take(&mut slot.handed_out));
+                        }
                         (_, Some((_, made))) => {
                             let left = self.max_age.saturating_sub(made.elapsed());
                             slot = self.changed.wait_timeout(slot, left).unwrap_or_else(|p| p.into_inner()).0;
@@ -126,6 +141,9 @@ impl Keeper {
                     }
                 }
             };
+            if handed_out {
+                await_program_start();
+            }
             match Launch::standby(setup) {
                 Ok(standby) => {
                     let mut slot = self.lock();
@@ -150,6 +168,25 @@ impl Keeper {
 
     fn lock(&self) -> MutexGuard<'_, Slot> {
         self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Wait until [`PROGRAM_STARTED`] is raised, at most [`PROGRAM_START`].
+fn await_program_start() {
+    let until = Instant::now() + PROGRAM_START;
+    while PROGRAM_STARTED.load(Ordering::Acquire) == 0 {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let timeout = rustix::time::Timespec { tv_sec: 0, tv_nsec: left.as_nanos() as i64 };
+        // Woken, timed out, interrupted, or raised meanwhile: look again.
+        let _ = rustix::thread::futex::wait(
+            &PROGRAM_STARTED,
+            rustix::thread::futex::Flags::PRIVATE,
+            0,
+            Some(&timeout),
+        );
     }
 }
 
@@ -204,6 +241,9 @@ mod tests {
         failure.map_or(Ok(code), Err)
     }
 
+    /// The `started` flag of the tests that do not look at it (not the keeper's).
+    static UNWATCHED: AtomicU32 = AtomicU32::new(0);
+
     fn is_reaped(pid: Pid) -> bool {
         !Path::new(&format!("/proc/{}", pid.as_raw_nonzero())).exists()
     }
@@ -213,7 +253,8 @@ mod tests {
         let Some(setup) = namespace() else { return };
         let standby = Launch::standby(setup).unwrap();
         let (launch, stdout, [write, _null]) = shell(setup, "echo $$; ls /proc/self/fd; exit 3", "/");
-        let started = Box::new(launch).start_in(standby).unwrap_or_else(|_| panic!("its PID 1 is alive"));
+        let started =
+            Box::new(launch).start_in(standby, &UNWATCHED).unwrap_or_else(|_| panic!("its PID 1 is alive"));
         drop(write);
         // PID 2 of its own namespace (PID 1 is Warden's init), with only its stdio.
         assert_eq!(String::from_utf8(read_to_end(&stdout)).unwrap(), "2\n0\n1\n2\n3\n");
@@ -230,7 +271,8 @@ mod tests {
              test -e /proc/{waiting} && echo visible || echo hidden; kill -9 -1 2>/dev/null; echo done"
         );
         let (launch, stdout, [write, _null]) = shell(setup, &script, "/");
-        let started = Box::new(launch).start_in(ours).unwrap_or_else(|_| panic!("its PID 1 is alive"));
+        let started =
+            Box::new(launch).start_in(ours, &UNWATCHED).unwrap_or_else(|_| panic!("its PID 1 is alive"));
         drop(write);
         assert_eq!(String::from_utf8(read_to_end(&stdout)).unwrap(), "unreachable\nhidden\ndone\n");
         assert_eq!(finish(started), Ok(0));
@@ -243,11 +285,36 @@ mod tests {
         let Some(setup) = namespace() else { return };
         let standby = Launch::standby(setup).unwrap();
         let (launch, stdout, [write, _null]) = shell(setup, "echo ran", "/nonexistent-warden-test-dir");
-        let started = Box::new(launch).start_in(standby).unwrap_or_else(|_| panic!("its PID 1 is alive"));
+        let started =
+            Box::new(launch).start_in(standby, &UNWATCHED).unwrap_or_else(|_| panic!("its PID 1 is alive"));
         drop(write);
         assert_eq!(read_to_end(&stdout), b"", "nothing ran");
         let failure = finish(started).expect_err("the start failed");
         assert!(failure.contains("entering the working directory"), "{failure}");
+    }
+
+    #[test]
+    fn pid_1_raises_started_once_its_program_has_started_and_only_then() {
+        static STARTED: AtomicU32 = AtomicU32::new(0);
+        static NEVER_STARTED: AtomicU32 = AtomicU32::new(0);
+        let Some(setup) = namespace() else { return };
+        let (launch, stdout, [write, _null]) = shell(setup, "echo ran", "/");
+        let standby = Launch::standby(setup).unwrap();
+        let started =
+            Box::new(launch).start_in(standby, &STARTED).unwrap_or_else(|_| panic!("its PID 1 is alive"));
+        drop(write);
+        assert_eq!(read_to_end(&stdout), b"ran\n");
+        assert_eq!(finish(started), Ok(0));
+        assert_eq!(STARTED.load(Ordering::Acquire), 1, "raised before PID 1 reported the exit code");
+
+        let (launch, _stdout, [write, _null]) = shell(setup, "echo ran", "/nonexistent-warden-test-dir");
+        let standby = Launch::standby(setup).unwrap();
+        let started = Box::new(launch)
+            .start_in(standby, &NEVER_STARTED)
+            .unwrap_or_else(|_| panic!("its PID 1 is alive"));
+        drop(write);
+        assert!(finish(started).is_err(), "the start failed");
+        assert_eq!(NEVER_STARTED.load(Ordering::Acquire), 0, "a start that failed raises nothing");
     }
 
     #[test]
@@ -269,7 +336,7 @@ mod tests {
         let exited = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
         rustix::process::waitid(WaitId::Pid(pid), exited).unwrap();
         let (launch, stdout, [write, _null]) = shell(setup, "echo started", "/");
-        let Err(launch) = Box::new(launch).start_in(standby) else {
+        let Err(launch) = Box::new(launch).start_in(standby, &UNWATCHED) else {
             panic!("a dead PID 1 cannot run the program")
         };
         assert!(is_reaped(pid), "the dead PID 1 was reaped");
@@ -339,7 +406,8 @@ mod tests {
         let _late_mount = tmpfs_with(&late, "late-file");
         let script = format!("ls {}; echo --; ls {}", early.display(), late.display());
         let (launch, stdout, [write, _null]) = shell(setup, &script, "/");
-        let started = Box::new(launch).start_in(standby).unwrap_or_else(|_| panic!("its PID 1 is alive"));
+        let started =
+            Box::new(launch).start_in(standby, &UNWATCHED).unwrap_or_else(|_| panic!("its PID 1 is alive"));
         drop(write);
         assert_eq!(
             String::from_utf8(read_to_end(&stdout)).unwrap(),
