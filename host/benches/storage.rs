@@ -3,7 +3,8 @@
 //! store (`storage-dir`) vs the monolithic file (`storage-json`); 8
 //! concurrent writers vs 1 on the directory store; and listing 1 000 long
 //! sessions written summary first (a prefix read each) vs in the earlier
-//! layout (a whole-file read each).
+//! layout (a whole-file read each); and a lookup by thread whose index file
+//! holds the lines of many threads since moved on from, compacted or not.
 
 #[path = "support/sessions.rs"]
 mod sessions;
@@ -167,5 +168,62 @@ fn save_long_session(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, update_by_size, concurrent_writers, list_long_sessions, save_long_session);
+/// The thread index file (`index/threads/<bb>`) holding `thread`'s line.
+fn thread_index_file(root: &Path, thread: &str) -> std::path::PathBuf {
+    let name = key::file_name(thread).unwrap();
+    let hash = name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    root.join(format!("index/threads/{:02x}", hash % 256))
+}
+
+/// `find-by-thread` of one session whose thread index file also holds
+/// `kib` KiB of lines of threads moved on from (~90 bytes each, as UUID
+/// threads are written): before compaction every lookup read them all; a
+/// file whose header says it was compacted at more than half its length is
+/// read as it is, which is what every lookup did before compaction existed.
+fn find_by_thread_after_many_threads(c: &mut Criterion) {
+    let runtime = runtime();
+    let mut group = c.benchmark_group("storage-dir-find-by-thread");
+    group.sample_size(20);
+    let cases = [
+        ("360-KiB-index-file-read-whole-as-before", 360, Some(200 << 10)),
+        ("60-KiB-index-file-under-the-compaction-floor", 60, None),
+        ("360-KiB-index-file-compacted", 360, None),
+    ];
+    for (name, kib, header) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        populate_dir(dir.path(), 1);
+        let store = load(&runtime, default_plugin(Role::StorageBackend), dir.path());
+        let thread = stored(0).agent_thread_id.unwrap();
+        assert!(store.find_by_thread(&thread).unwrap().is_some(), "the index is built");
+        let file = thread_index_file(dir.path(), &thread);
+        let mut bytes =
+            header.map_or_else(Vec::new, |length: usize| format!("# compacted {length}\n").into_bytes());
+        bytes.extend(std::fs::read(&file).unwrap());
+        for j in 0.. {
+            if bytes.len() >= kib << 10 {
+                break;
+            }
+            let gone = key::file_name(&format!("019a0000-0000-7000-8000-{j:012}-gone")).unwrap();
+            bytes.extend(format!("{gone} session-0.json\n").into_bytes());
+        }
+        std::fs::write(&file, bytes).unwrap();
+        // The first lookup compacts what it may.
+        let started = Instant::now();
+        assert!(store.find_by_thread(&thread).unwrap().is_some());
+        let first = started.elapsed();
+        let length = std::fs::metadata(&file).unwrap().len();
+        println!("{name}: the first lookup took {first:?}; the index file is then {length} bytes");
+        group.bench_function(name, |b| b.iter(|| assert!(store.find_by_thread(&thread).unwrap().is_some())));
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    update_by_size,
+    concurrent_writers,
+    list_long_sessions,
+    save_long_session,
+    find_by_thread_after_many_threads
+);
 criterion_main!(benches);

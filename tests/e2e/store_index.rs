@@ -409,3 +409,129 @@ fn a_store_indexed_one_file_per_thread_is_reindexed_when_first_looked_up() {
         assert_eq!(store.find_by_thread(&thread).unwrap().unwrap().id, format!("s{i:03}"));
     }
 }
+
+/// The thread index file (`index/threads/<bb>`) holding `thread`'s lines.
+fn bucket_of(threads: &Path, thread: &str) -> std::path::PathBuf {
+    let name = key::file_name(thread).unwrap();
+    let hash = name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    threads.join(format!("{:02x}", hash % 256))
+}
+
+/// Append lines of threads nobody holds, naming session `s000`, until `file` is over 64 KiB.
+fn pad_with_stale_lines(file: &Path, tag: &str) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let mut j = 0;
+    while bytes.len() <= 70 << 10 {
+        bytes.extend_from_slice(format!("{}s000.json\n", thread_name(&format!("gone-{tag}-{j}"))).as_bytes());
+        j += 1;
+    }
+    std::fs::write(file, bytes).unwrap();
+}
+
+#[test]
+fn a_long_thread_index_file_is_compacted_to_the_threads_still_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_rt, store) = store(dir.path());
+    let threads = dir.path().join("index/threads");
+    for i in 0..6 {
+        let mut s = session(&format!("s{i:03}"), 1_700_000_000_000 + i);
+        store.save(&s, None).unwrap();
+        // Each session moves on to another thread: its first thread's line goes stale.
+        s.agent_thread_id = Some(format!("moved-s{i:03}"));
+        s.revision = 1;
+        store.save(&s, Some(1)).unwrap();
+    }
+    assert_eq!(count(&store), 6, "the index is built");
+    let file = bucket_of(&threads, "moved-s002");
+    pad_with_stale_lines(&file, "a");
+    std::fs::write(
+        &file,
+        [std::fs::read(&file).unwrap(), format!("{}s001.json\n", thread_name("thread-s001")).into_bytes()]
+            .concat(),
+    )
+    .unwrap();
+
+    assert_eq!(store.find_by_thread("moved-s002").unwrap().unwrap().id, "s002");
+    let text = String::from_utf8(std::fs::read(&file).unwrap()).unwrap();
+    let (header, body) = text.split_once('\n').unwrap();
+    assert_eq!(header, format!("# compacted {}", body.len()), "{text}");
+    let held: Vec<String> = (0..6).map(|i| thread_name(&format!("moved-s{i:03}"))).collect();
+    assert!(body.lines().any(|l| l.starts_with(&held[2])), "the thread looked up stays: {body}");
+    for line in body.lines() {
+        assert!(
+            held.iter().any(|h| line.starts_with(h.as_str())),
+            "a line of a thread no session holds: {line}"
+        );
+    }
+    for i in 0..6 {
+        let found = store.find_by_thread(&format!("moved-s{i:03}")).unwrap().map(|s| s.id);
+        assert_eq!(
+            found.as_deref(),
+            Some(format!("s{i:03}").as_str()),
+            "every thread still leads to its session"
+        );
+        assert!(
+            store.find_by_thread(&format!("thread-s{i:03}")).unwrap().is_none(),
+            "a thread moved on from leads nowhere"
+        );
+    }
+
+    // Compacted and still short: read as it is, not rewritten.
+    let inode = |path: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap());
+    let before = inode(&file);
+    assert!(store.find_by_thread("moved-s002").unwrap().is_some());
+    assert_eq!(inode(&file), before, "a compacted file under 64 KiB is not rewritten");
+    // Grown past 64 KiB again: compacted again.
+    pad_with_stale_lines(&file, "b");
+    assert!(store.find_by_thread("moved-s002").unwrap().is_some());
+    assert!(std::fs::metadata(&file).unwrap().len() < 4096, "compacted again once it grew");
+    // A new thread's line appended after the compaction is found.
+    let mut s = store.load("s002").unwrap();
+    s.agent_thread_id = Some("again-s002".into());
+    store.save(&s, Some(s.revision)).unwrap();
+    assert_eq!(store.find_by_thread("again-s002").unwrap().unwrap().id, "s002");
+}
+
+/// Compactions run while writers move threads and are SIGKILLed at random
+/// moments: no thread a session holds is ever lost from the index.
+#[test]
+fn compactions_beside_sigkilled_writers_lose_no_thread() {
+    let iterations: u64 =
+        std::env::var("WARDEN_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(100) / 10;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (_rt, store) = store(root);
+    assert_eq!(count(&store), 0, "the index is built before the writers run");
+    let threads = root.join("index/threads");
+    let mut rng = Lcg(0xc0de);
+    let mut highest = 0u64;
+    let mut compacted = 0;
+    for iteration in 0..iterations.max(3) {
+        // The files the writer's next threads land in, each over 64 KiB.
+        let ahead: Vec<String> = (highest + 1..=highest + 30).map(|v| format!("t-{v}")).collect();
+        let files: HashSet<std::path::PathBuf> = ahead.iter().map(|t| bucket_of(&threads, t)).collect();
+        for file in &files {
+            pad_with_stale_lines(file, &iteration.to_string());
+        }
+        let mut child = writer(&["thread-loop", "6", &highest.to_string()], root);
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        // Lookups (each compacting the file it reads) while the writer saves.
+        for thread in ahead.iter().take(5 + rng.below(20) as usize) {
+            store.find_by_thread(thread).unwrap();
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for line in lines {
+            let value: u64 = line.unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+            highest = highest.max(value);
+        }
+        let stored = sessions_on_disk(&root.join("sessions.d"));
+        let on_disk = stored.values().filter_map(|s| s.agent_thread_id.as_ref()?[2..].parse().ok()).max();
+        highest = highest.max(on_disk.unwrap_or(0));
+        check_threads(&store, &stored, highest);
+        compacted += files.iter().filter(|f| std::fs::read(f).unwrap().starts_with(b"# compacted")).count();
+    }
+    assert!(compacted > 0, "no file was compacted");
+    println!("{compacted} files compacted beside writers, over {highest} saves");
+}

@@ -21,11 +21,16 @@
 //! one: a turn that starts a thread appends a line to a file that exists,
 //! instead of creating a file per thread (on ext4 without a journal a
 //! creation costs three to five appends, and more after many deletions). A
-//! lookup reads one of them: 1/256 of the lines of every thread the store
-//! has held (lines of threads since moved on are skipped). Layout 1 kept one
-//! file per thread; a store indexed that way is rebuilt when first looked up.
+//! lookup reads one of them, and skips the lines of threads their sessions
+//! have since moved on from. A file a lookup finds longer than 64 KiB and
+//! twice its length after its last compaction is compacted: rewritten with
+//! only the lines whose session still holds their thread, under every save
+//! lock (a save appends its line holding its session's), so what it drops
+//! is bounded by what it keeps and no line a save adds meanwhile is lost.
+//! Layout 1 kept one file per thread; a store indexed that way is rebuilt
+//! when first looked up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use store_codec::key;
 use store_codec::summary::SummaryView;
@@ -55,6 +60,14 @@ pub fn window_path(ms: u64) -> String {
 
 /// Threads' index files: two lower-case hex digits.
 const BUCKETS: u32 = 256;
+/// A thread index file a lookup finds longer than this, and than twice its
+/// length after its last compaction, is compacted.
+const COMPACT_FLOOR: usize = 64 << 10;
+/// The first line of a compacted thread index file, before its length then
+/// (no thread is written as `#`: they are written as file names).
+const COMPACTED: &str = "# compacted";
+/// How long a compaction waits for each save lock before it gives up (the lookup goes on).
+const COMPACT_LOCK_WAIT_MS: u32 = 1_000;
 
 /// `thread` as it is written in the index: a file name (no space, no newline).
 fn thread_name(thread: &str) -> Result<String, PluginError> {
@@ -310,7 +323,65 @@ fn sessions_said_to_hold(thread: &str) -> Result<Vec<String>, PluginError> {
     if skipped {
         log(Level::Warn, &format!("{bucket}: skipping lines that name no thread and session"));
     }
+    if bytes.len() > COMPACT_FLOOR.max(2 * compacted_length(&text))
+        && let Err(e) = compact(&bucket)
+    {
+        log(Level::Warn, &format!("{bucket} was not compacted: {e:?}"));
+    }
     Ok(names)
+}
+
+/// The length a thread index file had after its last compaction (0: never compacted).
+fn compacted_length(text: &str) -> usize {
+    text.lines()
+        .next()
+        .and_then(|first| first.strip_prefix(COMPACTED))
+        .and_then(|length| length.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Rewrite thread index file `bucket` with only its lines whose session
+/// still holds their thread (each once, in order), holding every save lock
+/// so that no line is appended meanwhile; skipped while a rebuild appends.
+fn compact(bucket: &str) -> Result<(), PluginError> {
+    let _rebuild = match crate::lock(REBUILD_LOCK, 0) {
+        Ok(lock) => lock,
+        Err(PluginError::Busy(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let _saves = crate::lock_every_stripe(COMPACT_LOCK_WAIT_MS)?;
+    let bytes = match store_fs::read(bucket) {
+        Ok(bytes) => bytes,
+        Err(PluginError::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    // Each session's current thread, as the index writes it, read once.
+    let mut holds: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    let mut kept: Vec<&str> = Vec::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut lines = 0;
+    for line in text.split('\n').filter(|l| !l.is_empty()) {
+        lines += 1;
+        let Some((thread, name)) = line.split_once(' ') else { continue };
+        if thread == "#" || key::decode(name).is_none() || !seen.insert(line) {
+            continue;
+        }
+        if !holds.contains_key(name) {
+            let current = summary_of(name)?
+                .filter(|summary| key_matches(name, &summary.key))
+                .and_then(|summary| summary.agent_thread_id)
+                .and_then(|t| thread_name(&t).ok());
+            holds.insert(name, current);
+        }
+        if holds[name].as_deref() == Some(thread) {
+            kept.push(line);
+        }
+    }
+    let body: String = kept.iter().map(|line| format!("{line}\n")).collect();
+    store_fs::write_atomic(bucket, format!("{COMPACTED} {}\n{body}", body.len()).as_bytes())?;
+    log(Level::Info, &format!("compacted {bucket}: kept {} of {lines} lines", kept.len()));
+    Ok(())
 }
 
 /// The key of the session holding `thread`, checked against the session file.

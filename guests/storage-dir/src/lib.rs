@@ -163,6 +163,12 @@ pub(crate) fn lock_for(name: &str) -> Result<store_fs::Lock, PluginError> {
     lock(&format!("{stripe:02}"), LOCK_WAIT_MS)
 }
 
+/// Every striped lock, in order (as no save takes two, no deadlock): no
+/// save runs while they are held. Each is waited for at most `wait_ms`.
+pub(crate) fn lock_every_stripe(wait_ms: u32) -> Result<Vec<store_fs::Lock>, PluginError> {
+    (0..LOCK_STRIPES).map(|stripe| lock(&format!("{stripe:02}"), wait_ms)).collect()
+}
+
 /// Take the lock file `locks/<name>`, creating `locks/` when it is missing.
 pub(crate) fn lock(name: &str, wait_ms: u32) -> Result<store_fs::Lock, PluginError> {
     let path = format!("{LOCKS}/{name}");
