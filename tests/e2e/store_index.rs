@@ -255,23 +255,12 @@ fn sigkilled_writers_never_misdirect_a_thread() {
     let mut rng = Lcg(0x1dea);
     let mut highest = 0u64;
     for _ in 0..iterations {
-        let mut child = writer(&["thread-loop", "6", &highest.to_string()], root);
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
-        for _ in 0..rng.below(5) {
-            lines.next().expect("the writer exited before it was killed").unwrap();
-        }
-        std::thread::sleep(Duration::from_micros(rng.below(3_000)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        for line in lines {
-            let value: u64 = line.unwrap().rsplit(' ').next().unwrap().parse().unwrap();
-            highest = highest.max(value);
-        }
-        let stored = sessions_on_disk(&root.join("sessions.d"));
-        let on_disk = stored.values().filter_map(|s| s.agent_thread_id.as_ref()?[2..].parse().ok()).max();
-        highest = highest.max(on_disk.unwrap_or(0));
-        check_threads(&store, &stored, highest);
+        highest = kill_a_thread_writer(root, &store, highest, |lines| {
+            for _ in 0..rng.below(5) {
+                lines.next().expect("the writer exited before it was killed").unwrap();
+            }
+            std::thread::sleep(Duration::from_micros(rng.below(3_000)));
+        });
     }
     let stored = sessions_on_disk(&root.join("sessions.d"));
     let mut newest_first: Vec<&StoredSession> = stored.values().collect();
@@ -284,6 +273,32 @@ fn sigkilled_writers_never_misdirect_a_thread() {
     assert_eq!(store.with(&CallOptions::default()).reindex().unwrap() as usize, stored.len());
     assert_eq!(count(&store) as usize, stored.len());
     println!("{iterations} kills over {highest} saves; {} sessions", stored.len());
+}
+
+/// A `thread-loop` writer whose threads go on from `t-<highest>`, SIGKILLed
+/// once `meanwhile` (given its acknowledgements) returns; then every stored
+/// session's thread must lead to it. Returns the highest thread acknowledged or stored.
+fn kill_a_thread_writer(
+    root: &Path,
+    store: &StoragePlugin,
+    mut highest: u64,
+    meanwhile: impl FnOnce(&mut std::io::Lines<BufReader<std::process::ChildStdout>>),
+) -> u64 {
+    let mut child = writer(&["thread-loop", "6", &highest.to_string()], root);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    meanwhile(&mut lines);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for line in lines {
+        let value: u64 = line.unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+        highest = highest.max(value);
+    }
+    let stored = sessions_on_disk(&root.join("sessions.d"));
+    let on_disk = stored.values().filter_map(|s| s.agent_thread_id.as_ref()?[2..].parse().ok()).max();
+    highest = highest.max(on_disk.unwrap_or(0));
+    check_threads(store, &stored, highest);
+    highest
 }
 
 /// Each stored session's thread leads to it; every other thread up to
@@ -513,23 +528,13 @@ fn compactions_beside_sigkilled_writers_lose_no_thread() {
         for file in &files {
             pad_with_stale_lines(file, &iteration.to_string());
         }
-        let mut child = writer(&["thread-loop", "6", &highest.to_string()], root);
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        assert_eq!(lines.next().unwrap().unwrap(), "ready");
         // Lookups (each compacting the file it reads) while the writer saves.
-        for thread in ahead.iter().take(5 + rng.below(20) as usize) {
-            store.find_by_thread(thread).unwrap();
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        for line in lines {
-            let value: u64 = line.unwrap().rsplit(' ').next().unwrap().parse().unwrap();
-            highest = highest.max(value);
-        }
-        let stored = sessions_on_disk(&root.join("sessions.d"));
-        let on_disk = stored.values().filter_map(|s| s.agent_thread_id.as_ref()?[2..].parse().ok()).max();
-        highest = highest.max(on_disk.unwrap_or(0));
-        check_threads(&store, &stored, highest);
+        let lookups = 5 + rng.below(20) as usize;
+        highest = kill_a_thread_writer(root, &store, highest, |_| {
+            for thread in ahead.iter().take(lookups) {
+                store.find_by_thread(thread).unwrap();
+            }
+        });
         compacted += files.iter().filter(|f| std::fs::read(f).unwrap().starts_with(b"# compacted")).count();
     }
     assert!(compacted > 0, "no file was compacted");
