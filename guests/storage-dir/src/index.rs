@@ -323,7 +323,7 @@ fn sessions_said_to_hold(thread: &str) -> Result<Vec<String>, PluginError> {
     if skipped {
         log(Level::Warn, &format!("{bucket}: skipping lines that name no thread and session"));
     }
-    if bytes.len() > COMPACT_FLOOR.max(2 * compacted_length(&text))
+    if bytes.len() > COMPACT_FLOOR.max(compacted_length(&text).saturating_mul(2))
         && let Err(e) = compact(&bucket)
     {
         log(Level::Warn, &format!("{bucket} was not compacted: {e:?}"));

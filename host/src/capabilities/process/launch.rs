@@ -30,7 +30,9 @@
 //! Between clone and exec the children touch nothing but the [`Launch`]
 //! prepared beforehand (no allocation, no lock, only system calls); their
 //! signal handlers are reset before any signal is unblocked, and a failure is
-//! reported through the `Launch` itself.
+//! reported through the `Launch` itself. The working directory is entered by
+//! its path and then compared, by device and inode, with the directory the
+//! path led to, without a symbolic link, when the launch was prepared.
 //!
 //! **A namespace can be set up ahead of its program** ([`Launch::standby`]):
 //! its PID 1 does everything up to starting the program, keeps only its
@@ -93,6 +95,9 @@ pub struct Launch {
     _envp: Vec<CString>,
     envp: Vec<*const c_char>,
     cwd: Option<CString>,
+    /// The device and inode of the working directory when the launch was
+    /// prepared: the directory the child enters must be that one.
+    cwd_identity: (u64, u64),
     /// Descriptors that become the program's stdin, stdout and stderr.
     stdio: [RawFd; 3],
     /// A pidfd on Warden: readable once Warden has exited.
@@ -176,6 +181,8 @@ const STEPS: &[&str] = &[
     "entering the working directory",
     "starting the program",
     "exec",
+    "entering the working directory: it was replaced after Warden checked it (it is not the directory \
+     approved)",
 ];
 const ARMING: usize = 1;
 const WARDEN_GONE: usize = 2;
@@ -190,6 +197,7 @@ const CLOSE: usize = 10;
 const CWD: usize = 11;
 const PROGRAM: usize = 12;
 const EXEC: usize = 13;
+const CWD_REPLACED: usize = 14;
 
 /// The fixed descriptor of PID 1's report pipe, after its stdio.
 const REPORT_FD: RawFd = 3;
@@ -243,6 +251,7 @@ impl Launch {
             envp: null_terminated(&envp),
             _envp: envp,
             cwd: cwd.map(|cwd| c_string(cwd.as_os_str().as_bytes())).transpose()?,
+            cwd_identity: cwd.map(directory_identity).transpose()?.unwrap_or_default(),
             stdio: stdio.map(|fd| fd.as_raw_fd()),
             warden: warden_pidfd()?,
             uid_map: Vec::new(),
@@ -438,7 +447,7 @@ impl Launch {
             return None;
         }
         let errno = io::Error::from_raw_os_error(self.errno.load(Ordering::Acquire));
-        Some(if step == WARDEN_GONE {
+        Some(if step == WARDEN_GONE || step == CWD_REPLACED {
             io::Error::other(STEPS[step])
         } else {
             io::Error::new(errno.kind(), format!("{}: {errno}", STEPS[step]))
@@ -789,11 +798,44 @@ unsafe fn receive_program() -> &'static Launch {
 /// Only in a child.
 unsafe fn enter_cwd(launch: &Launch) {
     if let Some(cwd) = &launch.cwd {
-        // SAFETY: a valid C string.
-        if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
-            launch.fail(CWD);
+        // SAFETY: a valid C string, and a `stat` on this stack.
+        unsafe {
+            if libc::chdir(cwd.as_ptr()) != 0 {
+                launch.fail(CWD);
+            }
+            // A part of the path swapped (for a link, another directory) since
+            // the launch was prepared leads elsewhere: compare what it reached.
+            let mut entered: libc::stat = std::mem::zeroed();
+            if libc::stat(c".".as_ptr(), &mut entered) != 0 {
+                launch.fail(CWD);
+            }
+            if (entered.st_dev, entered.st_ino) != launch.cwd_identity {
+                launch.fail(CWD_REPLACED);
+            }
         }
     }
+}
+
+/// The device and inode of directory `path`, reached without following a
+/// symbolic link anywhere on the way (the path is the approved one,
+/// canonical when it was checked: a link in it now was put there since).
+fn directory_identity(path: &Path) -> io::Result<(u64, u64)> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let opened = rustix::fs::openat2(rustix::fs::CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS);
+    let directory = opened.map_err(|e| {
+        let why = if e == rustix::io::Errno::LOOP {
+            "a part of it is a symbolic link now, and it was approved without one".to_string()
+        } else {
+            io::Error::from(e).to_string()
+        };
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("entering the working directory {}: {why}", path.display()),
+        )
+    })?;
+    let stat = rustix::fs::fstat(&directory)?;
+    Ok((stat.st_dev, stat.st_ino))
 }
 
 /// # Safety

@@ -219,14 +219,18 @@ mod tests {
     /// descriptors the launch borrows (its stdout's write end first), which
     /// must outlive its start.
     fn shell(setup: Setup, script: &str, cwd: &str) -> (Launch, OwnedFd, [OwnedFd; 2]) {
+        program(setup, "/bin/sh", script, cwd)
+    }
+
+    /// As [`shell`], with `path` as the program (and `script` its argument).
+    fn program(setup: Setup, path: &str, script: &str, cwd: &str) -> (Launch, OwnedFd, [OwnedFd; 2]) {
         let (stdout, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
         let null =
             rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()).unwrap();
         let argv = ["sh", "-c", script];
         let stdio = [null.as_fd(), write.as_fd(), null.as_fd()];
         let env = [("PATH", "/usr/bin:/bin")];
-        let launch =
-            Launch::new(setup, Path::new("/bin/sh"), argv, env, Some(Path::new(cwd)), stdio).unwrap();
+        let launch = Launch::new(setup, Path::new(path), argv, env, Some(Path::new(cwd)), stdio).unwrap();
         (launch, stdout, [write, null])
     }
 
@@ -284,13 +288,14 @@ mod tests {
     fn a_program_that_cannot_start_in_a_namespace_set_up_ahead_says_why() {
         let Some(setup) = namespace() else { return };
         let standby = Launch::standby(setup).unwrap();
-        let (launch, stdout, [write, _null]) = shell(setup, "echo ran", "/nonexistent-warden-test-dir");
+        // A file that is not a program: its exec fails.
+        let (launch, stdout, [write, _null]) = program(setup, "/etc/passwd", "echo ran", "/");
         let started =
             Box::new(launch).start_in(standby, &UNWATCHED).unwrap_or_else(|_| panic!("its PID 1 is alive"));
         drop(write);
         assert_eq!(read_to_end(&stdout), b"", "nothing ran");
         let failure = finish(started).expect_err("the start failed");
-        assert!(failure.contains("entering the working directory"), "{failure}");
+        assert!(failure.contains("exec"), "{failure}");
     }
 
     #[test]
@@ -307,7 +312,7 @@ mod tests {
         assert_eq!(finish(started), Ok(0));
         assert_eq!(STARTED.load(Ordering::Acquire), 1, "raised before PID 1 reported the exit code");
 
-        let (launch, _stdout, [write, _null]) = shell(setup, "echo ran", "/nonexistent-warden-test-dir");
+        let (launch, _stdout, [write, _null]) = program(setup, "/etc/passwd", "echo ran", "/");
         let standby = Launch::standby(setup).unwrap();
         let started = Box::new(launch)
             .start_in(standby, &NEVER_STARTED)
@@ -315,6 +320,86 @@ mod tests {
         drop(write);
         assert!(finish(started).is_err(), "the start failed");
         assert_eq!(NEVER_STARTED.load(Ordering::Acquire), 0, "a start that failed raises nothing");
+    }
+
+    /// Start `launch` in a standby namespace or by itself: its exit code, or
+    /// why it did not start.
+    fn run(launch: Launch, in_standby: bool) -> Result<i32, String> {
+        let started = if in_standby {
+            let standby = Launch::standby(launch.setup()).unwrap();
+            Box::new(launch).start_in(standby, &UNWATCHED).unwrap_or_else(|_| panic!("its PID 1 is alive"))
+        } else {
+            match launch.start() {
+                Ok(started) => started,
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        finish(started)
+    }
+
+    #[test]
+    fn a_working_directory_replaced_after_it_was_checked_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        let aside = dir.path().join("aside");
+        let mut ways: Vec<(Setup, bool)> = vec![(Setup::ProcessGroup, false)];
+        if let Some(setup) = namespace() {
+            ways.extend([(setup, false), (setup, true)]);
+        }
+        for (setup, in_standby) in ways {
+            let swaps: [(&str, &dyn Fn()); 3] = [
+                ("left alone", &|| {}),
+                ("swapped for another directory", &|| {
+                    std::fs::rename(&work, &aside).unwrap();
+                    std::fs::create_dir(&work).unwrap();
+                }),
+                ("swapped for a link out of the root", &|| {
+                    std::fs::rename(&work, &aside).unwrap();
+                    std::os::unix::fs::symlink("/etc", &work).unwrap();
+                }),
+            ];
+            for (what, swap) in swaps {
+                std::fs::create_dir(&work).unwrap();
+                let (launch, stdout, [write, _null]) = shell(setup, "pwd", work.to_str().unwrap());
+                swap();
+                let outcome = run(launch, in_standby);
+                drop(write);
+                let printed = String::from_utf8(read_to_end(&stdout)).unwrap();
+                if what == "left alone" {
+                    assert_eq!(outcome, Ok(0), "{setup:?}, standby {in_standby}");
+                    assert_eq!(printed, format!("{}\n", work.display()));
+                } else {
+                    let why = outcome.expect_err(what);
+                    assert!(why.contains("replaced after Warden checked it"), "{setup:?}, {what}: {why}");
+                    assert_eq!(printed, "", "{setup:?}, {what}: nothing ran");
+                }
+                for path in [&work, &aside] {
+                    std::fs::remove_file(path).or_else(|_| std::fs::remove_dir(path)).ok();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_working_directory_reached_through_a_symbolic_link_is_refused_when_prepared() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+        let null =
+            rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()).unwrap();
+        let stdio = [null.as_fd(), null.as_fd(), null.as_fd()];
+        let cwd = dir.path().join("link");
+        let refused = Launch::new(
+            Setup::ProcessGroup,
+            Path::new("/bin/true"),
+            ["true"],
+            [("A", "b")],
+            Some(&cwd),
+            stdio,
+        )
+        .err()
+        .expect("a link in the approved path is refused");
+        assert!(refused.to_string().contains("symbolic link"), "{refused}");
     }
 
     #[test]
