@@ -482,6 +482,7 @@ fn a_plugin_cannot_release_the_hosts_turn_locks() {
         Ok(_) => "taken".to_string(),
         Err(NotLocked::Busy) => "busy".to_string(),
         Err(NotLocked::Failed(why)) => format!("failed: {why}"),
+        Err(NotLocked::Cancelled) => "cancelled".to_string(),
     };
     assert_eq!(second, "busy", "another process asked for the lock of a session whose turn still runs");
 }

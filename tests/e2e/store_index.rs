@@ -540,3 +540,46 @@ fn compactions_beside_sigkilled_writers_lose_no_thread() {
     assert!(compacted > 0, "no file was compacted");
     println!("{compacted} files compacted beside writers, over {highest} saves");
 }
+
+/// The save lock (`locks/<nn>`) a save of session file `name` takes.
+fn save_lock_of(root: &Path, name: &str) -> std::path::PathBuf {
+    let stripe =
+        name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)) % 64;
+    root.join(format!("locks/{stripe:02}"))
+}
+
+/// The race compaction must not lose: a save has appended its session's new
+/// thread line and not yet written the session when a lookup compacts that
+/// file. The compaction waits for the save's lock, so it keeps the line.
+#[test]
+fn a_compaction_keeps_the_line_of_a_save_still_writing_its_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (_rt, store) = store(root);
+    store.save(&session("s000", 1_700_000_000_000), None).unwrap();
+    let file = bucket_of(&root.join("index/threads"), "moved-s000");
+    pad_with_stale_lines(&file, "a");
+
+    // The save's first half, as another process's save does it: its lock, then its line.
+    let lock = std::fs::File::open(save_lock_of(root, "s000.json")).unwrap();
+    lock.lock().unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(format!("{}s000.json\n", thread_name("moved-s000")).as_bytes());
+    std::fs::write(&file, bytes).unwrap();
+    std::thread::scope(|scope| {
+        let lookup = scope.spawn(|| store.find_by_thread("moved-s000").unwrap());
+        // Time for the lookup to reach its compaction, which waits for the lock.
+        std::thread::sleep(Duration::from_millis(300));
+        // The save's second half: the session, holding its new thread.
+        let mut stored = sessions_on_disk(&root.join("sessions.d")).remove("s000").unwrap();
+        stored.agent_thread_id = Some("moved-s000".into());
+        stored.revision += 1;
+        let temp = root.join("sessions.d/.s000.tmp");
+        std::fs::write(&temp, framed::frame(&stored.to_bytes())).unwrap();
+        std::fs::rename(&temp, root.join("sessions.d/s000.json")).unwrap();
+        lock.unlock().unwrap();
+        lookup.join().unwrap();
+    });
+    assert!(std::fs::read(&file).unwrap().starts_with(b"# compacted"), "the lookup compacted the file");
+    assert_eq!(store.find_by_thread("moved-s000").unwrap().unwrap().id, "s000", "the save's line was kept");
+}

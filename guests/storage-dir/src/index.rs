@@ -356,8 +356,9 @@ fn compact(bucket: &str) -> Result<(), PluginError> {
         Err(e) => return Err(e),
     };
     let text = String::from_utf8_lossy(&bytes);
-    // Each session's current thread, as the index writes it, read once.
-    let mut holds: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    // Each session's current thread, as the index writes it, read once
+    // (`None`: unknown, the session could not be read).
+    let mut holds: BTreeMap<&str, Option<Option<String>>> = BTreeMap::new();
     let mut kept: Vec<&str> = Vec::new();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut lines = 0;
@@ -368,13 +369,26 @@ fn compact(bucket: &str) -> Result<(), PluginError> {
             continue;
         }
         if !holds.contains_key(name) {
-            let current = summary_of(name)?
-                .filter(|summary| key_matches(name, &summary.key))
-                .and_then(|summary| summary.agent_thread_id)
-                .and_then(|t| thread_name(&t).ok());
+            // A session that cannot be read now keeps its lines: dropping a
+            // line is only right when its session is known to hold another thread.
+            let current = match summary_of(name) {
+                Ok(summary) => Some(
+                    summary
+                        .filter(|summary| key_matches(name, &summary.key))
+                        .and_then(|summary| summary.agent_thread_id)
+                        .and_then(|t| thread_name(&t).ok()),
+                ),
+                Err(e) => {
+                    log(
+                        Level::Warn,
+                        &format!("{bucket}: keeping the lines of {name}, unreadable now: {e:?}"),
+                    );
+                    None
+                }
+            };
             holds.insert(name, current);
         }
-        if holds[name].as_deref() == Some(thread) {
+        if holds[name].as_ref().is_none_or(|current| current.as_deref() == Some(thread)) {
             kept.push(line);
         }
     }

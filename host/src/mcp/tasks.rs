@@ -363,6 +363,7 @@ impl Tasks {
             let why = match e {
                 NotLocked::Busy => "another process holds its lock".to_string(),
                 NotLocked::Failed(why) => why,
+                NotLocked::Cancelled => "the call was cancelled".to_string(),
             };
             McpError::internal_error(format!("cannot lock the new task: {why}"), None)
         })

@@ -689,6 +689,7 @@ impl Sessions {
                 "session {key:?} has a turn running in another Warden process; wait for it to finish"
             )),
             NotLocked::Failed(why) => TurnError::Invalid(format!("cannot lock session {key:?}: {why}")),
+            NotLocked::Cancelled => TurnError::Cancelled,
         })?);
         Ok(guard)
     }

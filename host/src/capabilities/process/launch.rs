@@ -21,7 +21,8 @@
 //!   stack Warden keeps mapped until it has been reaped ([`InitStack`]),
 //!   closes every descriptor it inherited but its stdio, and after its report
 //!   makes only system calls that touch no memory but its own stack (no
-//!   `errno`). Because a process sharing Warden's memory lives inside the
+//!   `errno`) and, once, the static word that tells the standby thread its
+//!   program has started. Because a process sharing Warden's memory lives inside the
 //!   namespace, Warden makes itself non-dumpable ([`protect_memory`]): the
 //!   program, same user as Warden, can then neither ptrace PID 1 nor open
 //!   its `/proc/1/mem`, unless it holds `CAP_SYS_PTRACE` in Warden's own user
@@ -98,6 +99,9 @@ pub struct Launch {
     /// The device and inode of the working directory when the launch was
     /// prepared: the directory the child enters must be that one.
     cwd_identity: (u64, u64),
+    /// That directory, held open until the launch is dropped (after the
+    /// child's check), so that its inode number cannot pass to another.
+    _cwd_directory: Option<OwnedFd>,
     /// Descriptors that become the program's stdin, stdout and stderr.
     stdio: [RawFd; 3],
     /// A pidfd on Warden: readable once Warden has exited.
@@ -242,6 +246,7 @@ impl Launch {
                 c_string(&[name, b"=", value.as_ref()].concat())
             })
             .collect::<io::Result<Vec<_>>>()?;
+        let cwd_directory = cwd.map(open_directory).transpose()?;
         Ok(Self {
             setup,
             role: Role::Program,
@@ -251,7 +256,8 @@ impl Launch {
             envp: null_terminated(&envp),
             _envp: envp,
             cwd: cwd.map(|cwd| c_string(cwd.as_os_str().as_bytes())).transpose()?,
-            cwd_identity: cwd.map(directory_identity).transpose()?.unwrap_or_default(),
+            cwd_identity: cwd_directory.as_ref().map(|(_, identity)| *identity).unwrap_or_default(),
+            _cwd_directory: cwd_directory.map(|(directory, _)| directory),
             stdio: stdio.map(|fd| fd.as_raw_fd()),
             warden: warden_pidfd()?,
             uid_map: Vec::new(),
@@ -816,16 +822,14 @@ unsafe fn enter_cwd(launch: &Launch) {
     }
 }
 
-/// The device and inode of directory `path`, reached without following a
-/// symbolic link anywhere on the way (the path is the approved one,
-/// canonical when it was checked: a link in it now was put there since).
-fn directory_identity(path: &Path) -> io::Result<(u64, u64)> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let opened = rustix::fs::openat2(rustix::fs::CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS);
-    let directory = opened.map_err(|e| {
-        let why = if e == rustix::io::Errno::LOOP {
-            "a part of it is a symbolic link now, and it was approved without one".to_string()
+/// Directory `path`, opened (`O_PATH`) without following a symbolic link
+/// anywhere on the way, and its device and inode. The path is an approved
+/// one, canonical when it was checked: a link in it now was put there since.
+fn open_directory(path: &Path) -> io::Result<(OwnedFd, (u64, u64))> {
+    let directory = open_without_links(path).map_err(|e| {
+        let why = if matches!(e, rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) {
+            "a part of it is a symbolic link (or not a directory) now, where the approved path had none"
+                .to_string()
         } else {
             io::Error::from(e).to_string()
         };
@@ -835,7 +839,35 @@ fn directory_identity(path: &Path) -> io::Result<(u64, u64)> {
         )
     })?;
     let stat = rustix::fs::fstat(&directory)?;
-    Ok((stat.st_dev, stat.st_ino))
+    Ok((directory, (stat.st_dev, stat.st_ino)))
+}
+
+/// `openat2(RESOLVE_NO_SYMLINKS)`, or where the kernel or a seccomp policy
+/// refuses that call, a walk from `/` one component at a time, none followed.
+fn open_without_links(path: &Path) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    match rustix::fs::openat2(rustix::fs::CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS) {
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => walk_without_links(path),
+        opened => opened,
+    }
+}
+
+/// Open directory `path` (absolute) from `/`, one component at a time, none followed if a link.
+fn walk_without_links(path: &Path) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut directory = rustix::fs::open("/", flags, Mode::empty())?;
+    for part in path.components() {
+        match part {
+            std::path::Component::RootDir => {}
+            std::path::Component::Normal(name) => {
+                directory = rustix::fs::openat(&directory, name, flags | OFlags::NOFOLLOW, Mode::empty())?;
+            }
+            _ => return Err(rustix::io::Errno::INVAL),
+        }
+    }
+    Ok(directory)
 }
 
 /// # Safety
@@ -1073,5 +1105,28 @@ impl Drop for BlockedSignals {
     fn drop(&mut self) {
         // SAFETY: restores the mask saved in `all`.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, std::ptr::null_mut()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_walk_without_links_reaches_what_openat2_does_and_refuses_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::os::unix::fs::symlink(root.join("a"), root.join("link")).unwrap();
+        let identity = |fd: &OwnedFd| {
+            let stat = rustix::fs::fstat(fd).unwrap();
+            (stat.st_dev, stat.st_ino)
+        };
+        let walked = walk_without_links(&root.join("a/b")).unwrap();
+        assert_eq!(identity(&walked), identity(&open_without_links(&root.join("a/b")).unwrap()));
+        for through_a_link in [root.join("link/b"), root.join("link")] {
+            assert!(walk_without_links(&through_a_link).is_err(), "{through_a_link:?}");
+            assert!(open_without_links(&through_a_link).is_err(), "{through_a_link:?}");
+        }
     }
 }

@@ -340,8 +340,10 @@ mod tests {
     #[test]
     fn a_working_directory_replaced_after_it_was_checked_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let work = dir.path().join("work");
-        let aside = dir.path().join("aside");
+        // Canonical, as an approved working directory is.
+        let root = dir.path().canonicalize().unwrap();
+        let work = root.join("work");
+        let aside = root.join("aside");
         let mut ways: Vec<(Setup, bool)> = vec![(Setup::ProcessGroup, false)];
         if let Some(setup) = namespace() {
             ways.extend([(setup, false), (setup, true)]);
@@ -383,12 +385,13 @@ mod tests {
     #[test]
     fn a_working_directory_reached_through_a_symbolic_link_is_refused_when_prepared() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("real")).unwrap();
-        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("real")).unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
         let null =
             rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()).unwrap();
         let stdio = [null.as_fd(), null.as_fd(), null.as_fd()];
-        let cwd = dir.path().join("link");
+        let cwd = root.join("link");
         let refused = Launch::new(
             Setup::ProcessGroup,
             Path::new("/bin/true"),
