@@ -1113,7 +1113,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_walk_without_links_reaches_what_openat2_does_and_refuses_a_link() {
+    fn a_working_directory_is_reached_without_links_or_refused() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir_all(root.join("a/b")).unwrap();
@@ -1124,9 +1124,24 @@ mod tests {
         };
         let walked = walk_without_links(&root.join("a/b")).unwrap();
         assert_eq!(identity(&walked), identity(&open_without_links(&root.join("a/b")).unwrap()));
+        let null =
+            rustix::fs::open("/dev/null", rustix::fs::OFlags::RDWR, rustix::fs::Mode::empty()).unwrap();
+        let stdio = [null.as_fd(), null.as_fd(), null.as_fd()];
         for through_a_link in [root.join("link/b"), root.join("link")] {
             assert!(walk_without_links(&through_a_link).is_err(), "{through_a_link:?}");
             assert!(open_without_links(&through_a_link).is_err(), "{through_a_link:?}");
+            let args = [b"true"];
+            let refused = Launch::new(
+                Setup::ProcessGroup,
+                Path::new("/bin/true"),
+                args,
+                [(b"A", b"b")],
+                Some(&through_a_link),
+                stdio,
+            )
+            .err()
+            .expect("a launch whose working directory's path holds a link is refused");
+            assert!(refused.to_string().contains("symbolic link"), "{refused}");
         }
     }
 }
