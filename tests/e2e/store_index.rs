@@ -167,6 +167,27 @@ fn a_deleted_or_corrupted_index_is_rebuilt() {
     assert!(store.find_by_thread("thread-s008").unwrap().is_none());
     assert_eq!(store.with(&CallOptions::default()).reindex().unwrap(), 30);
     assert_eq!(store.find_by_thread("thread-s008").unwrap().unwrap().id, "s008");
+
+    // Reindexing again adds no thread line a file already holds.
+    let thread_lines = || -> Vec<String> {
+        let mut lines: Vec<String> = std::fs::read_dir(index.join("threads"))
+            .unwrap()
+            .flat_map(|e| {
+                String::from_utf8_lossy(&std::fs::read(e.unwrap().path()).unwrap())
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| l.ends_with(".json") && l.starts_with("thread-s"))
+            .collect();
+        lines.sort();
+        lines
+    };
+    let before = thread_lines();
+    assert_eq!(before.len(), 30, "one line for each session's thread: {before:?}");
+    store.with(&CallOptions::default()).reindex().unwrap();
+    store.with(&CallOptions::default()).reindex().unwrap();
+    assert_eq!(thread_lines(), before, "reindexing twice more added no line");
 }
 
 /// How the thread index writes `thread`: as a file name.

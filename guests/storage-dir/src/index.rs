@@ -80,12 +80,19 @@ fn bucket_path(thread_name: &str) -> String {
     format!("{THREADS}/{:02x}", hash % BUCKETS)
 }
 
+/// The line saying that the session in file `name` holds `thread`, and the
+/// thread index file it goes in.
+fn thread_line(thread: &str, name: &str) -> Result<(String, String), PluginError> {
+    let thread_name = thread_name(thread)?;
+    let bucket = bucket_path(&thread_name);
+    Ok((bucket, format!("{thread_name} {name}")))
+}
+
 /// Say that the session in file `name` holds `thread`, creating every
 /// thread index file first if there are none.
 fn append_thread(thread: &str, name: &str) -> Result<(), PluginError> {
-    let thread_name = thread_name(thread)?;
-    let bucket = bucket_path(&thread_name);
-    let line = format!("{thread_name} {name}\n").into_bytes();
+    let (bucket, line) = thread_line(thread, name)?;
+    let line = format!("{line}\n").into_bytes();
     match store_fs::append(&bucket, &line) {
         Err(PluginError::NotFound(_)) => {
             create_thread_files()?;
@@ -227,7 +234,8 @@ pub fn invalidate() -> Result<(), PluginError> {
 }
 
 /// Index every session file again. Lines are only added, so saves running
-/// meanwhile lose nothing; the count is recomputed.
+/// meanwhile lose nothing (a thread line already there is not added again);
+/// the count is recomputed.
 pub fn rebuild() -> Result<u64, PluginError> {
     rebuild_locked(crate::lock(REBUILD_LOCK, 60_000)?)
 }
@@ -242,13 +250,26 @@ fn rebuild_locked(_lock: store_fs::Lock) -> Result<u64, PluginError> {
         Err(e) => return Err(e),
     };
     let mut indexed = 0u64;
+    // The lines each thread index file holds now, read once it is first needed.
+    let mut present: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for entry in entries {
         if entry.kind != EntryKind::File || key::decode(&entry.name).is_none() {
             continue;
         }
         let Some(summary) = summary_of(&entry.name)? else { continue };
         if let Some(thread) = &summary.agent_thread_id {
-            append_thread(thread, &entry.name)?;
+            let (bucket, line) = thread_line(thread, &entry.name)?;
+            if !present.contains_key(&bucket) {
+                let lines = match store_fs::read(&bucket) {
+                    Ok(bytes) => String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect(),
+                    Err(PluginError::NotFound(_)) => BTreeSet::new(),
+                    Err(e) => return Err(e),
+                };
+                present.insert(bucket.clone(), lines);
+            }
+            if !present[&bucket].contains(&line) {
+                append_thread(thread, &entry.name)?;
+            }
         }
         append_line(
             &window_path(summary.last_accessed_ms),
