@@ -604,3 +604,45 @@ fn a_compaction_keeps_the_line_of_a_save_still_writing_its_session() {
     assert!(std::fs::read(&file).unwrap().starts_with(b"# compacted"), "the lookup compacted the file");
     assert_eq!(store.find_by_thread("moved-s000").unwrap().unwrap().id, "s000", "the save's line was kept");
 }
+
+/// Hostile thread index contents meet compaction: a header claiming an
+/// absurd compacted length, and lines naming paths outside the store.
+#[test]
+fn compaction_of_a_hostile_thread_index_file_escapes_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (_rt, store) = store(root);
+    store.save(&session("s000", 1_700_000_000_000), None).unwrap();
+    let file = bucket_of(&root.join("index/threads"), "thread-s000");
+    let outside = root.join("outside.json");
+    std::fs::write(&outside, std::fs::read(root.join("sessions.d/s000.json")).unwrap()).unwrap();
+
+    // A header no compaction wrote, claiming the most a length can be in the
+    // plugin (32-bit): doubling it must not overflow; the file is never compacted.
+    let held = std::fs::read(&file).unwrap();
+    std::fs::write(&file, [format!("# compacted {}\n", u32::MAX).into_bytes(), held.clone()].concat())
+        .unwrap();
+    pad_with_stale_lines(&file, "a");
+    let padded = std::fs::read(&file).unwrap();
+    assert_eq!(store.find_by_thread("thread-s000").unwrap().unwrap().id, "s000");
+    assert!(
+        std::fs::read(&file).unwrap() == padded,
+        "a file claiming to be compacted long enough is left as it is"
+    );
+
+    // Lines naming files outside the store, and a header that does not parse: dropped by the compaction.
+    let mut hostile = b"# compacted not-a-number\n".to_vec();
+    hostile.extend_from_slice(&held);
+    let thread = thread_name("thread-s000");
+    for name in ["../outside.json", "/etc/passwd", "%2E%2E%2Foutside.json", "missing.json"] {
+        hostile.extend_from_slice(format!("{thread}{name}\n").as_bytes());
+    }
+    std::fs::write(&file, hostile).unwrap();
+    pad_with_stale_lines(&file, "b");
+    assert_eq!(store.find_by_thread("thread-s000").unwrap().unwrap().id, "s000");
+    let text = String::from_utf8(std::fs::read(&file).unwrap()).unwrap();
+    let (header, body) = text.split_once('\n').unwrap();
+    assert_eq!(header, format!("# compacted {}", body.len()));
+    assert_eq!(body, format!("{thread}s000.json\n"), "only the line of the thread its session holds stays");
+    assert!(outside.exists(), "nothing outside the store was touched");
+}

@@ -259,15 +259,18 @@ fn rebuild_locked(_lock: store_fs::Lock) -> Result<u64, PluginError> {
         let Some(summary) = summary_of(&entry.name)? else { continue };
         if let Some(thread) = &summary.agent_thread_id {
             let (bucket, line) = thread_line(thread, &entry.name)?;
-            if !present.contains_key(&bucket) {
-                let lines = match store_fs::read(&bucket) {
-                    Ok(bytes) => String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect(),
-                    Err(PluginError::NotFound(_)) => BTreeSet::new(),
-                    Err(e) => return Err(e),
-                };
-                present.insert(bucket.clone(), lines);
-            }
-            if !present[&bucket].contains(&line) {
+            let lines = match present.entry(bucket) {
+                std::collections::btree_map::Entry::Occupied(held) => held.into_mut(),
+                std::collections::btree_map::Entry::Vacant(unread) => {
+                    let lines = match store_fs::read(unread.key()) {
+                        Ok(bytes) => String::from_utf8_lossy(&bytes).lines().map(str::to_string).collect(),
+                        Err(PluginError::NotFound(_)) => BTreeSet::new(),
+                        Err(e) => return Err(e),
+                    };
+                    unread.insert(lines)
+                }
+            };
+            if !lines.contains(&line) {
                 append_thread(thread, &entry.name)?;
             }
         }

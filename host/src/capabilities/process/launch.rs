@@ -95,13 +95,7 @@ pub struct Launch {
     argv: Vec<*const c_char>,
     _envp: Vec<CString>,
     envp: Vec<*const c_char>,
-    cwd: Option<CString>,
-    /// The device and inode of the working directory when the launch was
-    /// prepared: the directory the child enters must be that one.
-    cwd_identity: (u64, u64),
-    /// That directory, held open until the launch is dropped (after the
-    /// child's check), so that its inode number cannot pass to another.
-    _cwd_directory: Option<OwnedFd>,
+    cwd: Option<WorkingDirectory>,
     /// Descriptors that become the program's stdin, stdout and stderr.
     stdio: [RawFd; 3],
     /// A pidfd on Warden: readable once Warden has exited.
@@ -119,6 +113,16 @@ pub struct Launch {
     /// Raised to 1, and its futex woken, by a standby's PID 1 once it has
     /// started this program (see [`Launch::start_in`]); null otherwise.
     started: *const AtomicU32,
+}
+
+/// The directory the child enters: its path, and the device and inode it
+/// led to, without a symbolic link, when the launch was prepared (the child
+/// must reach that one). It is held open until the launch is dropped (after
+/// the child's check), so that its inode number cannot pass to another.
+struct WorkingDirectory {
+    path: CString,
+    identity: (u64, u64),
+    _held: OwnedFd,
 }
 
 /// A started program: the process Warden holds (the program, or its PID 1)
@@ -246,7 +250,6 @@ impl Launch {
                 c_string(&[name, b"=", value.as_ref()].concat())
             })
             .collect::<io::Result<Vec<_>>>()?;
-        let cwd_directory = cwd.map(open_directory).transpose()?;
         Ok(Self {
             setup,
             role: Role::Program,
@@ -255,9 +258,7 @@ impl Launch {
             _argv: argv,
             envp: null_terminated(&envp),
             _envp: envp,
-            cwd: cwd.map(|cwd| c_string(cwd.as_os_str().as_bytes())).transpose()?,
-            cwd_identity: cwd_directory.as_ref().map(|(_, identity)| *identity).unwrap_or_default(),
-            _cwd_directory: cwd_directory.map(|(directory, _)| directory),
+            cwd: cwd.map(WorkingDirectory::open).transpose()?,
             stdio: stdio.map(|fd| fd.as_raw_fd()),
             warden: warden_pidfd()?,
             uid_map: Vec::new(),
@@ -806,7 +807,7 @@ unsafe fn enter_cwd(launch: &Launch) {
     if let Some(cwd) = &launch.cwd {
         // SAFETY: a valid C string, and a `stat` on this stack.
         unsafe {
-            if libc::chdir(cwd.as_ptr()) != 0 {
+            if libc::chdir(cwd.path.as_ptr()) != 0 {
                 launch.fail(CWD);
             }
             // A part of the path swapped (for a link, another directory) since
@@ -815,38 +816,45 @@ unsafe fn enter_cwd(launch: &Launch) {
             if libc::stat(c".".as_ptr(), &mut entered) != 0 {
                 launch.fail(CWD);
             }
-            if (entered.st_dev, entered.st_ino) != launch.cwd_identity {
+            if (entered.st_dev, entered.st_ino) != cwd.identity {
                 launch.fail(CWD_REPLACED);
             }
         }
     }
 }
 
-/// Directory `path`, opened (`O_PATH`) without following a symbolic link
-/// anywhere on the way, and its device and inode. The path is an approved
-/// one, canonical when it was checked: a link in it now was put there since.
-fn open_directory(path: &Path) -> io::Result<(OwnedFd, (u64, u64))> {
-    let directory = open_without_links(path).map_err(|e| {
-        let why = if matches!(e, rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) {
-            "a part of it is a symbolic link (or not a directory) now, where the approved path had none"
-                .to_string()
-        } else {
-            io::Error::from(e).to_string()
-        };
-        io::Error::new(
-            io::Error::from(e).kind(),
-            format!("entering the working directory {}: {why}", path.display()),
-        )
-    })?;
-    let stat = rustix::fs::fstat(&directory)?;
-    Ok((directory, (stat.st_dev, stat.st_ino)))
+impl WorkingDirectory {
+    /// Directory `path`, opened (`O_PATH`) without following a symbolic link
+    /// anywhere on the way. The path is an approved one, canonical when it
+    /// was checked: a link in it now was put there since.
+    fn open(path: &Path) -> io::Result<Self> {
+        let held = open_without_links(path).map_err(|e| {
+            let why = if matches!(e, rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) {
+                "a part of it is a symbolic link (or not a directory) now, where the approved path had none"
+                    .to_string()
+            } else {
+                io::Error::from(e).to_string()
+            };
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!("entering the working directory {}: {why}", path.display()),
+            )
+        })?;
+        let stat = rustix::fs::fstat(&held)?;
+        let path = c_string(path.as_os_str().as_bytes())?;
+        Ok(Self { path, identity: (stat.st_dev, stat.st_ino), _held: held })
+    }
 }
+
+/// How a working directory is opened: a handle for its identity only.
+const DIRECTORY_HANDLE: rustix::fs::OFlags =
+    rustix::fs::OFlags::PATH.union(rustix::fs::OFlags::DIRECTORY).union(rustix::fs::OFlags::CLOEXEC);
 
 /// `openat2(RESOLVE_NO_SYMLINKS)`, or where the kernel or a seccomp policy
 /// refuses that call, a walk from `/` one component at a time, none followed.
 fn open_without_links(path: &Path) -> rustix::io::Result<OwnedFd> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    use rustix::fs::{Mode, ResolveFlags};
+    let flags = DIRECTORY_HANDLE;
     match rustix::fs::openat2(rustix::fs::CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS) {
         Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => walk_without_links(path),
         opened => opened,
@@ -856,7 +864,7 @@ fn open_without_links(path: &Path) -> rustix::io::Result<OwnedFd> {
 /// Open directory `path` (absolute) from `/`, one component at a time, none followed if a link.
 fn walk_without_links(path: &Path) -> rustix::io::Result<OwnedFd> {
     use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let flags = DIRECTORY_HANDLE;
     let mut directory = rustix::fs::open("/", flags, Mode::empty())?;
     for part in path.components() {
         match part {
